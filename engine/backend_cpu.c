@@ -1,0 +1,331 @@
+/* CPU backend: OpenBLAS GEMMs, OpenMP loops. The reference for every op.
+ *
+ * Determinism: every parallel loop writes disjoint outputs and every
+ * reduction runs in a fixed order, so results do not depend on scheduling. */
+#include "backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Linear ---------------------------------------------------------------- */
+
+static void linear_forward(float *y, const float *x, const float *w, int n, int in, int out) {
+    if (n == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+}
+
+static void linear_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                            int n, int in, int out) {
+    if (n == 0) return;
+    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
+    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+}
+
+/* ---- RMSNorm ----------------------------------------------------------------
+ * y = x * rstd * w,  rstd = 1 / sqrt(mean(x^2) + eps)
+ * dx = rstd * (dy*w - x * rstd^2 * mean(dy*w*x)),  dw += sum_t dy * x * rstd */
+
+static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int n, int c, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) {
+        const float *xt = x + (size_t)t * c;
+        float *yt = y + (size_t)t * c;
+        float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+        for (int i = 0; i < c; i++) ss += xt[i] * xt[i];
+        float r = 1.0f / sqrtf(ss / c + eps);
+        rstd[t] = r;
+        for (int i = 0; i < c; i++) yt[i] = xt[i] * r * w[i];
+    }
+}
+
+static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                             const float *rstd, int n, int c) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) {
+        const float *xt = x + (size_t)t * c, *dyt = dy + (size_t)t * c;
+        float *dxt = dx + (size_t)t * c;
+        float r = rstd[t], dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int i = 0; i < c; i++) dot += dyt[i] * w[i] * xt[i];
+        float m = dot / c * r * r;
+        for (int i = 0; i < c; i++) dxt[i] += r * (dyt[i] * w[i] - xt[i] * m);
+    }
+    /* Parameter gradient: tokens summed in order (serial, deterministic). */
+    for (int t = 0; t < n; t++) {
+        const float *xt = x + (size_t)t * c, *dyt = dy + (size_t)t * c;
+        float r = rstd[t];
+        for (int i = 0; i < c; i++) dw[i] += dyt[i] * xt[i] * r;
+    }
+}
+
+/* ---- RoPE (rotate-half, Hugging Face convention) ------------------------------
+ * for i < hd/2:  x'[i] = x[i] cos - x[i+hd/2] sin ;  x'[i+hd/2] = x[i+hd/2] cos + x[i] sin */
+
+static void rope(float *x, const int *pos, const float *cs, const float *sn, int n, int stride, int col0,
+                 int nheads, int hd, int inverse) {
+    int half = hd / 2;
+    float sgn = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) {
+        const float *c = cs + (size_t)pos[t] * half, *s = sn + (size_t)pos[t] * half;
+        for (int h = 0; h < nheads; h++) {
+            float *v = x + (size_t)t * stride + col0 + h * hd;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half], si = sgn * s[i];
+                v[i] = a * c[i] - b * si;
+                v[i + half] = b * c[i] + a * si;
+            }
+        }
+    }
+}
+
+/* ---- Attention ----------------------------------------------------------------
+ * One query: p_j = softmax_j(scale q·k_j) over visible keys j, out = sum_j p_j v_j.
+ * Keys are rows of K with stride `ks`; mask[j] = 0 hides key j (NULL: all
+ * visible). p (nkeys) receives the probabilities (0 for hidden keys). */
+static void attend_one(float *out, float *p, const float *q, const float *K, const float *V, int ks, int nkeys,
+                       const unsigned char *mask, float scale, int hd) {
+    float mx = -INFINITY;
+    for (int j = 0; j < nkeys; j++) {
+        if (mask && !mask[j]) { p[j] = -INFINITY; continue; }
+        const float *kj = K + (size_t)j * ks;
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
+        s *= scale;
+        p[j] = s;
+        if (s > mx) mx = s;
+    }
+    memset(out, 0, (size_t)hd * sizeof *out);
+    if (mx == -INFINITY) { /* no visible key: zero output, zero probabilities */
+        for (int j = 0; j < nkeys; j++) p[j] = 0.0f;
+        return;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < nkeys; j++) {
+        float e = p[j] == -INFINITY ? 0.0f : expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < nkeys; j++) {
+        if (p[j] == 0.0f) continue;
+        p[j] *= inv;
+        const float *vj = V + (size_t)j * ks;
+        for (int d = 0; d < hd; d++) out[d] += p[j] * vj[d];
+    }
+}
+
+/* First key a query may see in [0, i], or i + 1 if none; mask[j] = visibility of key j. */
+static int visible_keys(const AttnLayout *L, int r0, int i, unsigned char *mask) {
+    int si = L->seg[r0 + i], lo = i + 1;
+    for (int j = i; j >= 0; j--) {
+        mask[j] = L->vis[si * L->nseg + L->seg[r0 + j]];
+        if (mask[j]) lo = j;
+    }
+    return lo;
+}
+
+/* Training attention, one work item per (row, head). Keys are gathered
+ * transposed, Kt (hd, T), so the score loop runs over keys and vectorises
+ * without horizontal sums; values are gathered as Vc (T, hd). */
+static void attention_forward(float *out, float *probs, const float *qkv, const AttnLayout *L, int H, int KV,
+                              int hd) {
+    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int w = 0; w < L->nrows * H; w++) {
+        int r = w / H, h = w % H, g = h / grp;
+        int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
+        if (T == 0) continue;
+        float *P = probs + L->probs_off[r] + (size_t)h * T * T;
+        float *Kt = malloc((size_t)T * hd * sizeof(float)), *Vc = malloc((size_t)T * hd * sizeof(float));
+        unsigned char *mask = malloc((size_t)T);
+        for (int j = 0; j < T; j++) {
+            const float *kj = qkv + (size_t)(r0 + j) * qkvs + (H + g) * hd;
+            memcpy(Vc + (size_t)j * hd, kj + KV * hd, (size_t)hd * sizeof(float));
+            for (int d = 0; d < hd; d++) Kt[(size_t)d * T + j] = kj[d];
+        }
+        for (int i = 0; i < T; i++) {
+            const float *q = qkv + (size_t)(r0 + i) * qkvs + h * hd;
+            float *p = P + (size_t)i * T, *o = out + (size_t)(r0 + i) * os + h * hd;
+            int lo = visible_keys(L, r0, i, mask);
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int j = 0; j <= i; j++) p[j] = 0.0f;
+            if (lo > i) continue; /* no visible key: zero output */
+            for (int d = 0; d < hd; d++) {
+                float qd = q[d] * scale;
+                const float *kt = Kt + (size_t)d * T;
+                for (int j = lo; j <= i; j++) p[j] += qd * kt[j];
+            }
+            float mx = -INFINITY;
+            for (int j = lo; j <= i; j++)
+                if (mask[j] && p[j] > mx) mx = p[j];
+            float sum = 0.0f;
+            for (int j = lo; j <= i; j++) {
+                p[j] = mask[j] ? expf(p[j] - mx) : 0.0f;
+                sum += p[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = lo; j <= i; j++) {
+                if (p[j] == 0.0f) continue;
+                p[j] *= inv;
+                const float *vj = Vc + (size_t)j * hd;
+                for (int d = 0; d < hd; d++) o[d] += p[j] * vj[d];
+            }
+        }
+        free(Kt); free(Vc); free(mask);
+    }
+}
+
+/* dP_j = dO·v_j ; dS_j = P_j (dP_j - sum_j P_j dP_j) ; dq += scale sum_j dS_j k_j ;
+ * dk_j += scale dS_j q ; dv_j += P_j dO. One work item per (row, kv head), so
+ * the dk/dv it accumulates (locally, then added to dqkv) are its own. */
+static void attention_backward(float *dqkv, const float *dout, const float *probs, const float *qkv,
+                               const AttnLayout *L, int H, int KV, int hd) {
+    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
+    float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int w = 0; w < L->nrows * KV; w++) {
+        int r = w / KV, g = w % KV;
+        int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
+        if (T == 0) continue;
+        size_t th = (size_t)T * hd;
+        float *buf = calloc(4 * th + T, sizeof(float));
+        float *Kc = buf, *Vt = buf + th, *dK = buf + 2 * th, *dV = buf + 3 * th, *dS = buf + 4 * th;
+        for (int j = 0; j < T; j++) {
+            const float *kj = qkv + (size_t)(r0 + j) * qkvs + (H + g) * hd;
+            memcpy(Kc + (size_t)j * hd, kj, (size_t)hd * sizeof(float));
+            for (int d = 0; d < hd; d++) Vt[(size_t)d * T + j] = kj[KV * hd + d];
+        }
+        for (int h = g * grp; h < (g + 1) * grp; h++) {
+            const float *P = probs + L->probs_off[r] + (size_t)h * T * T;
+            for (int i = 0; i < T; i++) {
+                const float *Pi = P + (size_t)i * T;
+                const float *dO = dout + (size_t)(r0 + i) * os + h * hd;
+                const float *q = qkv + (size_t)(r0 + i) * qkvs + h * hd;
+                float *dq = dqkv + (size_t)(r0 + i) * qkvs + h * hd;
+                int lo = 0;
+                while (lo <= i && Pi[lo] == 0.0f) lo++;
+                if (lo > i) continue;
+                for (int j = lo; j <= i; j++) dS[j] = 0.0f;
+                for (int d = 0; d < hd; d++) {
+                    float od = dO[d];
+                    const float *vt = Vt + (size_t)d * T;
+                    for (int j = lo; j <= i; j++) dS[j] += od * vt[j];
+                }
+                float s = 0.0f;
+                for (int j = lo; j <= i; j++) s += Pi[j] * dS[j];
+                for (int j = lo; j <= i; j++) {
+                    if (Pi[j] == 0.0f) continue;
+                    float ds = Pi[j] * (dS[j] - s) * scale, pj = Pi[j];
+                    const float *kj = Kc + (size_t)j * hd;
+                    float *dk = dK + (size_t)j * hd, *dv = dV + (size_t)j * hd;
+                    for (int d = 0; d < hd; d++) {
+                        dq[d] += ds * kj[d];
+                        dk[d] += ds * q[d];
+                        dv[d] += pj * dO[d];
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < T; j++) {
+            float *dk = dqkv + (size_t)(r0 + j) * qkvs + (H + g) * hd, *dv = dk + KV * hd;
+            for (int d = 0; d < hd; d++) {
+                dk[d] += dK[(size_t)j * hd + d];
+                dv[d] += dV[(size_t)j * hd + d];
+            }
+        }
+        free(buf);
+    }
+}
+
+static void attention_cached(float *out, const float *qkv, const KVView *kv, int n, int H, int KV, int hd) {
+    int qkvs = (H + 2 * KV) * hd, kvs = KV * hd, grp = H / KV;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n; t++) {
+        size_t slot = ((size_t)kv->seq[t] * kv->max_len + kv->pos[t]) * kvs;
+        memcpy(kv->k + slot, qkv + (size_t)t * qkvs + H * hd, (size_t)kvs * sizeof(float));
+        memcpy(kv->v + slot, qkv + (size_t)t * qkvs + (H + KV) * hd, (size_t)kvs * sizeof(float));
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int w = 0; w < n * H; w++) {
+        int t = w / H, h = w % H, g = h / grp;
+        int np = kv->pos[t] + 1;
+        float p[np];
+        size_t base = (size_t)kv->seq[t] * kv->max_len * kvs + (size_t)g * hd;
+        attend_one(out + (size_t)t * H * hd + h * hd, p, qkv + (size_t)t * qkvs + h * hd, kv->k + base,
+                   kv->v + base, kvs, np, NULL, scale, hd);
+    }
+}
+
+/* ---- SwiGLU ------------------------------------------------------------------
+ * a = silu(g) * u ; dg = da * u * sig(g) * (1 + g (1 - sig(g))) ; du = da * silu(g) */
+
+static void swiglu_forward(float *a, const float *gu, int n, int f) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) {
+        const float *g = gu + (size_t)t * 2 * f, *u = g + f;
+        float *at = a + (size_t)t * f;
+        for (int i = 0; i < f; i++) at[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    }
+}
+
+static void swiglu_backward(float *dgu, const float *da, const float *gu, int n, int f) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) {
+        const float *g = gu + (size_t)t * 2 * f, *u = g + f, *dat = da + (size_t)t * f;
+        float *dg = dgu + (size_t)t * 2 * f, *du = dg + f;
+        for (int i = 0; i < f; i++) {
+            float sg = 1.0f / (1.0f + expf(-g[i]));
+            dg[i] += dat[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+            du[i] += dat[i] * g[i] * sg;
+        }
+    }
+}
+
+/* ---- Embedding ------------------------------------------------------------------ */
+
+static void embedding_forward(float *x, const int *ids, const float *E, int n, int c) {
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; t++) memcpy(x + (size_t)t * c, E + (size_t)ids[t] * c, (size_t)c * sizeof(float));
+}
+
+static void embedding_backward(float *dE, const float *dx, const int *ids, int n, int c) {
+    /* Serial over tokens: rows of dE repeat, and the order of the sum is fixed. */
+    for (int t = 0; t < n; t++) {
+        float *row = dE + (size_t)ids[t] * c;
+        const float *g = dx + (size_t)t * c;
+        for (int i = 0; i < c; i++) row[i] += g[i];
+    }
+}
+
+static void add(float *y, const float *x, size_t len) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < len; i++) y[i] += x[i];
+}
+
+static const Backend CPU = {
+    "cpu",
+    linear_forward, linear_backward,
+    rmsnorm_forward, rmsnorm_backward,
+    rope,
+    attention_forward, attention_backward, attention_cached,
+    swiglu_forward, swiglu_backward,
+    embedding_forward, embedding_backward,
+    add,
+};
+
+const Backend *backend_cpu(void) { return &CPU; }
+
+extern void openblas_set_num_threads(int);
+
+void backend_cpu_set_threads(int threads) {
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+}

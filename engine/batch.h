@@ -1,0 +1,50 @@
+/* A training batch and the views of ALGORITHM.md §2–§4.
+ *
+ * A batch is a flat list of n tokens; rows (ordinary causal sequences, or
+ * block-causal packed rows) are contiguous runs of tokens. Each token carries
+ * id, position, segment and NTP target (-1 = none). Segment visibility is a
+ * small matrix; attention applies the single rule of ALGORITHM.md §3. */
+#ifndef ENGINE_BATCH_H
+#define ENGINE_BATCH_H
+
+#include "config.h"
+#include "data.h"
+#include "tokenizer.h"
+
+enum { SEG_NTP = 0, SEG_TEXT = 1, SEG_CODE = 2, SEG_COUNT = 3 };
+
+typedef struct Batch {
+    int n, cap;             /* tokens, capacity */
+    int *ids, *pos, *seg, *tgt;
+    int nrows, rowcap;
+    int *row_start;         /* (nrows+1) */
+    int nseg;
+    unsigned char vis[SEG_COUNT * SEG_COUNT];
+    int nex;                /* examples */
+    int *enc_text, *enc_code; /* (nex) token index of Enc(Text)/Pred(Enc(Text)) and Enc(Code); -1 = no JEPA */
+    int ntargets;           /* tokens with tgt >= 0 */
+    int jepa;               /* 1 when the Text/Code views are in the batch */
+} Batch;
+
+/* Options that shape the views, from the run config. */
+typedef struct ViewOpts {
+    int include_system;     /* system_prompt=include */
+    int targets_all;        /* ntp_targets=all */
+    int k;                  /* [PRED] tokens */
+    int packed;             /* jepa_pass=packed */
+} ViewOpts;
+
+ViewOpts view_opts(const Config *c);
+
+/* Build the batch for examples ex[idx[0..m)]: one NTP row each and, when
+ * with_jepa, the Text and Code views (separate rows, or one packed row with
+ * positions restarting per block). Returns 0 or -1 (out of memory). */
+int batch_build(Batch *b, const Example *ex, const int *idx, int m, const ViewOpts *o, int with_jepa);
+
+/* The evaluation prompt ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U ⟨assistant⟩ into out
+ * (capacity cap); returns its length, or -1 if it does not fit. */
+int view_prompt(const Example *e, int include_system, int *out, int cap);
+
+void batch_free(Batch *b);
+
+#endif

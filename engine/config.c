@@ -1,0 +1,219 @@
+/* The config schema table and its operations. See config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(Config, field)
+
+/* name, type, offset, default, min, max, choices, identity, doc */
+static const CfgKey SCHEMA[] = {
+    {"model", CFG_ENUM, F(model), "nano", 0, 0, "pico|nano|micro", 1,
+     "model preset (Llama-style, byte-level vocabulary)"},
+    {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk", 1,
+     "data set: data/<dataset>_{train,test}.jsonl"},
+    {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1,
+     "use the first N train examples (0 = all)"},
+    {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1,
+     "evaluate on the first N test examples (0 = all)"},
+    {"system_prompt", CFG_ENUM, F(system_prompt), "include", 0, 0, "include|omit", 1,
+     "keep or drop <system> S in the NTP sequence and the prompt"},
+    {"ntp_targets", CFG_ENUM, F(ntp_targets), "all", 0, 0, "all|assistant", 1,
+     "NTP trains every token after <bos>, or only the answer and <eos>"},
+    {"loss", CFG_ENUM, F(loss), "ntp", 0, 0, "ntp|jepa", 1,
+     "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))"},
+    {"lambda", CFG_FLOAT, F(lambda), "1", 0, 1e6, NULL, 1,
+     "JEPA weight (0 = distance logged, not trained on)"},
+    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight"},
+    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)"},
+    {"ld", CFG_FLOAT, F(ld), "0", 0, 1, NULL, 1,
+     "loss dropout: probability that a batch skips the JEPA term"},
+    {"jepa_metric", CFG_ENUM, F(jepa_metric), "cosine", 0, 0, "cosine|l2|mse", 1,
+     "d: 1-cos, L2 distance, or mean squared error"},
+    {"jepa_pass", CFG_ENUM, F(jepa_pass), "packed", 0, 0, "separate|packed", 1,
+     "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal"},
+    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)"},
+    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split"},
+    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update"},
+    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay"},
+    {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1,
+     "clip the global gradient L2 norm (0 = off)"},
+    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1"},
+    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2"},
+    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon"},
+    {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1,
+     "std of the normal init of weights (from-scratch presets)"},
+    {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1,
+     "greedy decoding limit at evaluation"},
+    {"epoch_eval_limit", CFG_INT, F(epoch_eval_limit), "200", 0, 1e9, NULL, 0,
+     "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)"},
+    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)"},
+    {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0,
+     "CPU threads (0 = all cores; harness run -j N splits the cores)"},
+    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend"},
+    {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0,
+     "write checkpoint/ (safetensors + config.json) at the end of the run"},
+    {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0,
+     "steps between curve.csv rows"},
+};
+
+const CfgKey *config_schema(int *n) {
+    *n = (int)(sizeof SCHEMA / sizeof SCHEMA[0]);
+    return SCHEMA;
+}
+
+const CfgKey *config_key(const char *name) {
+    int n;
+    const CfgKey *s = config_schema(&n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(s[i].name, name) == 0) return &s[i];
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *v) {
+    size_t lv = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *e = strchr(p, '|');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == lv && strncmp(p, v, l) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+int config_set(Config *c, const char *key, const char *value, char *err, size_t errn) {
+    const CfgKey *k = config_key(key);
+    if (!k) {
+        snprintf(err, errn, "unknown key '%s' (harness train --help lists the keys)", key);
+        return -1;
+    }
+    char *base = (char *)c + k->offset;
+    char *end = NULL;
+    errno = 0;
+    switch (k->type) {
+    case CFG_ENUM:
+        if (!choice_ok(k->choices, value)) {
+            snprintf(err, errn, "key '%s': '%s' is not one of %s", key, value, k->choices);
+            return -1;
+        }
+        snprintf(base, CFG_STR_MAX, "%s", value);
+        return 0;
+    case CFG_INT: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end) {
+            snprintf(err, errn, "key '%s': expected an integer, got '%s'", key, value);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(err, errn, "key '%s': %ld is out of range [%g, %g]", key, v, k->min, k->max);
+            return -1;
+        }
+        *(int *)base = (int)v;
+        return 0;
+    }
+    case CFG_U64: {
+        if (value[0] == '-') {
+            snprintf(err, errn, "key '%s': expected a non-negative integer, got '%s'", key, value);
+            return -1;
+        }
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end) {
+            snprintf(err, errn, "key '%s': expected a non-negative integer, got '%s'", key, value);
+            return -1;
+        }
+        *(uint64_t *)base = (uint64_t)v;
+        return 0;
+    }
+    case CFG_FLOAT: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v)) {
+            snprintf(err, errn, "key '%s': expected a number, got '%s'", key, value);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(err, errn, "key '%s': %g is out of range [%g, %g]", key, v, k->min, k->max);
+            return -1;
+        }
+        *(double *)base = v;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+void config_get(const Config *c, const CfgKey *k, char *out, size_t outn) {
+    const char *base = (const char *)c + k->offset;
+    switch (k->type) {
+    case CFG_ENUM: snprintf(out, outn, "%s", base); break;
+    case CFG_INT: snprintf(out, outn, "%d", *(const int *)base); break;
+    case CFG_U64: snprintf(out, outn, "%llu", (unsigned long long)*(const uint64_t *)base); break;
+    case CFG_FLOAT: snprintf(out, outn, "%.17g", *(const double *)base); break;
+    }
+}
+
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    int n;
+    const CfgKey *s = config_schema(&n);
+    char err[256];
+    for (int i = 0; i < n; i++)
+        if (config_set(c, s[i].name, s[i].def, err, sizeof err) != 0) abort(); /* schema bug */
+}
+
+char *config_canonical(const Config *c, int identity_only) {
+    int n;
+    const CfgKey *s = config_schema(&n);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (identity_only && !s[i].identity) continue;
+        char v[128];
+        config_get(c, &s[i], v, sizeof v);
+        int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
+        if (w < 0 || (size_t)w >= cap - len) { free(buf); return NULL; }
+        len += (size_t)w;
+    }
+    return buf;
+}
+
+void config_run_id(const Config *c, char out[17]) {
+    char *s = config_canonical(c, 1);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = s ? s : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    free(s);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+void config_print_help(FILE *f) {
+    int n;
+    const CfgKey *s = config_schema(&n);
+    fprintf(f, "Config keys (key=value; * = not part of the run identity):\n\n");
+    fprintf(f, "  %-15s %-7s %-9s %-22s %s\n", "key", "type", "default", "allowed", "meaning");
+    for (int i = 0; i < n; i++) {
+        const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_FLOAT ? "float" : "int";
+        char range[64];
+        if (s[i].type == CFG_ENUM) snprintf(range, sizeof range, "%s", s[i].choices);
+        else if (s[i].type == CFG_U64) snprintf(range, sizeof range, "[0, 2^64)");
+        else snprintf(range, sizeof range, "[%g, %g]", s[i].min, s[i].max);
+        fprintf(f, "  %-14s%s %-7s %-9s %-22s %s\n", s[i].name, s[i].identity ? " " : "*", ty, s[i].def,
+                range, s[i].doc);
+    }
+}
+
+int config_validate(const Config *c, char *err, size_t errn) {
+    if (c->adam_beta1 >= 1 || c->adam_beta2 >= 1) {
+        snprintf(err, errn, "adam_beta1 and adam_beta2 must be < 1");
+        return -1;
+    }
+    (void)c;
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* The one config schema (ARCHITECTURE.md "One config schema").
+ *
+ * Every run is a flat set of key=value pairs. The schema table in config.c
+ * (name, type, default, range, doc) is the single definition used by the grid
+ * parser, `harness train`, `harness train --help`, run identity and the
+ * results CSV columns. */
+#ifndef ENGINE_CONFIG_H
+#define ENGINE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_STR_MAX 64
+
+typedef struct Config {
+    /* model and data */
+    char model[CFG_STR_MAX];         /* preset name, see model_preset() */
+    char dataset[CFG_STR_MAX];       /* synth | turk */
+    int train_limit;                 /* first N train examples, 0 = all */
+    int test_limit;                  /* first N test examples, 0 = all */
+    char system_prompt[CFG_STR_MAX]; /* include | omit */
+    char ntp_targets[CFG_STR_MAX];   /* all | assistant */
+    /* loss */
+    char loss[CFG_STR_MAX];          /* ntp | jepa */
+    double lambda;                   /* JEPA weight λ */
+    double gamma;                    /* NTP weight γ */
+    int k;                           /* number of [PRED] tokens */
+    double ld;                       /* loss dropout probability */
+    char jepa_metric[CFG_STR_MAX];   /* cosine | l2 | mse */
+    char jepa_pass[CFG_STR_MAX];     /* separate | packed */
+    /* optimiser */
+    double lr;
+    int epochs;
+    int batch_size;
+    double weight_decay;
+    double grad_clip;
+    double adam_beta1, adam_beta2, adam_eps;
+    double init_std;
+    /* evaluation */
+    int max_new_tokens;
+    int epoch_eval_limit;            /* examples evaluated after each epoch (0 = off) */
+    /* execution (not part of run identity) */
+    uint64_t seed;
+    int threads;                     /* 0 = all cores */
+    char device[CFG_STR_MAX];        /* cpu */
+    char checkpoint[CFG_STR_MAX];    /* final | none */
+    int log_every;
+} Config;
+
+typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM } CfgType;
+
+typedef struct CfgKey {
+    const char *name;
+    CfgType type;
+    size_t offset;          /* offsetof(Config, field) */
+    const char *def;        /* default, as text */
+    double min, max;        /* inclusive range for numbers */
+    const char *choices;    /* "a|b|c" for CFG_ENUM */
+    int identity;           /* 1: part of run_id and of a cell */
+    const char *doc;
+} CfgKey;
+
+/* The schema table and its length. */
+const CfgKey *config_schema(int *n);
+/* Lookup by name; NULL when unknown. */
+const CfgKey *config_key(const char *name);
+
+/* Fill every field with its schema default. */
+void config_defaults(Config *c);
+
+/* Set one key from text. Returns 0, or -1 with a message in err (size errn)
+ * naming the key and what was expected (unknown key, bad number, out of
+ * range, not one of the choices). */
+int config_set(Config *c, const char *key, const char *value, char *err, size_t errn);
+
+/* Value of one key as canonical text (%.17g for floats, so it round-trips). */
+void config_get(const Config *c, const CfgKey *k, char *out, size_t outn);
+
+/* Canonical "key=value\n" text of every key, in schema order. With
+ * identity_only, only keys that define the run (seed included). */
+char *config_canonical(const Config *c, int identity_only);
+
+/* run_id: 16 hex digits of FNV-1a 64 over config_canonical(c, 1). out >= 17. */
+void config_run_id(const Config *c, char out[17]);
+
+/* Print the schema (name, type, default, range, doc) for --help. */
+void config_print_help(FILE *f);
+
+/* Cross-key checks (e.g. k within the tokenizer's pred tokens). 0 or -1 + err. */
+int config_validate(const Config *c, char *err, size_t errn);
+
+#endif

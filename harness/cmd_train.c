@@ -1,0 +1,121 @@
+/* harness train: one run, in its run directory, recorded in runs.csv. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "fsutil.h"
+#include "provenance.h"
+#include "record.h"
+#include "train.h"
+
+/* A FILE that writes to two FILEs (log.txt and stderr). */
+typedef struct Tee { FILE *a, *b; } Tee;
+
+static ssize_t tee_write(void *c, const char *buf, size_t n) {
+    Tee *t = c;
+    fwrite(buf, 1, n, t->a);
+    fflush(t->a);
+    if (t->b) { fwrite(buf, 1, n, t->b); fflush(t->b); }
+    return (ssize_t)n;
+}
+
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *out = NULL, *results = "results", *grid = "train", *arm = "main";
+    int quiet = 0;
+    Config c;
+    config_defaults(&c);
+    char err[1024];
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
+                   "  Trains and evaluates one run. Files go to DIR (default RESULTS/GRID/runs/<run_id>);\n"
+                   "  the row goes to RESULTS/GRID/runs.csv. Exit 0 ok, 3 diverged, 1 failed, 2 usage.\n\n");
+            config_print_help(stdout);
+            return 0;
+        }
+        if ((!strcmp(a, "--out") || !strcmp(a, "--results") || !strcmp(a, "--grid") || !strcmp(a, "--arm"))) {
+            if (i + 1 >= argc) { fprintf(stderr, "harness train: %s needs a value\n", a); return 2; }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--results")) results = v;
+            else if (!strcmp(a, "--grid")) grid = v;
+            else arm = v;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        const char *eq = strchr(a, '=');
+        if (!eq || eq == a) {
+            fprintf(stderr, "harness train: argument %d '%s': expected key=value or an option\n", i + 1, a);
+            return 2;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+        if (config_set(&c, key, eq + 1, err, sizeof err)) {
+            fprintf(stderr, "harness train: argument %d: %s\n", i + 1, err);
+            return 2;
+        }
+    }
+    if (config_validate(&c, err, sizeof err)) { fprintf(stderr, "harness train: %s\n", err); return 2; }
+    char run_id[17], dir[1024], csv[1024], path[1100];
+    config_run_id(&c, run_id);
+    if (out) snprintf(dir, sizeof dir, "%s", out);
+    else snprintf(dir, sizeof dir, "%s/%s/runs/%s", results, grid, run_id);
+    snprintf(csv, sizeof csv, "%s/%s/runs.csv", results, grid);
+    if (mkdir_p(dir)) { fprintf(stderr, "harness train: %s: cannot create: %s\n", dir, strerror(errno)); return 1; }
+    snprintf(path, sizeof path, "%s/DONE", dir);
+    unlink(path); /* a rerun is not done until it is */
+    char *canon = config_canonical(&c, 0);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    if (!canon || write_text(path, canon)) { fprintf(stderr, "harness train: %s: cannot write\n", path); free(canon); return 1; }
+    free(canon);
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    FILE *logf = NULL, *log = stderr;
+    Tee tee;
+    if (!quiet) {
+        if (!(logf = fopen(path, "w"))) { fprintf(stderr, "harness train: %s: cannot write\n", path); return 1; }
+        tee.a = logf;
+        tee.b = stderr;
+        cookie_io_functions_t io = {NULL, tee_write, NULL, NULL};
+        log = fopencookie(&tee, "w", io);
+        setvbuf(log, NULL, _IOLBF, 0);
+    }
+    fprintf(log, "run %s -> %s\n", run_id, dir);
+    char start[32], end[32];
+    iso_time_now(start, sizeof start);
+    TrainResult res;
+    int rc = train_run(&c, dir, log, &res, err, sizeof err);
+    iso_time_now(end, sizeof end);
+    int exitc = 0;
+    if (rc) {
+        fprintf(log, "error: %s\n", err);
+        snprintf(res.status, sizeof res.status, "failed");
+        exitc = 1;
+    } else if (!strcmp(res.status, "diverged")) {
+        exitc = 3;
+    }
+    char rerr[1024];
+    if (record_run(csv, grid, arm, &c, &res, start, end, rerr, sizeof rerr)) {
+        fprintf(log, "error: recording the run: %s\n", rerr);
+        exitc = 1;
+    } else if (exitc != 1) {
+        snprintf(path, sizeof path, "%s/DONE", dir);
+        if (write_text(path, res.status)) exitc = 1;
+    }
+    if (log != stderr) fclose(log);
+    if (logf) fclose(logf);
+    if (rc) fprintf(stderr, "harness train: %s\n", err);
+    return exitc;
+}

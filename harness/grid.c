@@ -1,0 +1,517 @@
+/* Grid file parser and expander. The format and its errors are documented in
+ * grid.h. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include "grid.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *key;
+    int line;
+    int nvals;
+    char **vals;
+} Entry;
+
+typedef struct {
+    char name[64];
+    int line;    /* line of "[name]"; for the implicit "main", its first key's line */
+    Entry *e;
+    int ne, cap;
+} Scope;
+
+typedef struct {
+    const char *file;
+    Scope *s;    /* s[0] is the top section, s[1..] the arms */
+    int ns, cap;
+    char *err;
+    size_t errn;
+} Parser;
+
+/* Write "FILE:LINE: message" into the parser's err and return -1. */
+static int fail(Parser *p, int line, const char *fmt, ...) {
+    if (!p->err || p->errn == 0) return -1;
+    int w = snprintf(p->err, p->errn, "%s:%d: ", p->file, line);
+    if (w >= 0 && (size_t)w < p->errn) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->err + w, p->errn - (size_t)w, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static char *trim(char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static void free_scopes(Parser *p) {
+    for (int i = 0; i < p->ns; i++) {
+        for (int j = 0; j < p->s[i].ne; j++) {
+            Entry *e = &p->s[i].e[j];
+            free(e->key);
+            for (int v = 0; v < e->nvals; v++) free(e->vals[v]);
+            free(e->vals);
+        }
+        free(p->s[i].e);
+    }
+    free(p->s);
+    p->s = NULL;
+    p->ns = p->cap = 0;
+}
+
+static Scope *add_scope(Parser *p, const char *name, int line) {
+    if (p->ns == p->cap) {
+        int nc = p->cap ? p->cap * 2 : 8;
+        Scope *ns = realloc(p->s, (size_t)nc * sizeof *ns);
+        if (!ns) return NULL;
+        p->s = ns;
+        p->cap = nc;
+    }
+    Scope *s = &p->s[p->ns++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->line = line;
+    return s;
+}
+
+static const Entry *find_entry(const Scope *s, const char *key) {
+    for (int i = 0; i < s->ne; i++)
+        if (strcmp(s->e[i].key, key) == 0) return &s->e[i];
+    return NULL;
+}
+
+static int arm_name_ok(const char *n) {
+    if (!*n || strlen(n) >= 64) return 0;
+    for (const char *c = n; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return 0;
+    return 1;
+}
+
+/* Parse one seed: digits only, below 2^64. */
+static int parse_seed(const char *s, uint64_t *out) {
+    if (!*s) return -1;
+    for (const char *c = s; *c; c++)
+        if (!isdigit((unsigned char)*c)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Handle a "[name]" line (s starts at '['). */
+static int section_line(Parser *p, char *s, int line) {
+    char *close = strchr(s, ']');
+    if (!close)
+        return fail(p, line, "unterminated section header '%s': expected '[name]' with a closing ']'", s);
+    char *rest = trim(close + 1);
+    if (*rest) return fail(p, line, "unexpected text after ']': '%s' (expected nothing but a comment)", rest);
+    *close = 0;
+    char *name = trim(s + 1);
+    if (!*name) return fail(p, line, "empty arm name: expected '[name]'");
+    if (!arm_name_ok(name))
+        return fail(p, line,
+                    "bad arm name '%s': expected 1 to 63 letters, digits, '_', '-' or '.'", name);
+    for (int i = 1; i < p->ns; i++)
+        if (strcmp(p->s[i].name, name) == 0)
+            return fail(p, line, "duplicate arm '%s' (first at line %d): expected each [name] once",
+                        name, p->s[i].line);
+    if (!add_scope(p, name, line)) return fail(p, line, "out of memory");
+    return 0;
+}
+
+/* Handle a "key = value" line (s trimmed, comment removed) into the last scope. */
+static int key_line(Parser *p, char *s, int line) {
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return fail(p, line, "expected 'key = value' or '[arm]', found '%s' (no '=')", s);
+    *eq = 0;
+    char *key = trim(s);
+    char *val = trim(eq + 1);
+    if (!*key) return fail(p, line, "empty key: expected 'key = value' with a key before '='");
+    if (!*val)
+        return fail(p, line, "key '%s': empty value: expected a value or a list 'a, b, c' after '='",
+                    key);
+    Scope *sc = &p->s[p->ns - 1];
+    const Entry *prev = find_entry(sc, key);
+    if (prev) {
+        if (p->ns == 1)
+            return fail(p, line,
+                        "key '%s' set twice before the first section (first at line %d): expected "
+                        "each key once per section (a list 'a, b' makes an axis)",
+                        key, prev->line);
+        return fail(p, line,
+                    "key '%s' set twice in arm '%s' (first at line %d): expected each key once per "
+                    "section (a list 'a, b' makes an axis)",
+                    key, sc->name, prev->line);
+    }
+    int is_seeds = strcmp(key, "seeds") == 0;
+    if (strcmp(key, "seed") == 0)
+        return fail(p, line, "key 'seed': a grid gives its seeds as a list, use 'seeds = 82, 23, ...'");
+    char msg[512];
+    Config tmp;
+    config_defaults(&tmp);
+    if (!is_seeds && !config_key(key)) {
+        config_set(&tmp, key, val, msg, sizeof msg); /* for its "unknown key" message */
+        return fail(p, line, "%s", msg);
+    }
+    /* split the list */
+    int nitems = 1;
+    for (const char *c = val; *c; c++) nitems += *c == ',';
+    char **vals = calloc((size_t)nitems, sizeof *vals);
+    char (*canon)[128] = calloc((size_t)nitems, sizeof *canon);
+    uint64_t *seeds = calloc((size_t)nitems, sizeof *seeds);
+    int rc = 0, nv = 0;
+    if (!vals || !canon || !seeds) {
+        rc = fail(p, line, "out of memory");
+        goto done;
+    }
+    char *item = val;
+    for (int i = 0; i < nitems; i++) {
+        char *comma = strchr(item, ',');
+        if (comma) *comma = 0;
+        char *v = trim(item);
+        if (!*v) {
+            rc = fail(p, line,
+                      "key '%s': empty item %d of %d in the list: expected a value between commas", key,
+                      i + 1, nitems);
+            goto done;
+        }
+        if (is_seeds) {
+            if (parse_seed(v, &seeds[i]) != 0) {
+                rc = fail(p, line, "key 'seeds': bad seed '%s': expected a non-negative integer below 2^64",
+                          v);
+                goto done;
+            }
+            for (int j = 0; j < i; j++)
+                if (seeds[j] == seeds[i]) {
+                    rc = fail(p, line, "key 'seeds': duplicate seed %llu: expected each seed once",
+                              (unsigned long long)seeds[i]);
+                    goto done;
+                }
+        } else {
+            if (config_set(&tmp, key, v, msg, sizeof msg) != 0) {
+                rc = fail(p, line, "%s", msg);
+                goto done;
+            }
+            config_get(&tmp, config_key(key), canon[i], sizeof canon[i]);
+            for (int j = 0; j < i; j++)
+                if (strcmp(canon[j], canon[i]) == 0) {
+                    rc = fail(p, line,
+                              "key '%s': value '%s' appears twice in the list: expected distinct values",
+                              key, v);
+                    goto done;
+                }
+        }
+        vals[nv] = strdup(v);
+        if (!vals[nv]) {
+            rc = fail(p, line, "out of memory");
+            goto done;
+        }
+        nv++;
+        if (comma) item = comma + 1;
+    }
+    if (sc->ne == sc->cap) {
+        int nc = sc->cap ? sc->cap * 2 : 16;
+        Entry *ne = realloc(sc->e, (size_t)nc * sizeof *ne);
+        if (!ne) {
+            rc = fail(p, line, "out of memory");
+            goto done;
+        }
+        sc->e = ne;
+        sc->cap = nc;
+    }
+    Entry *e = &sc->e[sc->ne];
+    e->key = strdup(key);
+    if (!e->key) {
+        rc = fail(p, line, "out of memory");
+        goto done;
+    }
+    e->line = line;
+    e->nvals = nv;
+    e->vals = vals;
+    sc->ne++;
+    vals = NULL;
+done:
+    if (vals) {
+        for (int i = 0; i < nv; i++) free(vals[i]);
+        free(vals);
+    }
+    free(canon);
+    free(seeds);
+    return rc;
+}
+
+/* The resolved entries of one arm: top keys (with the arm's overrides, at the
+ * top key's position), then the arm's own keys. */
+typedef struct {
+    const Entry **e;
+    int n;
+    const Entry *seeds;
+} Effective;
+
+static int effective(const Scope *top, const Scope *arm, Effective *ef) {
+    ef->e = malloc((size_t)(top->ne + arm->ne + 1) * sizeof *ef->e);
+    if (!ef->e) return -1;
+    ef->n = 0;
+    ef->seeds = NULL;
+    for (int i = 0; i < top->ne; i++) {
+        const Entry *o = arm != top ? find_entry(arm, top->e[i].key) : NULL;
+        const Entry *use = o ? o : &top->e[i];
+        if (strcmp(use->key, "seeds") == 0) ef->seeds = use;
+        else ef->e[ef->n++] = use;
+    }
+    if (arm != top)
+        for (int i = 0; i < arm->ne; i++) {
+            if (find_entry(top, arm->e[i].key)) continue;
+            if (strcmp(arm->e[i].key, "seeds") == 0) ef->seeds = &arm->e[i];
+            else ef->e[ef->n++] = &arm->e[i];
+        }
+    return 0;
+}
+
+/* Short text of a cell's axis values, for messages. */
+static void cell_desc(const Effective *ef, const int *pos, char *out, size_t n) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < ef->n; i++) {
+        if (ef->e[i]->nvals < 2) continue;
+        int w = snprintf(out + len, n - len, "%s%s=%s", len ? " " : "", ef->e[i]->key,
+                         ef->e[i]->vals[pos[i]]);
+        if (w < 0 || (size_t)w >= n - len) return;
+        len += (size_t)w;
+    }
+}
+
+static int cmp_run_id(const void *a, const void *b) {
+    const GridRun *x = *(const GridRun *const *)a, *y = *(const GridRun *const *)b;
+    int c = strcmp(x->run_id, y->run_id);
+    if (c) return c;
+    return (x > y) - (x < y);
+}
+
+/* Expand every arm into g->runs. */
+static int expand(Parser *p, Grid *g) {
+    const Scope *top = &p->s[0];
+    int first_arm = p->ns > 1 ? 1 : 0; /* no sections: the top section is arm "main" */
+    long long total = 0;
+    char msg[512];
+
+    /* count runs first, refusing absurd products */
+    for (int a = first_arm; a < p->ns; a++) {
+        Effective ef;
+        if (effective(top, &p->s[a], &ef) != 0) return fail(p, 0, "out of memory");
+        long long cells = 1;
+        for (int i = 0; i < ef.n && cells <= GRID_MAX_RUNS; i++) cells *= ef.e[i]->nvals;
+        long long ns = ef.seeds ? ef.seeds->nvals : 1;
+        free(ef.e);
+        if (cells > GRID_MAX_RUNS || (total += cells * ns) > GRID_MAX_RUNS)
+            return fail(p, p->s[a].line, "too many runs: the grid expands to more than %d runs",
+                        GRID_MAX_RUNS);
+    }
+    if (total == 0) return fail(p, 0, "no runs: expected at least one arm with one cell");
+    g->runs = calloc((size_t)total, sizeof *g->runs);
+    if (!g->runs) return fail(p, 0, "out of memory for %lld runs", total);
+
+    uint64_t default_seed;
+    {
+        Config d;
+        config_defaults(&d);
+        default_seed = d.seed;
+    }
+    int cell = 0, r = 0;
+    for (int a = first_arm; a < p->ns; a++) {
+        const Scope *arm = &p->s[a];
+        const char *arm_name = a == 0 ? "main" : arm->name;
+        Effective ef;
+        if (effective(top, arm, &ef) != 0) return fail(p, 0, "out of memory");
+        int *pos = calloc((size_t)ef.n + 1, sizeof *pos);
+        if (!pos) {
+            free(ef.e);
+            return fail(p, 0, "out of memory");
+        }
+        int nseeds = ef.seeds ? ef.seeds->nvals : 1;
+        for (;;) {
+            Config c;
+            config_defaults(&c);
+            for (int i = 0; i < ef.n; i++)
+                if (config_set(&c, ef.e[i]->key, ef.e[i]->vals[pos[i]], msg, sizeof msg) != 0) {
+                    int rc = fail(p, ef.e[i]->line, "%s", msg); /* checked when read; defensive */
+                    free(pos);
+                    free(ef.e);
+                    return rc;
+                }
+            if (config_validate(&c, msg, sizeof msg) != 0) {
+                char desc[256];
+                cell_desc(&ef, pos, desc, sizeof desc);
+                int rc = fail(p, arm->line, "arm '%s'%s%s%s: %s", arm_name, *desc ? " cell (" : "",
+                              desc, *desc ? ")" : "", msg);
+                free(pos);
+                free(ef.e);
+                return rc;
+            }
+            for (int s = 0; s < nseeds; s++) {
+                GridRun *run = &g->runs[r++];
+                snprintf(run->arm, sizeof run->arm, "%s", arm_name);
+                run->cell = cell;
+                run->cfg = c;
+                if (ef.seeds) parse_seed(ef.seeds->vals[s], &run->cfg.seed);
+                else run->cfg.seed = default_seed;
+                config_run_id(&run->cfg, run->run_id);
+            }
+            cell++;
+            /* odometer: the last axis varies fastest */
+            int i = ef.n - 1;
+            while (i >= 0) {
+                if (++pos[i] < ef.e[i]->nvals) break;
+                pos[i] = 0;
+                i--;
+            }
+            if (i < 0) break;
+        }
+        free(pos);
+        free(ef.e);
+    }
+    g->nruns = r;
+    g->ncells = cell;
+
+    /* distinct run_ids: two runs with one identity would share one result */
+    const GridRun **sorted = malloc((size_t)r * sizeof *sorted);
+    if (!sorted) return fail(p, 0, "out of memory");
+    for (int i = 0; i < r; i++) sorted[i] = &g->runs[i];
+    qsort(sorted, (size_t)r, sizeof *sorted, cmp_run_id);
+    for (int i = 1; i < r; i++) {
+        if (strcmp(sorted[i - 1]->run_id, sorted[i]->run_id) != 0) continue;
+        const GridRun *x = sorted[i - 1], *y = sorted[i]; /* x comes first in the grid */
+        int line = 0;
+        for (int a = first_arm; a < p->ns; a++)
+            if (strcmp(a == 0 ? "main" : p->s[a].name, y->arm) == 0) line = p->s[a].line;
+        int rc = fail(p, line,
+                      "arm '%s' cell %d and arm '%s' cell %d have the same run_id %s (seed %llu): "
+                      "their configs differ only in keys outside the run identity (e.g. threads) or "
+                      "not at all; expected every cell to differ in an identity key",
+                      y->arm, y->cell, x->arm, x->cell, y->run_id, (unsigned long long)y->cfg.seed);
+        free(sorted);
+        return rc;
+    }
+    free(sorted);
+    return 0;
+}
+
+static void name_from_path(const char *path, char *out, size_t n) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t l = strlen(b);
+    if (l > 5 && strcmp(b + l - 5, ".grid") == 0) l -= 5;
+    if (l >= n) l = n - 1;
+    memcpy(out, b, l);
+    out[l] = 0;
+}
+
+int grid_parse_text(const char *text, const char *filename, const char *name, Grid *g, char *err,
+                    size_t errn) {
+    memset(g, 0, sizeof *g);
+    Parser p = {filename ? filename : "<grid>", NULL, 0, 0, err, errn};
+    if (strlen(p.file) >= sizeof g->path) return fail(&p, 0, "file name too long");
+    snprintf(g->path, sizeof g->path, "%s", p.file);
+    if (name) {
+        if (strlen(name) >= sizeof g->name) return fail(&p, 0, "grid name too long");
+        snprintf(g->name, sizeof g->name, "%s", name);
+    } else {
+        name_from_path(p.file, g->name, sizeof g->name);
+    }
+    if (!g->name[0]) return fail(&p, 0, "empty grid name: expected a file name like NAME.grid");
+
+    if (!add_scope(&p, "", 0)) return fail(&p, 0, "out of memory");
+    char *buf = strdup(text ? text : "");
+    if (!buf) {
+        free_scopes(&p);
+        return fail(&p, 0, "out of memory");
+    }
+    char *s = buf;
+    if ((unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF)
+        s += 3; /* UTF-8 byte order mark */
+    int line = 0, nkeys = 0, rc = 0;
+    while (*s) {
+        line++;
+        char *nl = strchr(s, '\n');
+        char *next = nl ? nl + 1 : s + strlen(s);
+        if (nl) *nl = 0;
+        char *hash = strchr(s, '#');
+        if (hash) *hash = 0;
+        char *t = trim(s);
+        if (*t == '[') rc = section_line(&p, t, line);
+        else if (*t) {
+            rc = key_line(&p, t, line);
+            nkeys++;
+            if (p.s[0].line == 0 && p.ns == 1) p.s[0].line = line; /* "main" points at its first key */
+        }
+        if (rc) break;
+        s = next;
+    }
+    free(buf);
+    if (!rc && nkeys == 0 && p.ns == 1)
+        rc = fail(&p, 0, "empty grid: expected 'key = value' lines and/or '[arm]' sections");
+    if (!rc) rc = expand(&p, g);
+    free_scopes(&p);
+    if (rc) grid_free(g);
+    return rc;
+}
+
+int grid_parse_file(const char *path, Grid *g, char *err, size_t errn) {
+    memset(g, 0, sizeof *g);
+    Parser p = {path, NULL, 0, 0, err, errn};
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(&p, 0, "cannot open grid file: %s", strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    int rerr = 0;
+    while (text) {
+        if (len + 1 == cap) {
+            char *nt = realloc(text, cap * 2);
+            if (!nt) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = nt;
+            cap *= 2;
+        }
+        size_t got = fread(text + len, 1, cap - 1 - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) rerr = errno ? errno : EIO;
+            break;
+        }
+    }
+    fclose(f);
+    if (!text) return fail(&p, 0, "out of memory reading the grid file");
+    if (rerr) {
+        free(text);
+        return fail(&p, 0, "cannot read grid file: %s", strerror(rerr));
+    }
+    text[len] = 0;
+    if (memchr(text, 0, len)) {
+        free(text);
+        return fail(&p, 0, "not a text file (contains a NUL byte): expected 'key = value' lines");
+    }
+    int rc = grid_parse_text(text, path, NULL, g, err, errn);
+    free(text);
+    return rc;
+}
+
+void grid_free(Grid *g) {
+    if (!g) return;
+    free(g->runs);
+    memset(g, 0, sizeof *g);
+}

@@ -1,0 +1,45 @@
+/* harness: run grids, train one run, report, inspect losses.
+ *
+ *   harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run]
+ *   harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...
+ *   harness report CSV|GRID [--out FILE]
+ *   harness loss CHECKPOINT_DIR JSONL N [key=value...]
+ *
+ * Only this file exits; everything it calls returns errors with a message. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage:\n"
+            "  harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run]\n"
+            "      run every (cell x seed) of a grid not yet recorded in results/<grid>/runs.csv\n"
+            "  harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
+            "      one run; --help lists every config key with its default and range\n"
+            "  harness report CSV|GRID [--out FILE]\n"
+            "      per-cell accuracy mean ± sd and paired one-tailed t-tests against the baseline arm\n"
+            "  harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"
+            "      mean NTP loss and JEPA distance of the first N examples, as JSON\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2, argv[0]);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "loss")) return cmd_loss(argc - 2, argv + 2);
+    fprintf(stderr, "harness: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,72 @@
+/* The results store (ARCHITECTURE.md "Run identity and the results store"):
+ * results/<grid>/runs.csv, one row per finished run.
+ *
+ * Columns: run_id, grid, arm, every config schema key in schema order, then
+ * the result columns (status .. end_time, see store_columns). The first line
+ * is the header. Fields are comma-separated; a field is quoted (RFC 4180,
+ * quotes doubled, via libcsv) when it holds a comma, a quote or leading or
+ * trailing blanks. Values never span lines: store_append turns CR and LF in
+ * values into spaces, so every physical line is one row and a partial line
+ * left by a killed writer can never swallow the rows after it.
+ *
+ * Writers serialise on an exclusive flock of "<csv>.lock" (a separate file,
+ * so readers of the CSV never wait) and append each row with one write() on
+ * an O_APPEND descriptor, then fsync. Readers skip malformed rows (wrong
+ * field count, a last line without its newline) and count them. */
+#ifndef HARNESS_STORE_H
+#define HARNESS_STORE_H
+
+#include <stddef.h>
+
+/* The column names, in order, into *names (static storage; names may be
+ * NULL). Returns the column count. */
+int store_columns(const char *const **names);
+
+/* Index of column name in store_columns, or -1. */
+int store_column_index(const char *name);
+
+/* Append one row of n values (in store_columns order; NULL counts as "") to
+ * the CSV at csv_path. n must equal store_columns(). Creates the parent
+ * directories and the file with its header when missing (a file holding no
+ * complete line, left by a writer killed while creating it, is started
+ * again). Under an exclusive flock of "<csv_path>.lock": checks that the
+ * existing header equals the current columns, writes a '\n' first when the
+ * file does not end in one (a killed writer's partial line), writes the row
+ * with one write(), fsyncs. Returns 0, or -1 with a message in err (size
+ * errn): wrong n, a header that differs from the current columns (nothing is
+ * appended), or a system error (mkdir, open, flock, write, fsync). */
+int store_append(const char *csv_path, const char *const *values, int n, char *err, size_t errn);
+
+typedef struct {
+    int ncols;
+    char **cols;   /* header names */
+    int nrows;
+    char ***rows;  /* rows[r][c], ncols strings each */
+    int skipped;   /* malformed rows skipped: wrong field count, or a last
+                      line without its newline */
+} Table;
+
+/* Read the CSV at csv_path into t (which need not be initialised). The
+ * first complete line is the header. Blank lines are ignored. Rows whose
+ * field count differs from the header, and a last line with no trailing
+ * newline, are skipped and counted in t->skipped, never an error. A missing
+ * file gives an empty table (ncols = nrows = 0) and returns 0. Returns -1
+ * with a message in err when the file exists but cannot be read, or out of
+ * memory; t is then empty. Free with table_free. */
+int store_read(const char *csv_path, Table *t, char *err, size_t errn);
+
+/* Index of column col in t, or -1. */
+int table_col(const Table *t, const char *col);
+
+/* The value of column col in row row, or NULL if there is no such column
+ * (or row is out of range). */
+const char *table_get(const Table *t, int row, const char *col);
+
+/* Free everything in t and zero it. Safe on a zeroed Table and twice. */
+void table_free(Table *t);
+
+/* The status of the LAST row of t whose run_id is run_id, copied into
+ * status (size n). Returns 1 when found, 0 when not (status is then ""). */
+int store_status_of(const Table *t, const char *run_id, char *status, size_t n);
+
+#endif

@@ -1,0 +1,277 @@
+/* Tests of harness/grid.c: parsing, expansion, overrides and every error. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "grid.h"
+
+static const char *EXAMPLE =
+    "# Figure 3: k × λ sweep on NL-RX-SYNTH\n"
+    "dataset = synth\n"
+    "model   = nano\n"
+    "epochs  = 4\n"
+    "lr      = 8e-5\n"
+    "seeds   = 82, 23, 37, 84, 4\n"
+    "\n"
+    "[baseline]\n"
+    "loss = ntp\n"
+    "\n"
+    "[jepa]\n"
+    "loss   = jepa\n"
+    "k      = 0, 1, 2, 3, 4\n"
+    "lambda = 0.5, 1, 2, 4\n";
+
+static Grid parse_ok(const char *text) {
+    Grid g;
+    char err[512] = "";
+    int rc = grid_parse_text(text, "t.grid", NULL, &g, err, sizeof err);
+    cr_assert_eq(rc, 0, "parse failed: %s", err);
+    return g;
+}
+
+Test(grid, example_expands) {
+    Grid g = parse_ok(EXAMPLE);
+    cr_assert_str_eq(g.name, "t");
+    cr_assert_str_eq(g.path, "t.grid");
+    cr_assert_eq(g.nruns, 1 * 5 + 20 * 5);
+    cr_assert_eq(g.ncells, 21);
+    const uint64_t seeds[] = {82, 23, 37, 84, 4};
+    for (int i = 0; i < g.nruns; i++) {
+        const GridRun *r = &g.runs[i];
+        cr_assert_eq(r->cell, i / 5, "run %d cell %d", i, r->cell);
+        cr_assert_eq(r->cfg.seed, seeds[i % 5], "run %d seed", i);
+        cr_assert_str_eq(r->cfg.dataset, "synth");
+        cr_assert_str_eq(r->cfg.model, "nano");
+        cr_assert_eq(r->cfg.epochs, 4);
+        cr_assert_eq(r->cfg.lr, 8e-5);
+        char id[17];
+        config_run_id(&r->cfg, id);
+        cr_assert_str_eq(r->run_id, id);
+        for (int j = 0; j < i; j++) cr_assert_str_neq(r->run_id, g.runs[j].run_id, "runs %d and %d", i, j);
+        if (i < 5) {
+            cr_assert_str_eq(r->arm, "baseline");
+            cr_assert_str_eq(r->cfg.loss, "ntp");
+            cr_assert_eq(r->cfg.k, 1); /* schema default */
+        } else {
+            cr_assert_str_eq(r->arm, "jepa");
+            cr_assert_str_eq(r->cfg.loss, "jepa");
+            int c = r->cell - 1; /* k slowest, lambda fastest */
+            const double lambdas[] = {0.5, 1, 2, 4};
+            cr_assert_eq(r->cfg.k, c / 4, "run %d k=%d", i, r->cfg.k);
+            cr_assert_eq(r->cfg.lambda, lambdas[c % 4], "run %d lambda=%g", i, r->cfg.lambda);
+        }
+    }
+    /* spot check: run 25 is cell 5 = k=1 lambda=0.5, seed 82 */
+    cr_assert_eq(g.runs[25].cfg.k, 1);
+    cr_assert_eq(g.runs[25].cfg.lambda, 0.5);
+    cr_assert_eq(g.runs[25].cfg.seed, 82);
+    grid_free(&g);
+    cr_assert_null(g.runs);
+    cr_assert_eq(g.nruns, 0);
+    grid_free(&g); /* twice is fine */
+}
+
+Test(grid, overrides_and_arm_seeds) {
+    Grid g = parse_ok("k = 1, 2   # top axis\n"
+                      "lr = 1e-3\n"
+                      "seeds = 1, 2\n"
+                      "[fixed]\n"
+                      "k = 3\n"
+                      "seeds = 7\n"
+                      "[inherit]\n"
+                      "lambda = 2\n"
+                      "[empty]\n");
+    /* fixed: 1 cell x 1 seed; inherit: 2 cells x 2 seeds; empty: 2 cells x 2 seeds */
+    cr_assert_eq(g.ncells, 5);
+    cr_assert_eq(g.nruns, 9);
+    cr_assert_str_eq(g.runs[0].arm, "fixed");
+    cr_assert_eq(g.runs[0].cfg.k, 3);
+    cr_assert_eq(g.runs[0].cfg.seed, 7);
+    cr_assert_eq(g.runs[0].cfg.lr, 1e-3);
+    cr_assert_str_eq(g.runs[1].arm, "inherit");
+    cr_assert_eq(g.runs[1].cfg.k, 1);
+    cr_assert_eq(g.runs[1].cfg.seed, 1);
+    cr_assert_eq(g.runs[2].cfg.seed, 2);
+    cr_assert_eq(g.runs[3].cfg.k, 2);
+    cr_assert_eq(g.runs[3].cfg.lambda, 2.0);
+    cr_assert_eq(g.runs[3].cell, 2);
+    cr_assert_str_eq(g.runs[5].arm, "empty");
+    cr_assert_eq(g.runs[5].cfg.lambda, 1.0);
+    cr_assert_eq(g.runs[8].cell, 4);
+    grid_free(&g);
+}
+
+Test(grid, first_appearing_axis_slowest) {
+    /* the top-level axis lambda appears first, even though the arm's k is
+     * an axis too; overriding keeps the top key's position */
+    Grid g = parse_ok("lambda = 1, 2\nloss = jepa\n[a]\nk = 0, 1, 2\nlambda = 4, 8\n");
+    cr_assert_eq(g.ncells, 6);
+    cr_assert_eq(g.nruns, 6);
+    const double lam[] = {4, 4, 4, 8, 8, 8};
+    const int k[] = {0, 1, 2, 0, 1, 2};
+    for (int i = 0; i < 6; i++) {
+        cr_assert_eq(g.runs[i].cfg.lambda, lam[i], "run %d", i);
+        cr_assert_eq(g.runs[i].cfg.k, k[i], "run %d", i);
+    }
+    grid_free(&g);
+}
+
+Test(grid, no_sections_is_main_with_default_seed) {
+    Grid g = parse_ok("\xEF\xBB\xBF# demo\r\n  epochs=2 # short\r\n\r\nbatch_size = 8, 16\r\n");
+    cr_assert_eq(g.nruns, 2);
+    cr_assert_eq(g.ncells, 2);
+    Config d;
+    config_defaults(&d);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_str_eq(g.runs[i].arm, "main");
+        cr_assert_eq(g.runs[i].cfg.seed, d.seed);
+        cr_assert_eq(g.runs[i].cfg.epochs, 2);
+    }
+    cr_assert_eq(g.runs[0].cfg.batch_size, 8);
+    cr_assert_eq(g.runs[1].cfg.batch_size, 16);
+    grid_free(&g);
+}
+
+Test(grid, explicit_name) {
+    Grid g;
+    char err[256];
+    cr_assert_eq(grid_parse_text("epochs = 1\n", "dir/x.grid", "custom", &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(g.name, "custom");
+    grid_free(&g);
+    cr_assert_eq(grid_parse_text("epochs = 1\n", "dir/fig3.grid", NULL, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(g.name, "fig3");
+    grid_free(&g);
+}
+
+/* ---- errors ---- */
+
+typedef struct {
+    const char *text;
+    const char *where; /* "t.grid:LINE: " */
+    const char *word;  /* a telling word in the message */
+} Bad;
+
+static const Bad BAD[] = {
+    {"epochs = 2\nlr 3e-4\n", "t.grid:2: ", "no '='"},
+    {"epochs = 2\n = 3\n", "t.grid:2: ", "empty key"},
+    {"epochs =   # nothing\n", "t.grid:1: ", "empty value"},
+    {"\nk = 1,,2\n", "t.grid:2: ", "empty item"},
+    {"k = 1, 2,\n", "t.grid:1: ", "empty item"},
+    {"k = , 1\n", "t.grid:1: ", "empty item"},
+    {"epochs = 2\nepoch = 3\n", "t.grid:2: ", "unknown key 'epoch'"},
+    {"epochs = two\n", "t.grid:1: ", "expected an integer"},
+    {"lr = fast\n", "t.grid:1: ", "expected a number"},
+    {"k = 1, 99\n", "t.grid:1: ", "out of range"},
+    {"loss = ntp, jpa\n", "t.grid:1: ", "not one of"},
+    {"k = 1, 2, 1\n", "t.grid:1: ", "appears twice"},
+    {"lambda = 1, 1.0\n", "t.grid:1: ", "appears twice"},
+    {"[base\nk = 1\n", "t.grid:1: ", "unterminated"},
+    {"k = 1\n[ ]\n", "t.grid:2: ", "empty arm name"},
+    {"[a b]\n", "t.grid:1: ", "bad arm name"},
+    {"[a] x\n", "t.grid:1: ", "after ']'"},
+    {"[a]\nk = 1\n[b]\nk = 2\n[a]\n", "t.grid:5: ", "duplicate arm"},
+    {"k = 1\nlr = 1e-3\nk = 2\n", "t.grid:3: ", "set twice"},
+    {"[a]\nk = 1\n\nk = 2\n", "t.grid:4: ", "set twice"},
+    {"seeds = 1, 2\nseeds = 3\n", "t.grid:2: ", "set twice"},
+    {"seeds = 82, x\n", "t.grid:1: ", "bad seed"},
+    {"seeds = -1\n", "t.grid:1: ", "bad seed"},
+    {"seeds = 99999999999999999999\n", "t.grid:1: ", "bad seed"},
+    {"seeds = 82, 23, 82\n", "t.grid:1: ", "duplicate seed"},
+    {"seed = 5\n", "t.grid:1: ", "seeds"},
+    {"", "t.grid:0: ", "empty grid"},
+    {"# only a comment\n\n   \n", "t.grid:0: ", "empty grid"},
+    {"epochs = 2\n\n[a]\nadam_beta1 = 1\n", "t.grid:3: ", "adam_beta1"},
+    {"k = 1\n[a]\n[b]\n", "t.grid:3: ", "same run_id"},
+    {"threads = 1, 2\n", "t.grid:1: ", "same run_id"},
+};
+
+Test(grid, every_error_has_file_line_and_word) {
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        Grid g;
+        char err[512] = "";
+        int rc = grid_parse_text(BAD[i].text, "t.grid", NULL, &g, err, sizeof err);
+        cr_expect_eq(rc, -1, "case %zu accepted: %s", i, BAD[i].text);
+        cr_expect_eq(strncmp(err, BAD[i].where, strlen(BAD[i].where)), 0, "case %zu: '%s' does not start '%s'",
+                     i, err, BAD[i].where);
+        cr_expect_not_null(strstr(err, BAD[i].word), "case %zu: '%s' lacks '%s'", i, err, BAD[i].word);
+        cr_expect_eq(g.nruns, 0);
+        cr_expect_null(g.runs);
+    }
+}
+
+Test(grid, too_many_runs) {
+    Grid g;
+    char err[512];
+    int rc = grid_parse_text("train_limit = 1,2,3,4,5,6,7,8,9,10\ntest_limit = 1,2,3,4,5,6,7,8,9,10\n"
+                             "epochs = 1,2,3,4,5,6,7,8,9,10\nbatch_size = 1,2,3,4,5,6,7,8,9,10\n"
+                             "max_new_tokens = 1,2,3,4,5,6,7,8,9,10,11\n",
+                             "t.grid", NULL, &g, err, sizeof err);
+    cr_assert_eq(rc, -1);
+    cr_assert_not_null(strstr(err, "too many runs"), "%s", err);
+}
+
+/* ---- files ---- */
+
+static char tmpdir[64];
+
+static void mk_tmp(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_grid_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void rm_tmp(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(grid, parse_file, .init = mk_tmp, .fini = rm_tmp) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/fig3.grid", tmpdir);
+    write_file(path, EXAMPLE);
+    Grid g;
+    char err[512] = "";
+    cr_assert_eq(grid_parse_file(path, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(g.name, "fig3");
+    cr_assert_str_eq(g.path, path);
+    cr_assert_eq(g.nruns, 105);
+    grid_free(&g);
+}
+
+Test(grid, file_errors, .init = mk_tmp, .fini = rm_tmp) {
+    char path[128], want[160];
+    Grid g;
+    char err[512] = "";
+    snprintf(path, sizeof path, "%s/missing.grid", tmpdir);
+    cr_assert_eq(grid_parse_file(path, &g, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:0: ", path);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+    cr_assert_not_null(strstr(err, "cannot open"), "%s", err);
+
+    snprintf(path, sizeof path, "%s/empty.grid", tmpdir);
+    write_file(path, "");
+    cr_assert_eq(grid_parse_file(path, &g, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:0: ", path);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+    cr_assert_not_null(strstr(err, "empty grid"), "%s", err);
+
+    snprintf(path, sizeof path, "%s/bad.grid", tmpdir);
+    write_file(path, "epochs = 2\n\n[jepa]\nloss = jepa\nk = 0, 1, 17\n");
+    cr_assert_eq(grid_parse_file(path, &g, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:5: ", path);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+    cr_assert_not_null(strstr(err, "'k'"), "%s", err);
+
+    cr_assert_eq(grid_parse_file(tmpdir, &g, err, sizeof err), -1); /* a directory */
+    cr_assert_not_null(strstr(err, ":0: "), "%s", err);
+}
