@@ -111,6 +111,10 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     for (int i = 0; i < train.n; i++) order[i] = i;
     Rng r_order = rng_stream(c->seed, "data_order"), r_ld = rng_stream(c->seed, "ld");
 
+    /* Test hook: HARNESS_INJECT_NAN_AT_STEP=N makes step N's loss NaN, so the
+     * diverged path can be exercised end to end. */
+    const char *inject = getenv("HARNESS_INJECT_NAN_AT_STEP");
+    long nan_step = inject && *inject ? atol(inject) : -1;
     double t_start = now_seconds(), t_eval_epochs = 0, tokens = 0;
     double win_ntp = 0, win_jepa = 0, win_gn = 0, ep_ntp = 0, ep_jepa = 0;
     int win_n = 0, win_jn = 0, ep_n = 0, ep_jn = 0;
@@ -134,6 +138,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
                 snprintf(err, errn, "out of memory (activations for %d tokens)", b.n);
                 goto done;
             }
+            if (step + 1 == nan_step) out.total = NAN;
             double gn = clip_grad_norm(m.grads, m.nparams, c->grad_clip);
             if (!isfinite(out.total) || !isfinite(gn)) {
                 diverged = 1;

@@ -80,6 +80,10 @@ static int cmp_val(const char *a, const char *b) {
 static void short_val(const char *s, char *out, size_t n) {
     double v;
     if (num(s, &v)) {
+        if (v == (double)(long long)v && fabs(v) < 1e15) { /* integers print as integers */
+            snprintf(out, n, "%lld", (long long)v);
+            return;
+        }
         for (int p = 1; p <= 17; p++) {
             snprintf(out, n, "%.*g", p, v);
             if (strtod(out, NULL) == v) return;

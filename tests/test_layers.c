@@ -439,10 +439,11 @@ Test(layers, attention_block_diagonal, .init = setup) {
 }
 
 /* Asymmetric visibility (segment 2 sees segment 1, not the reverse): catches a
- * transposed vis lookup. */
+ * transposed vis lookup. Segments interleave in row 1, so hidden keys lie
+ * between visible ones. */
 Test(layers, attention_asymmetric, .init = setup) {
-    int lens[2] = {3, 7};
-    int seg[10] = {0, 0, 0, /* row 0 */ 1, 1, 1, 2, 2, 2, 2};
+    int lens[2] = {3, 8};
+    int seg[11] = {0, 0, 0, /* row 0 */ 1, 2, 1, 1, 2, 2, 1, 2};
     unsigned char vis[9] = {1, 0, 0,
                             0, 1, 0,
                             0, 1, 1};

@@ -1,0 +1,101 @@
+/* harness loss: mean NTP loss and JEPA distance of the first N examples of a
+ * jsonl file under a checkpoint, as JSON (for inspecting a model and for
+ * checking the engine against an independent implementation). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "checkpoint.h"
+#include "commands.h"
+#include "config.h"
+#include "data.h"
+#include "loss.h"
+#include "model.h"
+
+#define LOSS_CHUNK 64
+
+int cmd_loss(int argc, char **argv) {
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        printf("usage: harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"
+               "  Loads CHECKPOINT_DIR (model.safetensors + config.json) and prints as JSON the token-mean\n"
+               "  NTP loss and the mean JEPA distance over the first N examples (N = 0: all). The loss\n"
+               "  options (loss, k, jepa_metric, jepa_pass, system_prompt, ntp_targets, lambda, gamma)\n"
+               "  are the run's, from config.json, overridden by key=value.\n");
+        return 0;
+    }
+    if (argc < 3) { fprintf(stderr, "usage: harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"); return 2; }
+    char *end;
+    long n = strtol(argv[2], &end, 10);
+    if (*end || n < 0) { fprintf(stderr, "harness loss: N must be a non-negative integer, got '%s'\n", argv[2]); return 2; }
+    char err[1024];
+    Model m;
+    Config c;
+    int has_run = 0;
+    if (checkpoint_load(&m, backend_cpu(), argv[0], &c, &has_run, err, sizeof err)) {
+        fprintf(stderr, "harness loss: %s\n", err);
+        return 1;
+    }
+    if (!has_run) config_defaults(&c);
+    for (int i = 3; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        char key[128];
+        if (!eq) { fprintf(stderr, "harness loss: '%s': expected key=value\n", argv[i]); model_free(&m); return 2; }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
+        if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 2; }
+    }
+    backend_cpu_set_threads(c.threads);
+    Dataset d;
+    if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 1; }
+    int jepa = !strcmp(c.loss, "jepa");
+    LossOpts lo = {c.gamma, jepa ? c.lambda : 0.0, jepa ? jepa_metric(c.jepa_metric) : NULL};
+    ViewOpts vo = view_opts(&c);
+    Batch b = {0};
+    LossWork w = {0};
+    double ntp_sum = 0, jepa_sum = 0;
+    long targets = 0;
+    int rc = 0;
+    for (int s = 0; s < d.n; s += LOSS_CHUNK) {
+        int mcount = d.n - s < LOSS_CHUNK ? d.n - s : LOSS_CHUNK;
+        int idx[LOSS_CHUNK];
+        for (int i = 0; i < mcount; i++) idx[i] = s + i;
+        LossOut out;
+        if (batch_build(&b, d.ex, idx, mcount, &vo, jepa) || loss_step(&m, &b, &lo, &w, &out, 0)) {
+            fprintf(stderr, "harness loss: out of memory\n");
+            rc = 1;
+            break;
+        }
+        ntp_sum += out.ntp * out.ntargets;
+        targets += out.ntargets;
+        jepa_sum += out.jepa * mcount;
+    }
+    if (rc == 0) {
+        double ntp = targets ? ntp_sum / targets : 0.0, jd = jepa ? jepa_sum / d.n : 0.0;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "checkpoint", argv[0]);
+        cJSON_AddStringToObject(o, "data", argv[1]);
+        cJSON_AddNumberToObject(o, "n", d.n);
+        cJSON_AddNumberToObject(o, "ntp_tokens", (double)targets);
+        cJSON_AddNumberToObject(o, "ntp_loss", ntp);
+        if (jepa) cJSON_AddNumberToObject(o, "jepa_dist", jd);
+        else cJSON_AddNullToObject(o, "jepa_dist");
+        cJSON_AddNumberToObject(o, "total", c.gamma * ntp + (jepa ? c.lambda * jd : 0.0));
+        const char *keys[] = {"loss", "lambda", "gamma", "k", "jepa_metric", "jepa_pass", "system_prompt", "ntp_targets"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char v[128];
+            config_get(&c, config_key(keys[i]), v, sizeof v);
+            cJSON_AddStringToObject(o, keys[i], v);
+        }
+        char *js = cJSON_Print(o);
+        printf("%s\n", js);
+        free(js);
+        cJSON_Delete(o);
+    }
+    batch_free(&b);
+    loss_work_free(&w);
+    dataset_free(&d);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,303 @@
+/* harness run: schedule a grid's runs as child processes (`harness train`),
+ * N at a time, skipping runs already recorded, with a progress line. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "fsutil.h"
+#include "grid.h"
+#include "provenance.h"
+#include "record.h"
+#include "store.h"
+#include "train.h"
+
+typedef struct Slot {
+    pid_t pid;
+    int run;         /* index into the grid's runs */
+    double t0;
+    char start[32];
+} Slot;
+
+static volatile sig_atomic_t g_stop = 0;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+static void fmt_dur(double s, char *out, size_t n) {
+    if (s < 0 || !isfinite(s)) { snprintf(out, n, "--"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* Start `self train ...` for run gr; its stdout and stderr go to log.txt. */
+static pid_t spawn(const char *self, const char *results, const Grid *g, const GridRun *gr, int threads,
+                   const char *dir) {
+    int n;
+    const CfgKey *s = config_schema(&n);
+    char **argv = calloc((size_t)n + 16, sizeof *argv);
+    int a = 0;
+    argv[a++] = (char *)self;
+    argv[a++] = "train";
+    argv[a++] = "--quiet";
+    argv[a++] = "--results";
+    argv[a++] = (char *)results;
+    argv[a++] = "--grid";
+    argv[a++] = (char *)g->name;
+    argv[a++] = "--arm";
+    argv[a++] = (char *)gr->arm;
+    argv[a++] = "--out";
+    argv[a++] = (char *)dir;
+    for (int i = 0; i < n; i++) {
+        char v[128], kv[256];
+        if (!strcmp(s[i].name, "threads") && gr->cfg.threads == 0) snprintf(v, sizeof v, "%d", threads);
+        else config_get(&gr->cfg, &s[i], v, sizeof v);
+        snprintf(kv, sizeof kv, "%s=%s", s[i].name, v);
+        argv[a++] = strdup(kv);
+    }
+    argv[a] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char path[1300];
+        snprintf(path, sizeof path, "%s/log.txt", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) { dup2(devnull, 0); close(devnull); }
+        execv(self, argv);
+        fprintf(stderr, "harness run: cannot execute %s: %s\n", self, strerror(errno));
+        _exit(127);
+    }
+    for (int i = 11; i < a; i++) free(argv[i]);
+    free(argv);
+    return pid;
+}
+
+/* Path of this executable, so children run the same build. */
+static void self_path(const char *argv0, char *out, size_t n) {
+    ssize_t len = readlink("/proc/self/exe", out, n - 1);
+    if (len > 0) out[len] = 0;
+    else snprintf(out, n, "%s", argv0);
+}
+
+int cmd_run(int argc, char **argv, const char *argv0) {
+    const char *gpath = NULL, *results = "results";
+    int jobs = 1, dry = 0, slice_i = 0, slice_n = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
+            if (i + 1 >= argc || (jobs = atoi(argv[i + 1])) < 1) {
+                fprintf(stderr, "harness run: %s needs a positive number\n", a);
+                return 2;
+            }
+            i++;
+        } else if (!strncmp(a, "-j", 2) && a[2]) {
+            if ((jobs = atoi(a + 2)) < 1) { fprintf(stderr, "harness run: -jN needs a positive N\n"); return 2; }
+        } else if (!strcmp(a, "--results")) {
+            if (i + 1 >= argc) { fprintf(stderr, "harness run: --results needs a directory\n"); return 2; }
+            results = argv[++i];
+        } else if (!strcmp(a, "--slice")) {
+            if (i + 1 >= argc || sscanf(argv[i + 1], "%d/%d", &slice_i, &slice_n) != 2 || slice_n < 1 ||
+                slice_i < 0 || slice_i >= slice_n) {
+                fprintf(stderr, "harness run: --slice needs I/N with 0 <= I < N\n");
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = 1;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run]\n"
+                   "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
+                   "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
+                   "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
+                   "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n");
+            return 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "harness run: unknown option '%s'\n", a);
+            return 2;
+        } else if (!gpath) {
+            gpath = a;
+        } else {
+            fprintf(stderr, "harness run: one grid at a time ('%s' and '%s')\n", gpath, a);
+            return 2;
+        }
+    }
+    if (!gpath) { fprintf(stderr, "usage: harness run GRID [-j N] [--results DIR] [--slice I/N]\n"); return 2; }
+    const char *tid = getenv("SLURM_ARRAY_TASK_ID"), *tcount = getenv("SLURM_ARRAY_TASK_COUNT");
+    if (slice_n == 1 && tid && tcount && atoi(tcount) > 1) {
+        slice_i = atoi(tid);
+        slice_n = atoi(tcount);
+    }
+    char err[1024];
+    Grid g;
+    if (grid_parse_file(gpath, &g, err, sizeof err)) { fprintf(stderr, "harness run: %s\n", err); return 1; }
+    char gdir[1024], csv[1100];
+    snprintf(gdir, sizeof gdir, "%s/%s", results, g.name);
+    snprintf(csv, sizeof csv, "%s/runs.csv", gdir);
+    Table t;
+    if (store_read(csv, &t, err, sizeof err)) {
+        fprintf(stderr, "harness run: %s\n", err);
+        grid_free(&g);
+        return 1;
+    }
+    if (t.skipped) fprintf(stderr, "harness run: %s: ignoring %d malformed or partial line(s)\n", csv, t.skipped);
+    int *todo = malloc((size_t)g.nruns * sizeof(int)), ntodo = 0, nmine = 0, ndone_before = 0;
+    for (int r = 0; r < g.nruns; r++) {
+        if (r % slice_n != slice_i) continue;
+        nmine++;
+        char st[32];
+        if (store_status_of(&t, g.runs[r].run_id, st, sizeof st) && (!strcmp(st, "ok") || !strcmp(st, "diverged"))) {
+            ndone_before++;
+            continue;
+        }
+        todo[ntodo++] = r;
+    }
+    table_free(&t);
+    int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = ncores / jobs > 0 ? ncores / jobs : 1;
+    fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded, %d to run, %d at a time, %d thread%s each\n",
+            g.name, nmine, g.ncells, slice_n > 1 ? " in this slice" : "", ndone_before, ntodo, jobs, threads,
+            threads > 1 ? "s" : "");
+    if (ntodo == 0) {
+        fprintf(stderr, "grid %s: nothing to do: every run is recorded in %s\n", g.name, csv);
+        free(todo);
+        grid_free(&g);
+        return 0;
+    }
+    if (dry) {
+        for (int k = 0; k < ntodo; k++) {
+            GridRun *gr = &g.runs[todo[k]];
+            printf("%s %s cell %d seed %llu\n", gr->run_id, gr->arm, gr->cell, (unsigned long long)gr->cfg.seed);
+        }
+        free(todo);
+        grid_free(&g);
+        return 0;
+    }
+    char self[1024];
+    self_path(argv0, self, sizeof self);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    Slot *slots = calloc((size_t)jobs, sizeof *slots);
+    int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, finished = 0, tty = isatty(2);
+    double t_start = now_seconds(), sum_dur = 0, last_draw = 0;
+    while ((next < ntodo || running > 0) && !g_stop) {
+        while (running < jobs && next < ntodo && !g_stop) {
+            GridRun *gr = &g.runs[todo[next]];
+            char dir[1200];
+            snprintf(dir, sizeof dir, "%s/runs/%s", gdir, gr->run_id);
+            if (mkdir_p(dir)) {
+                fprintf(stderr, "harness run: %s: cannot create: %s\n", dir, strerror(errno));
+                g_stop = 1;
+                break;
+            }
+            int s = 0;
+            while (slots[s].pid) s++;
+            slots[s].run = todo[next];
+            slots[s].t0 = now_seconds();
+            iso_time_now(slots[s].start, sizeof slots[s].start);
+            slots[s].pid = spawn(self, results, &g, gr, threads, dir);
+            if (slots[s].pid < 0) {
+                fprintf(stderr, "harness run: fork failed: %s\n", strerror(errno));
+                slots[s].pid = 0;
+                g_stop = 1;
+                break;
+            }
+            running++;
+            next++;
+        }
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            int s = 0;
+            while (s < jobs && slots[s].pid != pid) s++;
+            if (s == jobs) continue;
+            GridRun *gr = &g.runs[slots[s].run];
+            double dur = now_seconds() - slots[s].t0;
+            const char *what;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) { nok++; what = "ok"; }
+            else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { ndiv++; what = "diverged"; }
+            else {
+                nfail++;
+                what = "failed";
+                /* exit 1: the child recorded its failure; a signal or any other code: record it here */
+                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1) && !g_stop) {
+                    TrainResult res = {0};
+                    snprintf(res.status, sizeof res.status, "failed");
+                    char end[32];
+                    iso_time_now(end, sizeof end);
+                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, err, sizeof err))
+                        fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
+                }
+            }
+            sum_dur += dur;
+            finished++;
+            slots[s].pid = 0;
+            running--;
+            char d[32];
+            fmt_dur(dur, d, sizeof d);
+            if (tty) fprintf(stderr, "\r\033[K");
+            fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
+                    (unsigned long long)gr->cfg.seed, d, gdir, gr->run_id);
+            last_draw = 0;
+        } else if (pid < 0 && errno != EINTR && running > 0) {
+            break;
+        }
+        double now = now_seconds();
+        if (now - last_draw >= 1.0 || pid > 0) {
+            double el = now - t_start;
+            double eta = finished ? sum_dur / finished * (ntodo - finished) / (running > 0 ? running : 1) : NAN;
+            if (finished && running > 0) {
+                /* credit the time already spent by the running runs */
+                double spent = 0;
+                for (int s = 0; s < jobs; s++)
+                    if (slots[s].pid) spent += now - slots[s].t0;
+                eta = fmax(0, (sum_dur / finished * (ntodo - finished) - spent) / jobs);
+            }
+            char e1[32], e2[32];
+            fmt_dur(el, e1, sizeof e1);
+            fmt_dur(eta, e2, sizeof e2);
+            if (tty || pid > 0) {
+                fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
+                        tty ? "\r\033[K" : "", g.name, finished, ntodo, nok, nfail, ndiv, running, e1, e2,
+                        tty ? "" : "\n");
+                fflush(stderr);
+            }
+            last_draw = now;
+        }
+        if (pid == 0) usleep(100000);
+    }
+    if (g_stop) {
+        for (int s = 0; s < jobs; s++)
+            if (slots[s].pid) kill(slots[s].pid, SIGTERM);
+        for (int s = 0; s < jobs; s++)
+            if (slots[s].pid) waitpid(slots[s].pid, NULL, 0);
+        fprintf(stderr, "\nharness run: interrupted; %d run(s) stopped unrecorded; rerun the same command to resume\n",
+                running);
+    } else {
+        if (tty) fprintf(stderr, "\n");
+        char e1[32];
+        fmt_dur(now_seconds() - t_start, e1, sizeof e1);
+        fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged in %s; results in %s\n", g.name, nok, nfail, ndiv, e1,
+                csv);
+    }
+    free(slots);
+    free(todo);
+    grid_free(&g);
+    return g_stop ? 130 : (nfail ? 1 : 0);
+}

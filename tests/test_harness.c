@@ -1,0 +1,202 @@
+/* The harness program end to end: resume after a kill, diverged runs,
+ * command-line errors, harness loss. Runs the built `harness` binary. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "grid.h"
+#include "store.h"
+
+static const char *GRID =
+    "# a tiny grid\n"
+    "dataset = synth\n"
+    "model = pico\n"
+    "epochs = 1\n"
+    "batch_size = 16\n"
+    "train_limit = 96\n"
+    "test_limit = 8\n"
+    "max_new_tokens = 24\n"
+    "epoch_eval_limit = 0\n"
+    "seeds = 82, 23\n"
+    "[baseline]\n"
+    "loss = ntp\n"
+    "[jepa]\n"
+    "loss = jepa\n"
+    "k = 1, 2\n";
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int sh(const char *fmt, const char *a, const char *b) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, fmt, a, b);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int rows_in(const char *csv) {
+    Table t;
+    char err[256];
+    if (store_read(csv, &t, err, sizeof err)) return -1;
+    int n = t.nrows;
+    table_free(&t);
+    return n;
+}
+
+Test(harness, resume_after_kill_and_partial_line, .timeout = 240) {
+    char dir[] = "/tmp/jepa_resume_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char grid[600], csv[700], res[600];
+    snprintf(grid, sizeof grid, "%s/tiny.grid", dir);
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(csv, sizeof csv, "%s/tiny/runs.csv", res);
+    write_file(grid, GRID);
+    /* Start the grid, kill the whole process group once a row is recorded. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int devnull = open("/dev/null", 1);
+        dup2(devnull, 2);
+        execl(HARNESS_BIN, HARNESS_BIN, "run", grid, "-j", "1", "--results", res, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    time_t t0 = time(NULL);
+    while (rows_in(csv) < 1 && time(NULL) - t0 < 120) usleep(50000);
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    int before = rows_in(csv);
+    cr_assert(before >= 1 && before < 6, "killed grid recorded %d rows", before);
+    /* A killed writer's partial last line must be ignored, not fatal. */
+    FILE *f = fopen(csv, "a");
+    fputs("deadbeefdeadbeef,tiny,jepa,nano,syn", f);
+    fclose(f);
+    cr_assert_eq(sh(HARNESS_BIN " run %s -j 2 --results %s 2>/dev/null", grid, res), 0);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.nrows, 6, "expected 6 rows after resume, got %d", t.nrows);
+    cr_expect_eq(t.skipped, 1, "the partial line should be skipped once");
+    Grid g;
+    cr_assert_eq(grid_parse_file(grid, &g, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(g.nruns, 6);
+    for (int r = 0; r < g.nruns; r++) {
+        int count = 0;
+        for (int i = 0; i < t.nrows; i++)
+            if (!strcmp(table_get(&t, i, "run_id"), g.runs[r].run_id)) {
+                count++;
+                cr_expect_str_eq(table_get(&t, i, "status"), "ok");
+            }
+        cr_expect_eq(count, 1, "run %s recorded %d times", g.runs[r].run_id, count);
+        char done[900];
+        snprintf(done, sizeof done, "%s/tiny/runs/%s/DONE", res, g.runs[r].run_id);
+        cr_expect_eq(access(done, F_OK), 0, "%s missing", done);
+    }
+    table_free(&t);
+    /* A finished grid: nothing to do, nothing appended. */
+    cr_assert_eq(sh(HARNESS_BIN " run %s --results %s 2>/dev/null", grid, res), 0);
+    cr_expect_eq(rows_in(csv), 6);
+    /* The report has the paired tests of both jepa cells. */
+    char md[800];
+    snprintf(md, sizeof md, "%s/tiny/report.md", res);
+    cr_assert_eq(sh(HARNESS_BIN " report %s >/dev/null 2>&1", csv, ""), 0);
+    FILE *rf = fopen(md, "r");
+    cr_assert_not_null(rf);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, rf);
+    buf[n] = 0;
+    fclose(rf);
+    cr_expect(strstr(buf, "jepa k=1") && strstr(buf, "jepa k=2"), "report lacks the jepa cells:\n%s", buf);
+    grid_free(&g);
+    sh("rm -rf %s%s", dir, "");
+}
+
+Test(harness, diverged_run_is_recorded, .timeout = 120) {
+    char dir[] = "/tmp/jepa_div_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    int rc = sh("HARNESS_INJECT_NAN_AT_STEP=2 " HARNESS_BIN " train --quiet --results %s model=pico train_limit=64 "
+                "test_limit=4 batch_size=8 epochs=1 2>/dev/null%s", dir, "");
+    cr_expect_eq(rc, 3, "a diverged run exits 3, got %d", rc);
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/train/runs.csv", dir);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(table_get(&t, 0, "status"), "diverged");
+    cr_expect_str_eq(table_get(&t, 0, "acc_exact"), "");
+    table_free(&t);
+    sh("rm -rf %s%s", dir, "");
+}
+
+Test(harness, bad_arguments) {
+    cr_expect_eq(sh(HARNESS_BIN " train lr=fast 2>/dev/null%s%s", "", ""), 2);
+    cr_expect_eq(sh(HARNESS_BIN " train nosuchkey=1 2>/dev/null%s%s", "", ""), 2);
+    cr_expect_eq(sh(HARNESS_BIN " train k=99 2>/dev/null%s%s", "", ""), 2);
+    cr_expect_eq(sh(HARNESS_BIN " frobnicate 2>/dev/null%s%s", "", ""), 2);
+    cr_expect_eq(sh(HARNESS_BIN " run /nonexistent.grid 2>/dev/null%s%s", "", ""), 1);
+    cr_expect_eq(sh(HARNESS_BIN " train --help >/dev/null%s%s", "", ""), 0);
+    /* the error names the key and the expectation */
+    FILE *p = popen(HARNESS_BIN " train lambda=-1 2>&1", "r");
+    char buf[512] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    pclose(p);
+    cr_expect(strstr(buf, "lambda") && strstr(buf, "range"), "message: %s", buf);
+}
+
+Test(harness, malformed_grid_names_line) {
+    char dir[] = "/tmp/jepa_badgrid_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char grid[600];
+    snprintf(grid, sizeof grid, "%s/bad.grid", dir);
+    write_file(grid, "model = pico\n\n[jepa\nloss = jepa\n");
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s --results %s 2>&1", grid, dir);
+    FILE *p = popen(cmd, "r");
+    char buf[1024] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    int st = pclose(p);
+    cr_expect_eq(WEXITSTATUS(st), 1);
+    char want[700];
+    snprintf(want, sizeof want, "%s:3:", grid);
+    cr_expect(strstr(buf, want) != NULL, "expected '%s' in: %s", want, buf);
+    sh("rm -rf %s%s", dir, "");
+}
+
+Test(harness, loss_command_json, .timeout = 120) {
+    char dir[] = "/tmp/jepa_losscmd_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char out[600];
+    snprintf(out, sizeof out, "%s/run", dir);
+    cr_assert_eq(sh(HARNESS_BIN " train --quiet --out %s --results %s model=pico loss=jepa k=2 train_limit=64 "
+                    "test_limit=4 epochs=1 2>/dev/null", out, dir), 0);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " loss %s/checkpoint " SOURCE_DIR "/data/synth_test.jsonl 10", out);
+    FILE *p = popen(cmd, "r");
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    cr_assert_eq(pclose(p), 0, "harness loss failed: %s", buf);
+    double ntp = -1, jd = -1;
+    char *a = strstr(buf, "\"ntp_loss\":"), *b = strstr(buf, "\"jepa_dist\":");
+    cr_assert(a && b, "JSON lacks fields: %s", buf);
+    sscanf(a + 11, "%lf", &ntp);
+    sscanf(b + 12, "%lf", &jd);
+    cr_expect(ntp > 0.1 && ntp < 7.0, "ntp_loss %g", ntp);
+    cr_expect(jd >= 0.0 && jd <= 2.0, "cosine distance %g", jd);
+    cr_expect(strstr(buf, "\"k\":\t\"2\"") || strstr(buf, "\"k\": \"2\""), "loss options of the run: %s", buf);
+    sh("rm -rf %s%s", dir, "");
+}
