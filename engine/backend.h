@@ -51,11 +51,12 @@ typedef struct Backend {
                  int col0, int nheads, int hd, int inverse);
     /* Causal attention with the visibility rule. qkv (n, (H+2KV)*hd) holds
      * [q | k | v] per token (RoPE already applied); out (n, H*hd); probs as
-     * laid out by L->probs_off. A query with no visible key gets out = 0. */
-    void (*attention_forward)(float *out, float *probs, const float *qkv, const AttnLayout *L, int H,
+     * laid out by L->probs_off. A query with no visible key gets out = 0.
+     * Returns 0, or -1 when scratch memory could not be allocated. */
+    int (*attention_forward)(float *out, float *probs, const float *qkv, const AttnLayout *L, int H,
                               int KV, int hd);
-    /* dqkv (n, (H+2KV)*hd) += gradient of out w.r.t. qkv. */
-    void (*attention_backward)(float *dqkv, const float *dout, const float *probs, const float *qkv,
+    /* dqkv (n, (H+2KV)*hd) += gradient of out w.r.t. qkv. 0 or -1 (out of memory). */
+    int (*attention_backward)(float *dqkv, const float *dout, const float *probs, const float *qkv,
                                const AttnLayout *L, int H, int KV, int hd);
     /* Decoding: writes each token's k, v into the cache at (seq, pos), then
      * each token attends to slots 0..pos of its sequence. out (n, H*hd). */

@@ -3,6 +3,7 @@
  * Determinism: every parallel loop writes disjoint outputs and every
  * reduction runs in a fixed order, so results do not depend on scheduling. */
 #include "backend.h"
+#include "mathx.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -107,7 +108,7 @@ static void attend_one(float *out, float *p, const float *q, const float *K, con
     }
     float sum = 0.0f;
     for (int j = 0; j < nkeys; j++) {
-        float e = p[j] == -INFINITY ? 0.0f : expf(p[j] - mx);
+        float e = p[j] == -INFINITY ? 0.0f : expf_fast(p[j] - mx);
         p[j] = e;
         sum += e;
     }
@@ -120,128 +121,102 @@ static void attend_one(float *out, float *p, const float *q, const float *K, con
     }
 }
 
-/* First key a query may see in [0, i], or i + 1 if none; mask[j] = visibility of key j. */
-static int visible_keys(const AttnLayout *L, int r0, int i, unsigned char *mask) {
-    int si = L->seg[r0 + i], lo = i + 1;
-    for (int j = i; j >= 0; j--) {
-        mask[j] = L->vis[si * L->nseg + L->seg[r0 + j]];
-        if (mask[j]) lo = j;
+/* Training attention through OpenBLAS, per (row, head): S = scale Q Kᵀ (T, T)
+ * into the probabilities buffer, mask + softmax in place (0 for hidden
+ * keys and for j > i), O = P V. Q, K, V are read in place from qkv (leading
+ * dimension (H+2KV)*hd). OpenBLAS runs single-threaded inside the OpenMP
+ * loop (one GEMM per work item); its thread count is restored after. */
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+
+static void softmax_row(float *p, int i, int T, const unsigned char *vis, int nseg, const int *seg, int r0) {
+    int si = seg[r0 + i];
+    float mx = -INFINITY;
+    for (int j = 0; j <= i; j++) {
+        if (!vis[si * nseg + seg[r0 + j]]) p[j] = -INFINITY;
+        mx = p[j] > mx ? p[j] : mx;
     }
-    return lo;
+    for (int j = i + 1; j < T; j++) p[j] = 0.0f;
+    if (mx == -INFINITY) { /* no visible key: zero probabilities, zero output */
+        for (int j = 0; j <= i; j++) p[j] = 0.0f;
+        return;
+    }
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j <= i; j++) {
+        p[j] = p[j] == -INFINITY ? 0.0f : expf_fast(p[j] - mx);
+        sum += p[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= i; j++) p[j] *= inv;
 }
 
-/* Training attention, one work item per (row, head). Keys are gathered
- * transposed, Kt (hd, T), so the score loop runs over keys and vectorises
- * without horizontal sums; values are gathered as Vc (T, hd). */
-static void attention_forward(float *out, float *probs, const float *qkv, const AttnLayout *L, int H, int KV,
-                              int hd) {
+static int attention_forward(float *out, float *probs, const float *qkv, const AttnLayout *L, int H, int KV,
+                             int hd) {
     int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
+    int bl = openblas_get_num_threads();
+    if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int w = 0; w < L->nrows * H; w++) {
         int r = w / H, h = w % H, g = h / grp;
         int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
         if (T == 0) continue;
         float *P = probs + L->probs_off[r] + (size_t)h * T * T;
-        float *Kt = malloc((size_t)T * hd * sizeof(float)), *Vc = malloc((size_t)T * hd * sizeof(float));
-        unsigned char *mask = malloc((size_t)T);
-        for (int j = 0; j < T; j++) {
-            const float *kj = qkv + (size_t)(r0 + j) * qkvs + (H + g) * hd;
-            memcpy(Vc + (size_t)j * hd, kj + KV * hd, (size_t)hd * sizeof(float));
-            for (int d = 0; d < hd; d++) Kt[(size_t)d * T + j] = kj[d];
-        }
-        for (int i = 0; i < T; i++) {
-            const float *q = qkv + (size_t)(r0 + i) * qkvs + h * hd;
-            float *p = P + (size_t)i * T, *o = out + (size_t)(r0 + i) * os + h * hd;
-            int lo = visible_keys(L, r0, i, mask);
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j <= i; j++) p[j] = 0.0f;
-            if (lo > i) continue; /* no visible key: zero output */
-            for (int d = 0; d < hd; d++) {
-                float qd = q[d] * scale;
-                const float *kt = Kt + (size_t)d * T;
-                for (int j = lo; j <= i; j++) p[j] += qd * kt[j];
-            }
-            float mx = -INFINITY;
-            for (int j = lo; j <= i; j++)
-                if (mask[j] && p[j] > mx) mx = p[j];
-            float sum = 0.0f;
-            for (int j = lo; j <= i; j++) {
-                p[j] = mask[j] ? expf(p[j] - mx) : 0.0f;
-                sum += p[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = lo; j <= i; j++) {
-                if (p[j] == 0.0f) continue;
-                p[j] *= inv;
-                const float *vj = Vc + (size_t)j * hd;
-                for (int d = 0; d < hd; d++) o[d] += p[j] * vj[d];
-            }
-        }
-        free(Kt); free(Vc); free(mask);
+        const float *Q = qkv + (size_t)r0 * qkvs + h * hd, *K = qkv + (size_t)r0 * qkvs + (H + g) * hd,
+                    *V = K + KV * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Q, qkvs, K, qkvs, 0.0f, P, T);
+        for (int i = 0; i < T; i++) softmax_row(P + (size_t)i * T, i, T, L->vis, L->nseg, L->seg, r0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, qkvs, 0.0f,
+                    out + (size_t)r0 * os + h * hd, os);
     }
+    if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
+    return 0;
 }
 
-/* dP_j = dO·v_j ; dS_j = P_j (dP_j - sum_j P_j dP_j) ; dq += scale sum_j dS_j k_j ;
- * dk_j += scale dS_j q ; dv_j += P_j dO. One work item per (row, kv head), so
- * the dk/dv it accumulates (locally, then added to dqkv) are its own. */
-static void attention_backward(float *dqkv, const float *dout, const float *probs, const float *qkv,
-                               const AttnLayout *L, int H, int KV, int hd) {
-    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
+/* Per (row, kv head), for each query head h of the group:
+ *   dP = dO Vᵀ ; dS = P ∘ (dP − rowsum(P ∘ dP)) · scale ;
+ *   dQ += dS K ; dK += dSᵀ Q ; dV += Pᵀ dO.
+ * The dK/dV of a (row, kv head) are written by its own work item only. */
+static int attention_backward(float *dqkv, const float *dout, const float *probs, const float *qkv,
+                              const AttnLayout *L, int H, int KV, int hd) {
+    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, failed = 0;
     float scale = 1.0f / sqrtf((float)hd);
+    int bl = openblas_get_num_threads();
+    if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int w = 0; w < L->nrows * KV; w++) {
         int r = w / KV, g = w % KV;
         int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
         if (T == 0) continue;
-        size_t th = (size_t)T * hd;
-        float *buf = calloc(4 * th + T, sizeof(float));
-        float *Kc = buf, *Vt = buf + th, *dK = buf + 2 * th, *dV = buf + 3 * th, *dS = buf + 4 * th;
-        for (int j = 0; j < T; j++) {
-            const float *kj = qkv + (size_t)(r0 + j) * qkvs + (H + g) * hd;
-            memcpy(Kc + (size_t)j * hd, kj, (size_t)hd * sizeof(float));
-            for (int d = 0; d < hd; d++) Vt[(size_t)d * T + j] = kj[KV * hd + d];
+        float *dS = malloc((size_t)T * T * sizeof(float));
+        if (!dS) {
+#pragma omp atomic write
+            failed = 1;
+            continue;
         }
+        const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd, *V = K + KV * hd;
+        float *dK = dqkv + (size_t)r0 * qkvs + (H + g) * hd, *dV = dK + KV * hd;
         for (int h = g * grp; h < (g + 1) * grp; h++) {
             const float *P = probs + L->probs_off[r] + (size_t)h * T * T;
+            const float *dO = dout + (size_t)r0 * os + h * hd, *Q = qkv + (size_t)r0 * qkvs + h * hd;
+            float *dQ = dqkv + (size_t)r0 * qkvs + h * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, os, V, qkvs, 0.0f, dS, T);
             for (int i = 0; i < T; i++) {
                 const float *Pi = P + (size_t)i * T;
-                const float *dO = dout + (size_t)(r0 + i) * os + h * hd;
-                const float *q = qkv + (size_t)(r0 + i) * qkvs + h * hd;
-                float *dq = dqkv + (size_t)(r0 + i) * qkvs + h * hd;
-                int lo = 0;
-                while (lo <= i && Pi[lo] == 0.0f) lo++;
-                if (lo > i) continue;
-                for (int j = lo; j <= i; j++) dS[j] = 0.0f;
-                for (int d = 0; d < hd; d++) {
-                    float od = dO[d];
-                    const float *vt = Vt + (size_t)d * T;
-                    for (int j = lo; j <= i; j++) dS[j] += od * vt[j];
-                }
-                float s = 0.0f;
-                for (int j = lo; j <= i; j++) s += Pi[j] * dS[j];
-                for (int j = lo; j <= i; j++) {
-                    if (Pi[j] == 0.0f) continue;
-                    float ds = Pi[j] * (dS[j] - s) * scale, pj = Pi[j];
-                    const float *kj = Kc + (size_t)j * hd;
-                    float *dk = dK + (size_t)j * hd, *dv = dV + (size_t)j * hd;
-                    for (int d = 0; d < hd; d++) {
-                        dq[d] += ds * kj[d];
-                        dk[d] += ds * q[d];
-                        dv[d] += pj * dO[d];
-                    }
-                }
+                float *d = dS + (size_t)i * T, s = 0.0f;
+                for (int j = 0; j <= i; j++) s += Pi[j] * d[j];
+                for (int j = 0; j <= i; j++) d[j] = Pi[j] * (d[j] - s) * scale;
+                for (int j = i + 1; j < T; j++) d[j] = 0.0f;
             }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, K, qkvs, 1.0f, dQ, qkvs);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, Q, qkvs, 1.0f, dK, qkvs);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dO, os, 1.0f, dV, qkvs);
         }
-        for (int j = 0; j < T; j++) {
-            float *dk = dqkv + (size_t)(r0 + j) * qkvs + (H + g) * hd, *dv = dk + KV * hd;
-            for (int d = 0; d < hd; d++) {
-                dk[d] += dK[(size_t)j * hd + d];
-                dv[d] += dV[(size_t)j * hd + d];
-            }
-        }
-        free(buf);
+        free(dS);
     }
+    if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
+    return failed ? -1 : 0;
 }
 
 static void attention_cached(float *out, const float *qkv, const KVView *kv, int n, int H, int KV, int hd) {
@@ -271,7 +246,8 @@ static void swiglu_forward(float *a, const float *gu, int n, int f) {
     for (int t = 0; t < n; t++) {
         const float *g = gu + (size_t)t * 2 * f, *u = g + f;
         float *at = a + (size_t)t * f;
-        for (int i = 0; i < f; i++) at[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+#pragma omp simd
+        for (int i = 0; i < f; i++) at[i] = g[i] / (1.0f + expf_fast(-g[i])) * u[i];
     }
 }
 
@@ -280,8 +256,9 @@ static void swiglu_backward(float *dgu, const float *da, const float *gu, int n,
     for (int t = 0; t < n; t++) {
         const float *g = gu + (size_t)t * 2 * f, *u = g + f, *dat = da + (size_t)t * f;
         float *dg = dgu + (size_t)t * 2 * f, *du = dg + f;
+#pragma omp simd
         for (int i = 0; i < f; i++) {
-            float sg = 1.0f / (1.0f + expf(-g[i]));
+            float sg = 1.0f / (1.0f + expf_fast(-g[i]));
             dg[i] += dat[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
             du[i] += dat[i] * g[i] * sg;
         }
@@ -321,8 +298,6 @@ static const Backend CPU = {
 };
 
 const Backend *backend_cpu(void) { return &CPU; }
-
-extern void openblas_set_num_threads(int);
 
 void backend_cpu_set_threads(int threads) {
     if (threads <= 0) threads = omp_get_num_procs();

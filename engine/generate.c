@@ -27,6 +27,7 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
                     int **out, int *olen) {
     int C = model->cfg.dim, V = model->cfg.vocab_size, maxp = 0, total = 0;
     for (int i = 0; i < m; i++) {
+        if (plen[i] <= 0) return -1; /* a prompt has at least ⟨bos⟩ */
         maxp = plen[i] > maxp ? plen[i] : maxp;
         total += plen[i];
         olen[i] = 0;
@@ -56,7 +57,7 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
         int tok = argmax_row(h + (size_t)last[i] * C, W, C, V);
         if (tok == eos || max_new == 0) continue;
         out[i][olen[i]++] = tok;
-        active[nact++] = i;
+        if (olen[i] < max_new) active[nact++] = i;
     }
     /* Decode: one token per still-active sequence per step. */
     while (nact > 0) {

@@ -1,5 +1,6 @@
 /* NTP cross-entropy and JEPA metrics, forward/backward pairs. */
 #include "loss.h"
+#include "mathx.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -136,11 +137,14 @@ int ntp_loss(Model *m, const Batch *b, const float *h, float *dh, double scale, 
         int y = b->tgt[rows[i]];
         float mx = lg[0];
         for (int v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        float ly = lg[y];
+        for (int v = 0; v < V; v++) lg[v] = expf_fast(lg[v] - mx); /* in place: e^(logit - max) */
         double z = 0;
-        for (int v = 0; v < V; v++) z += exp((double)lg[v] - mx);
-        total += log(z) + mx - lg[y];
+        for (int v = 0; v < V; v++) z += lg[v];
+        total += log(z) + mx - ly;
         if (dh) { /* dlogits = scale * (softmax - onehot) / M, in place */
-            for (int v = 0; v < V; v++) lg[v] = (float)(scale * exp((double)lg[v] - mx) / z / M);
+            float c = (float)(scale / z / M);
+            for (int v = 0; v < V; v++) lg[v] *= c;
             lg[y] -= (float)(scale / M);
         }
     }

@@ -186,8 +186,9 @@ static LayerActs layer_acts(Model *m, int l) {
     return la;
 }
 
-/* One decoder layer forward. Exactly one of L (training) and kv (decoding) is set. */
-static void layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n, const AttnLayout *L,
+/* One decoder layer forward. Exactly one of L (training) and kv (decoding) is
+ * set. Returns 0 or -1 (out of memory). */
+static int layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n, const AttnLayout *L,
                           const KVView *kv) {
     const Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
@@ -196,8 +197,11 @@ static void layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n,
     be->linear_forward(la->qkv, la->xn1, model_param(m, model_ltid(m, l, P_Q)), n, C, m->qkv_dim);
     be->rope(la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 0);
     be->rope(la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 0);
-    if (L) be->attention_forward(la->ao, la->probs, la->qkv, L, H, KV, hd);
-    else be->attention_cached(la->ao, la->qkv, kv, n, H, KV, hd);
+    if (L) {
+        if (be->attention_forward(la->ao, la->probs, la->qkv, L, H, KV, hd)) return -1;
+    } else {
+        be->attention_cached(la->ao, la->qkv, kv, n, H, KV, hd);
+    }
     be->linear_forward(la->xmid, la->ao, model_param(m, model_ltid(m, l, P_O)), n, H * hd, C);
     be->add(la->xmid, la->x, (size_t)n * C);
     be->rmsnorm_forward(la->xn2, la->rstd2, la->xmid, model_param(m, model_ltid(m, l, P_MLP_NORM)), n, C, c->rms_eps);
@@ -205,6 +209,7 @@ static void layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n,
     be->swiglu_forward(la->act, la->gu, n, F);
     be->linear_forward(la->xout, la->act, model_param(m, model_ltid(m, l, P_DOWN)), n, F, C);
     be->add(la->xout, la->xmid, (size_t)n * C);
+    return 0;
 }
 
 /* probs offsets per row: (H, T, T) each. */
@@ -234,7 +239,7 @@ float *model_forward(Model *m, const Batch *b) {
     m->be->embedding_forward(m->acts.x, b->ids, model_param(m, m->tid_embed), b->n, c->dim);
     for (int l = 0; l < c->n_layers; l++) {
         LayerActs la = layer_acts(m, l);
-        layer_forward(m, l, &la, b->pos, b->n, &L, NULL);
+        if (layer_forward(m, l, &la, b->pos, b->n, &L, NULL)) return NULL;
     }
     LayerActs last = layer_acts(m, c->n_layers - 1);
     m->be->rmsnorm_forward(m->acts.hf, m->acts.rstdf, last.xout, model_param(m, m->tid_norm), b->n, c->dim,
@@ -271,7 +276,7 @@ int model_backward(Model *m, const Batch *b, const float *dh) {
         be->linear_backward(a->dao, model_grad(m, model_ltid(m, l, P_O)), a->dx, la.ao,
                             model_param(m, model_ltid(m, l, P_O)), n, H * hd, C);
         memset(a->dqkv, 0, N * m->qkv_dim * sizeof(float));
-        be->attention_backward(a->dqkv, a->dao, la.probs, la.qkv, &L, H, KV, hd);
+        if (be->attention_backward(a->dqkv, a->dao, la.probs, la.qkv, &L, H, KV, hd)) return -1;
         be->rope(a->dqkv, b->pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 1);
         be->rope(a->dqkv, b->pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 1);
         memset(a->dxn, 0, N * C * sizeof(float));
@@ -307,7 +312,7 @@ float *model_forward_cached(Model *m, KVCache *kv, const int *ids, const int *se
     for (int l = 0; l < c->n_layers; l++) {
         LayerActs la = layer_acts(m, 0);
         KVView v = {kv->k + l * layer_len, kv->v + l * layer_len, kv->max_len, seq, pos};
-        layer_forward(m, l, &la, pos, n, NULL, &v);
+        if (layer_forward(m, l, &la, pos, n, NULL, &v)) return NULL;
         memcpy(la.x, la.xout, (size_t)n * c->dim * sizeof(float));
     }
     LayerActs la = layer_acts(m, 0);

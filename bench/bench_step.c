@@ -1,0 +1,85 @@
+/* Training-step throughput and the share of time per op.
+ *
+ *   build/bench_step [key=value...]      (the run config keys; defaults: model=nano,
+ *                                          system_prompt=omit, threads=1, k=1)
+ *
+ * Times 8 NTP steps and 8 JEPA steps (forward + backward, no update) on the
+ * first batches of the train split, through the profiling backend. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "backend_prof.h"
+#include "batch.h"
+#include "config.h"
+#include "data.h"
+#include "loss.h"
+#include "model.h"
+#include "train.h"
+
+#define STEPS 8
+
+int main(int argc, char **argv) {
+    Config c;
+    config_defaults(&c);
+    char err[512];
+    const char *defaults[][2] = {{"model", "nano"}, {"system_prompt", "omit"}, {"threads", "1"}};
+    for (int i = 0; i < 3; i++) config_set(&c, defaults[i][0], defaults[i][1], err, sizeof err);
+    for (int i = 1; i < argc; i++) {
+        char key[128];
+        const char *eq = strchr(argv[i], '=');
+        if (!eq) { fprintf(stderr, "bench_step: expected key=value, got '%s'\n", argv[i]); return 2; }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
+        if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 2; }
+    }
+    backend_cpu_set_threads(c.threads);
+    char path[1024];
+    dataset_path(c.dataset, "train", path, sizeof path);
+    Dataset d;
+    if (dataset_load(path, c.batch_size * STEPS, &d, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 1; }
+    ModelConfig mc;
+    Model m;
+    if (model_preset(c.model, TOK_VOCAB, &mc, err, sizeof err) ||
+        model_init(&m, &mc, backend_profiled(backend_cpu()), err, sizeof err)) {
+        fprintf(stderr, "bench_step: %s\n", err);
+        return 1;
+    }
+    Rng r = rng_stream(c.seed, "init");
+    model_init_weights(&m, &r, (float)c.init_std);
+    ViewOpts vo = view_opts(&c);
+    LossOpts lo = {c.gamma, c.lambda, jepa_metric(c.jepa_metric)};
+    Batch b = {0};
+    LossWork w = {0};
+    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, threads %d\n\n", c.model,
+           m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.threads);
+    double ms[2];
+    for (int jepa = 0; jepa <= 1; jepa++) {
+        int *idx = malloc((size_t)c.batch_size * sizeof(int));
+        double tokens = 0, t0 = 0;
+        backend_prof_reset();
+        for (int s = -1; s < STEPS; s++) { /* step -1 warms up */
+            int lo_i = (s < 0 ? 0 : s) * c.batch_size;
+            for (int i = 0; i < c.batch_size; i++) idx[i] = (lo_i + i) % d.n;
+            batch_build(&b, d.ex, idx, c.batch_size, &vo, jepa);
+            if (s == 0) { backend_prof_reset(); t0 = now_seconds(); }
+            LossOut out;
+            memset(m.grads, 0, m.nparams * sizeof(float));
+            if (loss_step(&m, &b, &lo, &w, &out, 1)) { fprintf(stderr, "bench_step: out of memory\n"); return 1; }
+            if (s >= 0) tokens += b.n;
+        }
+        double sec = now_seconds() - t0;
+        ms[jepa] = sec / STEPS * 1e3;
+        printf("## %s step: %.1f ms, %.0f tokens/s (%.0f tokens per step)\n\n", jepa ? "JEPA" : "NTP", ms[jepa],
+               tokens / sec, tokens / STEPS);
+        backend_prof_print(stdout);
+        printf("| (outside ops: loss, batch glue) | | %.3f | |\n\n", sec - backend_prof_total());
+        free(idx);
+    }
+    printf("JEPA / NTP step time: %.2f\n", ms[1] / ms[0]);
+    batch_free(&b);
+    loss_work_free(&w);
+    model_free(&m);
+    dataset_free(&d);
+    return 0;
+}
