@@ -10,22 +10,27 @@
 #include "batch.h"
 #include "tokenizer.h"
 
-/* argmax over logits of h (C) through the LM head (V, C). */
-static int argmax_row(const float *h, const float *W, int C, int V) {
+/* Index of the largest of x[0..n) (the first one on ties). */
+static int argmax(const float *x, int n) {
     int best = 0;
-    float bv = -INFINITY;
-    for (int v = 0; v < V; v++) {
-        const float *w = W + (size_t)v * C;
-        float s = 0;
-        for (int c = 0; c < C; c++) s += h[c] * w[c];
-        if (s > bv) { bv = s; best = v; }
-    }
+    for (int v = 1; v < n; v++)
+        if (x[v] > x[best]) best = v;
     return best;
+}
+
+/* Greedy next token of each of the m rows of h (rows[i] picks the row): one
+ * GEMM through the LM head into logits (m, V), then argmax. */
+static void next_tokens(Model *model, const float *h, const int *rows, int m, float *hsel, float *logits, int *tok) {
+    int C = model->cfg.dim, V = model->cfg.vocab_size;
+    for (int i = 0; i < m; i++) memcpy(hsel + (size_t)i * C, h + (size_t)rows[i] * C, (size_t)C * sizeof(float));
+    model->be->linear_forward(logits, hsel, model_param(model, model->tid_lm_head), m, C, V);
+    for (int i = 0; i < m; i++) tok[i] = argmax(logits + (size_t)i * V, V);
 }
 
 int generate_greedy(Model *model, const int *const *prompts, const int *plen, int m, int max_new, int eos,
                     int **out, int *olen) {
     int C = model->cfg.dim, V = model->cfg.vocab_size, maxp = 0, total = 0;
+    if (m <= 0) return 0;
     for (int i = 0; i < m; i++) {
         if (plen[i] <= 0) return -1; /* a prompt has at least ⟨bos⟩ */
         maxp = plen[i] > maxp ? plen[i] : maxp;
@@ -39,9 +44,11 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
     int cap = total > m ? total : m;
     int *ids = malloc((size_t)cap * sizeof(int)), *seq = malloc((size_t)cap * sizeof(int)),
         *pos = malloc((size_t)cap * sizeof(int)), *last = malloc((size_t)m * sizeof(int)),
-        *active = malloc((size_t)m * sizeof(int)), *cur = malloc((size_t)m * sizeof(int));
+        *active = malloc((size_t)m * sizeof(int)), *cur = malloc((size_t)m * sizeof(int)),
+        *tok = malloc((size_t)m * sizeof(int)), *rows = malloc((size_t)m * sizeof(int));
+    float *hsel = malloc((size_t)m * C * sizeof(float)), *logits = malloc((size_t)m * V * sizeof(float));
     int rc = -1;
-    if (!ids || !seq || !pos || !last || !active || !cur) goto done;
+    if (!ids || !seq || !pos || !last || !active || !cur || !tok || !rows || !hsel || !logits) goto done;
     /* Prefill: every prompt token in one flat batch. */
     int n = 0;
     for (int i = 0; i < m; i++) {
@@ -51,12 +58,11 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
     }
     float *h = model_forward_cached(model, &kv, ids, seq, pos, n);
     if (!h) goto done;
-    const float *W = model_param(model, model->tid_lm_head);
     int nact = 0;
+    next_tokens(model, h, last, m, hsel, logits, tok);
     for (int i = 0; i < m; i++) {
-        int tok = argmax_row(h + (size_t)last[i] * C, W, C, V);
-        if (tok == eos || max_new == 0) continue;
-        out[i][olen[i]++] = tok;
+        if (tok[i] == eos || max_new == 0) continue;
+        out[i][olen[i]++] = tok[i];
         if (olen[i] < max_new) active[nact++] = i;
     }
     /* Decode: one token per still-active sequence per step. */
@@ -69,19 +75,21 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
         }
         h = model_forward_cached(model, &kv, ids, seq, pos, nact);
         if (!h) goto done;
+        for (int a = 0; a < nact; a++) rows[a] = a;
+        next_tokens(model, h, rows, nact, hsel, logits, tok);
         int keep = 0;
         for (int a = 0; a < nact; a++) {
             int i = active[a];
-            int tok = argmax_row(h + (size_t)a * C, W, C, V);
-            if (tok == eos || olen[i] >= max_new) continue;
-            out[i][olen[i]++] = tok;
+            if (tok[a] == eos || olen[i] >= max_new) continue;
+            out[i][olen[i]++] = tok[a];
             if (olen[i] < max_new) active[keep++] = i;
         }
         nact = keep;
     }
     rc = 0;
 done:
-    free(ids); free(seq); free(pos); free(last); free(active); free(cur);
+    free(ids); free(seq); free(pos); free(last); free(active); free(cur); free(tok); free(rows);
+    free(hsel); free(logits);
     kvcache_free(&kv);
     return rc;
 }

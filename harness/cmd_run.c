@@ -86,6 +86,28 @@ static pid_t spawn(const char *self, const char *results, const Grid *g, const G
     return pid;
 }
 
+/* Fraction of a running run's training done, from the last "step N/T" line
+ * of its log.txt (0 when unknown). Evaluation time is not counted. */
+static double run_fraction(const char *gdir, const char *run_id) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/runs/%s/log.txt", gdir, run_id);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char buf[4096];
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f), from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+    fseek(f, from, SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    double frac = 0;
+    for (char *p = buf; (p = strstr(p, "step ")); p += 5) {
+        long a, b;
+        if (sscanf(p, "step %ld/%ld", &a, &b) == 2 && b > 0) frac = (double)a / b;
+    }
+    return frac;
+}
+
 /* Path of this executable, so children run the same build. */
 static void self_path(const char *argv0, char *out, size_t n) {
     ssize_t len = readlink("/proc/self/exe", out, n - 1);
@@ -196,6 +218,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
     int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, finished = 0, tty = isatty(2);
     double t_start = now_seconds(), sum_dur = 0, last_draw = 0;
+    int need_draw = 1;
     while ((next < ntodo || running > 0) && !g_stop) {
         while (running < jobs && next < ntodo && !g_stop) {
             GridRun *gr = &g.runs[todo[next]];
@@ -254,31 +277,43 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             if (tty) fprintf(stderr, "\r\033[K");
             fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
                     (unsigned long long)gr->cfg.seed, d, gdir, gr->run_id);
-            last_draw = 0;
+            need_draw = 1;
+            continue; /* refill the free slot before drawing */
         } else if (pid < 0 && errno != EINTR && running > 0) {
             break;
         }
         double now = now_seconds();
-        if (now - last_draw >= 1.0 || pid > 0) {
+        if ((tty && now - last_draw >= 1.0) || need_draw) {
             double el = now - t_start;
-            double eta = finished ? sum_dur / finished * (ntodo - finished) / (running > 0 ? running : 1) : NAN;
-            if (finished && running > 0) {
-                /* credit the time already spent by the running runs */
-                double spent = 0;
-                for (int s = 0; s < jobs; s++)
-                    if (slots[s].pid) spent += now - slots[s].t0;
-                eta = fmax(0, (sum_dur / finished * (ntodo - finished) - spent) / jobs);
+            /* Seconds per run: from finished runs, else from the running runs' own progress. */
+            double per_run = finished ? sum_dur / finished : NAN;
+            if (!finished) {
+                double est = 0;
+                int k = 0;
+                for (int s = 0; s < jobs; s++) {
+                    double f;
+                    if (slots[s].pid && (f = run_fraction(gdir, g.runs[slots[s].run].run_id)) > 0.02) {
+                        est += (now - slots[s].t0) / f;
+                        k++;
+                    }
+                }
+                if (k) per_run = est / k;
             }
+            double spent = 0; /* credit the time already spent by the running runs */
+            for (int s = 0; s < jobs; s++)
+                if (slots[s].pid) spent += now - slots[s].t0;
+            double eta = fmax(0, (per_run * (ntodo - finished) - spent) / jobs);
             char e1[32], e2[32];
             fmt_dur(el, e1, sizeof e1);
             fmt_dur(eta, e2, sizeof e2);
-            if (tty || pid > 0) {
+            {
                 fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
                         tty ? "\r\033[K" : "", g.name, finished, ntodo, nok, nfail, ndiv, running, e1, e2,
                         tty ? "" : "\n");
                 fflush(stderr);
             }
             last_draw = now;
+            need_draw = 0;
         }
         if (pid == 0) usleep(100000);
     }

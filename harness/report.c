@@ -1,4 +1,5 @@
 /* The Markdown report of a grid's results. See report.h. */
+#include "errmsg.h"
 #include "report.h"
 
 #include <math.h>
@@ -173,15 +174,6 @@ static void cells_free(Cell *cells, int nc) {
     free(cells);
 }
 
-static int errf(char *err, size_t errn, const char *fmt, ...) {
-    if (err && errn) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errn, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int report_markdown(const Table *t, const char *grid_name, char **out, char *err, size_t errn) {
     *out = NULL;

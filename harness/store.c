@@ -1,6 +1,8 @@
 /* The results store: runs.csv append under a lock, and a tolerant reader.
  * See store.h. */
 #define _GNU_SOURCE /* O_CLOEXEC, flock, pread, fsync, strdup */
+#include "errmsg.h"
+#include "fsutil.h"
 #include "store.h"
 
 #include <csv.h>
@@ -28,15 +30,6 @@ static const char *const RESULT_COLS[] = {
 static const char *cols_tab[MAXCOLS];
 static int cols_n;
 
-static int errf(char *err, size_t errn, const char *fmt, ...) {
-    if (err && errn) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errn, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int store_columns(const char *const **names) {
     if (cols_n == 0) {
@@ -107,19 +100,14 @@ static char *make_line(const char *const *v, int n, size_t *outlen) {
 static int make_parents(const char *path, char *err, size_t errn) {
     char *p = strdup(path);
     if (!p) return errf(err, errn, "out of memory");
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            errf(err, errn, "cannot create directory %s: %s", p, strerror(e));
-            free(p);
-            return -1;
-        }
-        *s = '/';
+    char *slash = strrchr(p, '/');
+    int rc = 0;
+    if (slash && slash != p) {
+        *slash = 0;
+        if (mkdir_p(p)) rc = errf(err, errn, "cannot create directory %s: %s", p, strerror(errno));
     }
     free(p);
-    return 0;
+    return rc;
 }
 
 static int write_all(int fd, const char *buf, size_t len) {
