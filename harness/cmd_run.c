@@ -108,6 +108,42 @@ static double run_fraction(const char *gdir, const char *run_id) {
     return frac;
 }
 
+/* Expected seconds of a run of `arm`: the mean of this session's finished
+ * runs of that arm, else the running runs of that arm extrapolated from their
+ * progress, else the same over all arms; NAN when nothing is known yet. */
+static double expected_run_seconds(const Grid *g, const char *arm, const Slot *slots, int jobs, const double *done_dur,
+                                   const char *gdir, double now) {
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: same arm; pass 1: any arm */
+        double sum = 0;
+        int n = 0;
+        for (int r = 0; r < g->nruns; r++)
+            if (done_dur[r] > 0 && (pass || !strcmp(g->runs[r].arm, arm))) { sum += done_dur[r]; n++; }
+        if (n) return sum / n;
+        for (int s = 0; s < jobs; s++) {
+            double f;
+            if (!slots[s].pid || (!pass && strcmp(g->runs[slots[s].run].arm, arm))) continue;
+            if ((f = run_fraction(gdir, g->runs[slots[s].run].run_id)) > 0.02) { sum += (now - slots[s].t0) / f; n++; }
+        }
+        if (n) return sum / n;
+    }
+    return NAN;
+}
+
+/* Seconds until the grid is done: expected time of the runs not started
+ * plus what is left of the running ones, spread over the job slots. */
+static double grid_eta(const Grid *g, const int *todo, int ntodo, int next, const Slot *slots, int jobs,
+                       const double *done_dur, const char *gdir, double now) {
+    double work = 0;
+    for (int k = next; k < ntodo; k++)
+        work += expected_run_seconds(g, g->runs[todo[k]].arm, slots, jobs, done_dur, gdir, now);
+    for (int s = 0; s < jobs; s++)
+        if (slots[s].pid) {
+            double e = expected_run_seconds(g, g->runs[slots[s].run].arm, slots, jobs, done_dur, gdir, now);
+            work += fmax(0, e - (now - slots[s].t0));
+        }
+    return work / jobs;
+}
+
 /* Path of this executable, so children run the same build. */
 static void self_path(const char *argv0, char *out, size_t n) {
     ssize_t len = readlink("/proc/self/exe", out, n - 1);
@@ -217,7 +253,8 @@ int cmd_run(int argc, char **argv, const char *argv0) {
 
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
     int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, finished = 0, tty = isatty(2);
-    double t_start = now_seconds(), sum_dur = 0, last_draw = 0;
+    double t_start = now_seconds(), last_draw = 0;
+    double *done_dur = calloc((size_t)g.nruns, sizeof *done_dur); /* seconds of runs finished here, 0 = not */
     int need_draw = 1;
     while ((next < ntodo || running > 0) && !g_stop) {
         while (running < jobs && next < ntodo && !g_stop) {
@@ -268,7 +305,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
                         fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
                 }
             }
-            sum_dur += dur;
+            done_dur[slots[s].run] = dur;
             finished++;
             slots[s].pid = 0;
             running--;
@@ -285,24 +322,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         double now = now_seconds();
         if ((tty && now - last_draw >= 1.0) || need_draw) {
             double el = now - t_start;
-            /* Seconds per run: from finished runs, else from the running runs' own progress. */
-            double per_run = finished ? sum_dur / finished : NAN;
-            if (!finished) {
-                double est = 0;
-                int k = 0;
-                for (int s = 0; s < jobs; s++) {
-                    double f;
-                    if (slots[s].pid && (f = run_fraction(gdir, g.runs[slots[s].run].run_id)) > 0.02) {
-                        est += (now - slots[s].t0) / f;
-                        k++;
-                    }
-                }
-                if (k) per_run = est / k;
-            }
-            double spent = 0; /* credit the time already spent by the running runs */
-            for (int s = 0; s < jobs; s++)
-                if (slots[s].pid) spent += now - slots[s].t0;
-            double eta = fmax(0, (per_run * (ntodo - finished) - spent) / jobs);
+            double eta = grid_eta(&g, todo, ntodo, next, slots, jobs, done_dur, gdir, now);
             char e1[32], e2[32];
             fmt_dur(el, e1, sizeof e1);
             fmt_dur(eta, e2, sizeof e2);
@@ -332,6 +352,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
                 csv);
     }
     free(slots);
+    free(done_dur);
     free(todo);
     grid_free(&g);
     return g_stop ? 130 : (nfail ? 1 : 0);
