@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 
 typedef struct Slot {
     pid_t pid;
+    int lock_fd;     /* flock on runs/<run_id>/lock, held while the run is ours */
     int run;         /* index into the grid's runs */
     double t0;
     char start[32];
@@ -144,6 +146,29 @@ static double grid_eta(const Grid *g, const int *todo, int ntodo, int next, cons
     return work / jobs;
 }
 
+/* Claim a run for this process: an exclusive, non-blocking flock on
+ * dir/lock (inherited by the child, so it is held until both let go), then a
+ * fresh look at runs.csv in case another `harness run` of the same grid
+ * finished it meanwhile. Returns the lock's fd, or -1 when the run is being
+ * run or was recorded elsewhere (the caller skips it). */
+static int claim_run(const char *dir, const char *csv, const char *run_id) {
+    char path[1300];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) { close(fd); return -1; }
+    Table t;
+    char err[256], st[32];
+    if (store_read(csv, &t, err, sizeof err) == 0) {
+        int done = store_status_of(&t, run_id, st, sizeof st) && (!strcmp(st, "ok") || !strcmp(st, "diverged"));
+        table_free(&t);
+        if (done) { close(fd); return -1; }
+    }
+    int flags = fcntl(fd, F_GETFD); /* the child keeps the lock across exec */
+    if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    return fd;
+}
+
 /* Path of this executable, so children run the same build. */
 static void self_path(const char *argv0, char *out, size_t n) {
     ssize_t len = readlink("/proc/self/exe", out, n - 1);
@@ -252,7 +277,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     sigaction(SIGTERM, &sa, NULL);
 
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
-    int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, finished = 0, tty = isatty(2);
+    int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, nskip = 0, finished = 0, tty = isatty(2);
     double t_start = now_seconds(), last_draw = 0;
     double *done_dur = calloc((size_t)g.nruns, sizeof *done_dur); /* seconds of runs finished here, 0 = not */
     int need_draw = 1;
@@ -268,11 +293,23 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             }
             int s = 0;
             while (slots[s].pid) s++;
+            int lock_fd = claim_run(dir, csv, gr->run_id);
+            if (lock_fd < 0) { /* another harness run has it, or finished it */
+                fprintf(stderr, "%s  skipped  %s  (running or recorded by another harness run)\n", tty ? "\r\033[K" : "",
+                        gr->run_id);
+                nskip++;
+                next++;
+                continue;
+            }
+            slots[s].lock_fd = lock_fd;
             slots[s].run = todo[next];
             slots[s].t0 = now_seconds();
             iso_time_now(slots[s].start, sizeof slots[s].start);
             slots[s].pid = spawn(self, results, &g, gr, threads, dir);
+            int flags = fcntl(lock_fd, F_GETFD); /* later children must not inherit it */
+            if (flags >= 0) fcntl(lock_fd, F_SETFD, flags | FD_CLOEXEC);
             if (slots[s].pid < 0) {
+                close(lock_fd);
                 fprintf(stderr, "harness run: fork failed: %s\n", strerror(errno));
                 slots[s].pid = 0;
                 g_stop = 1;
@@ -308,6 +345,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             done_dur[slots[s].run] = dur;
             finished++;
             slots[s].pid = 0;
+            close(slots[s].lock_fd);
             running--;
             char d[32];
             fmt_dur(dur, d, sizeof d);
@@ -328,7 +366,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             fmt_dur(eta, e2, sizeof e2);
             {
                 fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
-                        tty ? "\r\033[K" : "", g.name, finished, ntodo, nok, nfail, ndiv, running, e1, e2,
+                        tty ? "\r\033[K" : "", g.name, finished + nskip, ntodo, nok, nfail, ndiv, running, e1, e2,
                         tty ? "" : "\n");
                 fflush(stderr);
             }
@@ -348,8 +386,8 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         if (tty) fprintf(stderr, "\n");
         char e1[32];
         fmt_dur(now_seconds() - t_start, e1, sizeof e1);
-        fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged in %s; results in %s\n", g.name, nok, nfail, ndiv, e1,
-                csv);
+        fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged, %d skipped in %s; results in %s\n", g.name, nok, nfail,
+                ndiv, nskip, e1, csv);
     }
     free(slots);
     free(done_dur);

@@ -200,3 +200,35 @@ Test(harness, loss_command_json, .timeout = 120) {
     cr_expect(strstr(buf, "\"k\":\t\"2\"") || strstr(buf, "\"k\": \"2\""), "loss options of the run: %s", buf);
     sh("rm -rf %s%s", dir, "");
 }
+
+/* Two `harness run` of one grid at once share the runs: none twice, none lost. */
+Test(harness, concurrent_runs_share_a_grid, .timeout = 240) {
+    char dir[] = "/tmp/jepa_conc_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char grid[600], csv[700], res[600];
+    snprintf(grid, sizeof grid, "%s/tiny.grid", dir);
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(csv, sizeof csv, "%s/tiny/runs.csv", res);
+    write_file(grid, GRID);
+    pid_t other = fork();
+    if (other == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(HARNESS_BIN, HARNESS_BIN, "run", grid, "-j", "1", "--results", res, (char *)NULL);
+        _exit(127);
+    }
+    int rc = sh(HARNESS_BIN " run %s -j 1 --results %s 2>/dev/null", grid, res);
+    int st;
+    waitpid(other, &st, 0);
+    cr_expect_eq(rc, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.nrows, 6, "6 runs, each once: got %d rows", t.nrows);
+    for (int i = 0; i < t.nrows; i++)
+        for (int j = i + 1; j < t.nrows; j++)
+            cr_expect_str_neq(table_get(&t, i, "run_id"), table_get(&t, j, "run_id"), "run recorded twice");
+    table_free(&t);
+    sh("rm -rf %s%s", dir, "");
+}
