@@ -6,6 +6,7 @@
  * Times 8 NTP steps and 8 JEPA steps (forward + backward, no update) on the
  * first batches of the train split, through the profiling backend. */
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,10 @@
 #define STEPS 8
 
 int main(int argc, char **argv) {
+    if (!getenv("OMP_WAIT_POLICY")) { /* as harness/main.c: passive OpenMP threads leave the cores to OpenBLAS */
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
     Config c;
     config_defaults(&c);
     char err[512];

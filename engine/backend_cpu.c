@@ -246,8 +246,11 @@ static void swiglu_forward(float *a, const float *gu, int n, int f) {
     for (int t = 0; t < n; t++) {
         const float *g = gu + (size_t)t * 2 * f, *u = g + f;
         float *at = a + (size_t)t * f;
+        /* Two passes: as one loop, GCC's if-converted clamp + divide runs 7x slower. */
 #pragma omp simd
-        for (int i = 0; i < f; i++) at[i] = g[i] / (1.0f + expf_fast(-g[i])) * u[i];
+        for (int i = 0; i < f; i++) at[i] = expf_fast(-g[i]);
+#pragma omp simd
+        for (int i = 0; i < f; i++) at[i] = g[i] * u[i] / (1.0f + at[i]);
     }
 }
 
