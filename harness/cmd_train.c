@@ -106,13 +106,20 @@ int cmd_train(int argc, char **argv) {
     } else if (!strcmp(res.status, "diverged")) {
         exitc = 3;
     }
+    /* DONE is the run directory's last file and is written before the row, so
+     * a recorded run always has it; a kill between the two only makes the
+     * next `harness run` redo the run. */
     char rerr[1024];
+    snprintf(path, sizeof path, "%s/DONE", dir);
+    if (exitc != 1 && write_text(path, res.status)) {
+        fprintf(log, "error: %s: cannot write\n", path);
+        snprintf(res.status, sizeof res.status, "failed");
+        exitc = 1;
+    }
     if (record_run(csv, grid, arm, &c, &res, start, end, rerr, sizeof rerr)) {
         fprintf(log, "error: recording the run: %s\n", rerr);
+        unlink(path);
         exitc = 1;
-    } else if (exitc != 1) {
-        snprintf(path, sizeof path, "%s/DONE", dir);
-        if (write_text(path, res.status)) exitc = 1;
     }
     if (log != stderr) fclose(log);
     if (logf) fclose(logf);
