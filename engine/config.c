@@ -8,55 +8,55 @@
 
 #define F(field) offsetof(Config, field)
 
-/* name, type, offset, default, min, max, choices, identity, doc */
+/* name, type, offset, default, min, max, choices, identity, doc, requires */
 static const CfgKey SCHEMA[] = {
     {"model", CFG_ENUM, F(model), "nano", 0, 0, "pico|nano|micro", 1,
-     "model preset (Llama-style, byte-level vocabulary)"},
+     "model preset (Llama-style, byte-level vocabulary)", NULL},
     {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk", 1,
-     "data set: data/<dataset>_{train,test}.jsonl"},
+     "data set: data/<dataset>_{train,test}.jsonl", NULL},
     {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1,
-     "use the first N train examples (0 = all)"},
+     "use the first N train examples (0 = all)", NULL},
     {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1,
-     "evaluate on the first N test examples (0 = all)"},
+     "evaluate on the first N test examples (0 = all)", NULL},
     {"system_prompt", CFG_ENUM, F(system_prompt), "include", 0, 0, "include|omit", 1,
-     "keep or drop <system> S in the NTP sequence and the prompt"},
+     "keep or drop <system> S in the NTP sequence and the prompt", NULL},
     {"ntp_targets", CFG_ENUM, F(ntp_targets), "all", 0, 0, "all|assistant", 1,
-     "NTP trains every token after <bos>, or only the answer and <eos>"},
+     "NTP trains every token after <bos>, or only the answer and <eos>", NULL},
     {"loss", CFG_ENUM, F(loss), "ntp", 0, 0, "ntp|jepa", 1,
-     "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))"},
+     "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))", NULL},
     {"lambda", CFG_FLOAT, F(lambda), "1", 0, 1e6, NULL, 1,
-     "JEPA weight (0 = distance logged, not trained on)"},
-    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight"},
-    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)"},
+     "JEPA weight (0 = distance logged, not trained on)", "loss=jepa"},
+    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight", NULL},
+    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)", "loss=jepa"},
     {"ld", CFG_FLOAT, F(ld), "0", 0, 1, NULL, 1,
-     "loss dropout: probability that a batch skips the JEPA term"},
+     "loss dropout: probability that a batch skips the JEPA term", "loss=jepa"},
     {"jepa_metric", CFG_ENUM, F(jepa_metric), "cosine", 0, 0, "cosine|l2|mse", 1,
-     "d: 1-cos, L2 distance, or mean squared error"},
+     "d: 1-cos, L2 distance, or mean squared error", "loss=jepa"},
     {"jepa_pass", CFG_ENUM, F(jepa_pass), "packed", 0, 0, "separate|packed", 1,
-     "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal"},
-    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)"},
-    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split"},
-    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update"},
-    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay"},
+     "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal", "loss=jepa"},
+    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)", NULL},
+    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split", NULL},
+    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update", NULL},
+    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay", NULL},
     {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1,
-     "clip the global gradient L2 norm (0 = off)"},
-    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1"},
-    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2"},
-    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon"},
+     "clip the global gradient L2 norm (0 = off)", NULL},
+    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1", NULL},
+    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2", NULL},
+    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon", NULL},
     {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1,
-     "std of the normal init of weights (from-scratch presets)"},
+     "std of the normal init of weights (from-scratch presets)", NULL},
     {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1,
-     "greedy decoding limit at evaluation"},
+     "greedy decoding limit at evaluation", NULL},
     {"epoch_eval_limit", CFG_INT, F(epoch_eval_limit), "200", 0, 1e9, NULL, 0,
-     "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)"},
-    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)"},
+     "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)", NULL},
+    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)", NULL},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0,
-     "CPU threads (0 = all cores; harness run -j N splits the cores)"},
-    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend"},
+     "CPU threads (0 = all cores; harness run -j N splits the cores)", NULL},
+    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend", NULL},
     {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0,
-     "write checkpoint/ (safetensors + config.json) at the end of the run"},
+     "write checkpoint/ (safetensors + config.json) at the end of the run", NULL},
     {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0,
-     "steps between curve.csv rows"},
+     "steps between curve.csv rows", NULL},
 };
 
 const CfgKey *config_schema(int *n) {
@@ -164,6 +164,27 @@ void config_defaults(Config *c) {
         if (config_set(c, s[i].name, s[i].def, err, sizeof err) != 0) abort(); /* schema bug */
 }
 
+int config_key_applies_by(const CfgKey *k, const char *(*get)(const char *name, void *ctx), void *ctx) {
+    if (!k->requires) return 1;
+    const char *eq = strchr(k->requires, '=');
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)(eq - k->requires), k->requires);
+    const char *v = get(name, ctx);
+    return v && strcmp(v, eq + 1) == 0;
+}
+
+static const char *config_lookup(const char *name, void *ctx) {
+    static _Thread_local char buf[128];
+    const CfgKey *k = config_key(name);
+    if (!k) return NULL;
+    config_get((const Config *)ctx, k, buf, sizeof buf);
+    return buf;
+}
+
+int config_key_applies(const Config *c, const CfgKey *k) {
+    return config_key_applies_by(k, config_lookup, (void *)c);
+}
+
 char *config_canonical(const Config *c, int identity_only) {
     int n;
     const CfgKey *s = config_schema(&n);
@@ -172,7 +193,7 @@ char *config_canonical(const Config *c, int identity_only) {
     if (!buf) return NULL;
     buf[0] = 0;
     for (int i = 0; i < n; i++) {
-        if (identity_only && !s[i].identity) continue;
+        if (identity_only && (!s[i].identity || !config_key_applies(c, &s[i]))) continue;
         char v[128];
         config_get(c, &s[i], v, sizeof v);
         int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
@@ -196,7 +217,8 @@ void config_run_id(const Config *c, char out[17]) {
 void config_print_help(FILE *f) {
     int n;
     const CfgKey *s = config_schema(&n);
-    fprintf(f, "Config keys (key=value; * = not part of the run identity):\n\n");
+    fprintf(f, "Config keys (key=value; * = not part of the run identity; lambda, k, ld, jepa_metric and\n"
+               "jepa_pass act only with loss=jepa and are not part of an NTP run's identity):\n\n");
     fprintf(f, "  %-15s %-7s %-9s %-22s %s\n", "key", "type", "default", "allowed", "meaning");
     for (int i = 0; i < n; i++) {
         const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_FLOAT ? "float" : "int";

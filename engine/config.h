@@ -59,6 +59,7 @@ typedef struct CfgKey {
     const char *choices;    /* "a|b|c" for CFG_ENUM */
     int identity;           /* 1: part of run_id and of a cell */
     const char *doc;
+    const char *requires;   /* "key=value" under which the key has an effect (NULL: always) */
 } CfgKey;
 
 /* The schema table and its length. */
@@ -77,8 +78,15 @@ int config_set(Config *c, const char *key, const char *value, char *err, size_t 
 /* Value of one key as canonical text (%.17g for floats, so it round-trips). */
 void config_get(const Config *c, const CfgKey *k, char *out, size_t outn);
 
+/* Whether key k has an effect given the other keys, whose values as text
+ * come from get(name, ctx) (e.g. lambda has none under loss=ntp). */
+int config_key_applies_by(const CfgKey *k, const char *(*get)(const char *name, void *ctx), void *ctx);
+/* The same for a Config. */
+int config_key_applies(const Config *c, const CfgKey *k);
+
 /* Canonical "key=value\n" text of every key, in schema order. With
- * identity_only, only keys that define the run (seed included). */
+ * identity_only, only keys that define the run (seed included) and have an
+ * effect (config_key_applies): an NTP run's id does not depend on lambda. */
 char *config_canonical(const Config *c, int identity_only);
 
 /* run_id: 16 hex digits of FNV-1a 64 over config_canonical(c, 1). out >= 17. */

@@ -398,8 +398,9 @@ static int expand(Parser *p, Grid *g) {
             if (strcmp(a == 0 ? "main" : p->s[a].name, y->arm) == 0) line = p->s[a].line;
         int rc = fail(p, line,
                       "arm '%s' cell %d and arm '%s' cell %d have the same run_id %s (seed %llu): "
-                      "their configs differ only in keys outside the run identity (e.g. threads) or "
-                      "not at all; expected every cell to differ in an identity key",
+                      "their configs differ only in keys outside the run identity (e.g. threads), in keys "
+                      "without effect in that run (lambda, k, ld, jepa_metric, jepa_pass under loss=ntp), "
+                      "or not at all; expected every cell to differ in a key that changes the run",
                       y->arm, y->cell, x->arm, x->cell, y->run_id, (unsigned long long)y->cfg.seed);
         free(sorted);
         return rc;

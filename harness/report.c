@@ -175,6 +175,21 @@ static void cells_free(Cell *cells, int nc) {
 }
 
 
+typedef struct RowRef { const Table *t; int r; } RowRef;
+
+static const char *row_lookup(const char *name, void *ctx) {
+    RowRef *rr = ctx;
+    return table_get(rr->t, rr->r, name);
+}
+
+/* The value of key k (column col) in row r, or "" when the key has no effect
+ * in that run (lambda of an NTP run), so such keys never split cells. */
+static const char *cell_val(const Table *t, int r, const CfgKey *k, int col) {
+    if (col < 0) return "";
+    RowRef rr = {t, r};
+    return config_key_applies_by(k, row_lookup, &rr) ? t->rows[r][col] : "";
+}
+
 int report_markdown(const Table *t, const char *grid_name, char **out, char *err, size_t errn) {
     *out = NULL;
     Buf b = {0};
@@ -261,7 +276,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
             if (strcmp(cells[i].arm, arm) != 0) continue;
             int same = 1;
             for (int k = 0; k < nkeys && same; k++)
-                same = strcmp(cells[i].vals[k], kcol[k] >= 0 ? t->rows[r][kcol[k]] : "") == 0;
+                same = strcmp(cells[i].vals[k], cell_val(t, r, keys[k], kcol[k])) == 0;
             if (same) ci = i;
         }
         if (ci < 0) {
@@ -280,7 +295,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
             c->arm = arm;
             c->first_row = r;
             c->base = -1;
-            for (int k = 0; k < nkeys; k++) c->vals[k] = kcol[k] >= 0 ? t->rows[r][kcol[k]] : "";
+            for (int k = 0; k < nkeys; k++) c->vals[k] = cell_val(t, r, keys[k], kcol[k]);
             ci = nc - 1;
         }
         if (cell_add(&cells[ci], c_seed >= 0 ? t->rows[r][c_seed] : "", ex, sw) != 0) goto oom;

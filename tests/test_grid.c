@@ -75,7 +75,8 @@ Test(grid, example_expands) {
 }
 
 Test(grid, overrides_and_arm_seeds) {
-    Grid g = parse_ok("k = 1, 2   # top axis\n"
+    Grid g = parse_ok("loss = jepa\n"
+                      "k = 1, 2   # top axis\n"
                       "lr = 1e-3\n"
                       "seeds = 1, 2\n"
                       "[fixed]\n"
@@ -274,4 +275,26 @@ Test(grid, file_errors, .init = mk_tmp, .fini = rm_tmp) {
 
     cr_assert_eq(grid_parse_file(tmpdir, &g, err, sizeof err), -1); /* a directory */
     cr_assert_not_null(strstr(err, ":0: "), "%s", err);
+}
+
+/* JEPA-only keys do not enter an NTP run's identity: a lambda axis over an
+ * NTP arm would run the same model twice, and is an error naming the arm. */
+Test(grid, jepa_keys_do_not_split_ntp_runs) {
+    Grid g;
+    char err[1024];
+    cr_expect_neq(grid_parse_text("seeds = 1\n[baseline]\nloss = ntp\nlambda = 0.5, 1\n", "x.grid", "x", &g, err,
+                                  sizeof err), 0);
+    cr_expect(strstr(err, "x.grid:2:") && strstr(err, "loss=ntp"), "%s", err);
+    /* the same axis inside a jepa arm is fine, and the NTP run's id ignores lambda */
+    cr_assert_eq(grid_parse_text("seeds = 1\nlambda = 2\n[baseline]\nloss = ntp\n[jepa]\nloss = jepa\n"
+                                 "lambda = 0.5, 1\n", "y.grid", "y", &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(g.nruns, 3);
+    Config c;
+    config_defaults(&c);
+    c.seed = 1;
+    char id[17];
+    config_run_id(&c, id);
+    cr_expect_str_eq(g.runs[0].run_id, id, "an NTP run with lambda=2 has the id of the default NTP run");
+    cr_expect_str_neq(g.runs[1].run_id, g.runs[2].run_id);
+    grid_free(&g);
 }
