@@ -470,7 +470,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
             if (i > 0 && strcmp(cells[i].arm, cells[i - 1].arm) == 0) continue;
             int keys_here = 0;
             for (int k = 0; k < nkeys; k++) {
-                if (!armfixed[k]) continue;
+                if (!armfixed[k] || !cells[i].vals[k][0]) continue; /* "" = no effect in this arm */
                 if (!keys_here) {
                     bprintf(&b, "%s", any ? "; " : "Arm settings: ");
                     bput_md(&b, cells[i].arm);
