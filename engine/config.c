@@ -236,6 +236,5 @@ int config_validate(const Config *c, char *err, size_t errn) {
         snprintf(err, errn, "adam_beta1 and adam_beta2 must be < 1");
         return -1;
     }
-    (void)c;
     return 0;
 }

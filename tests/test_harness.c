@@ -54,14 +54,22 @@ static int rows_in(const char *csv) {
     return n;
 }
 
+/* A temporary directory holding tiny.grid and a results/ folder. */
+typedef struct GridDir { char dir[64], grid[600], res[600], csv[700]; } GridDir;
+
+static void grid_dir(GridDir *d, const char *tag) {
+    snprintf(d->dir, sizeof d->dir, "/tmp/jepa_%s_XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(d->dir));
+    snprintf(d->grid, sizeof d->grid, "%s/tiny.grid", d->dir);
+    snprintf(d->res, sizeof d->res, "%s/results", d->dir);
+    snprintf(d->csv, sizeof d->csv, "%s/tiny/runs.csv", d->res);
+    write_file(d->grid, GRID);
+}
+
 Test(harness, resume_after_kill_and_partial_line, .timeout = 240) {
-    char dir[] = "/tmp/jepa_resume_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    char grid[600], csv[700], res[600];
-    snprintf(grid, sizeof grid, "%s/tiny.grid", dir);
-    snprintf(res, sizeof res, "%s/results", dir);
-    snprintf(csv, sizeof csv, "%s/tiny/runs.csv", res);
-    write_file(grid, GRID);
+    GridDir d;
+    grid_dir(&d, "resume");
+    const char *dir = d.dir, *grid = d.grid, *res = d.res, *csv = d.csv;
     /* Start the grid, kill the whole process group once a row is recorded. */
     pid_t pid = fork();
     if (pid == 0) {
@@ -203,13 +211,9 @@ Test(harness, loss_command_json, .timeout = 120) {
 
 /* Two `harness run` of one grid at once share the runs: none twice, none lost. */
 Test(harness, concurrent_runs_share_a_grid, .timeout = 240) {
-    char dir[] = "/tmp/jepa_conc_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    char grid[600], csv[700], res[600];
-    snprintf(grid, sizeof grid, "%s/tiny.grid", dir);
-    snprintf(res, sizeof res, "%s/results", dir);
-    snprintf(csv, sizeof csv, "%s/tiny/runs.csv", res);
-    write_file(grid, GRID);
+    GridDir d;
+    grid_dir(&d, "conc");
+    const char *dir = d.dir, *grid = d.grid, *res = d.res, *csv = d.csv;
     pid_t other = fork();
     if (other == 0) {
         int devnull = open("/dev/null", O_WRONLY);
