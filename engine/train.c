@@ -26,8 +26,8 @@ double now_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void fmt_dur(double s, char *out, size_t n) {
-    if (s < 0 || !isfinite(s)) s = 0;
+void fmt_duration(double s, char *out, size_t n) {
+    if (s < 0 || !isfinite(s)) { snprintf(out, n, "--"); return; }
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
     else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
@@ -53,7 +53,7 @@ static void eval_progress(int done, int total, void *p) {
     if (!e->log) return;
     double el = now_seconds() - e->t0;
     char eta[32];
-    fmt_dur(done ? el / done * (total - done) : 0, eta, sizeof eta);
+    fmt_duration(done ? el / done * (total - done) : 0, eta, sizeof eta);
     if (done == total || done % 512 == 0)
         fprintf(e->log, "eval %d/%d  %.0f ex/s  ETA %s\n", done, total, done / fmax(el, 1e-9), eta);
 }
@@ -156,7 +156,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
             if ((step + 1) % c->log_every == 0 || step + 1 == T) {
                 double el = now_seconds() - t_start - t_eval_epochs;
                 char eta[32];
-                fmt_dur(el / (step + 1) * (T - step - 1), eta, sizeof eta);
+                fmt_duration(el / (step + 1) * (T - step - 1), eta, sizeof eta);
                 if (curve)
                     fprintf(curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,\n", step + 1, ep + 1, win_ntp / win_n,
                             win_jn ? win_jepa / win_jn : 0.0, lr, win_gn / win_n, tokens, el);

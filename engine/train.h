@@ -29,4 +29,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
 /* Wall clock in seconds (monotonic). */
 double now_seconds(void);
 
+/* Seconds as "XmYYs" or "XhYYm" into out; "--" when negative or not finite. */
+void fmt_duration(double s, char *out, size_t n);
+
 #endif

@@ -34,13 +34,6 @@ typedef struct Slot {
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
-static void fmt_dur(double s, char *out, size_t n) {
-    if (s < 0 || !isfinite(s)) { snprintf(out, n, "--"); return; }
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(out, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
-}
-
 /* Start `self train ...` for run gr; its stdout and stderr go to log.txt. */
 static pid_t spawn(const char *self, const char *results, const Grid *g, const GridRun *gr, int threads,
                    const char *dir) {
@@ -348,7 +341,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             close(slots[s].lock_fd);
             running--;
             char d[32];
-            fmt_dur(dur, d, sizeof d);
+            fmt_duration(dur, d, sizeof d);
             if (tty) fprintf(stderr, "\r\033[K");
             fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
                     (unsigned long long)gr->cfg.seed, d, gdir, gr->run_id);
@@ -362,8 +355,8 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             double el = now - t_start;
             double eta = grid_eta(&g, todo, ntodo, next, slots, jobs, done_dur, gdir, now);
             char e1[32], e2[32];
-            fmt_dur(el, e1, sizeof e1);
-            fmt_dur(eta, e2, sizeof e2);
+            fmt_duration(el, e1, sizeof e1);
+            fmt_duration(eta, e2, sizeof e2);
             {
                 fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
                         tty ? "\r\033[K" : "", g.name, finished + nskip, ntodo, nok, nfail, ndiv, running, e1, e2,
@@ -385,7 +378,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     } else {
         if (tty) fprintf(stderr, "\n");
         char e1[32];
-        fmt_dur(now_seconds() - t_start, e1, sizeof e1);
+        fmt_duration(now_seconds() - t_start, e1, sizeof e1);
         fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged, %d skipped in %s; results in %s\n", g.name, nok, nfail,
                 ndiv, nskip, e1, csv);
     }

@@ -66,20 +66,27 @@ static void grid_dir(GridDir *d, const char *tag) {
     write_file(d->grid, GRID);
 }
 
+/* Start `harness run GRID -j 1 --results RES` in the background (stderr to
+ * /dev/null), in a process group of its own when own_group. */
+static pid_t start_run(const GridDir *d, int own_group) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (own_group) setpgid(0, 0);
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(HARNESS_BIN, HARNESS_BIN, "run", d->grid, "-j", "1", "--results", d->res, (char *)NULL);
+        _exit(127);
+    }
+    if (own_group) setpgid(pid, pid);
+    return pid;
+}
+
 Test(harness, resume_after_kill_and_partial_line, .timeout = 240) {
     GridDir d;
     grid_dir(&d, "resume");
     const char *dir = d.dir, *grid = d.grid, *res = d.res, *csv = d.csv;
     /* Start the grid, kill the whole process group once a row is recorded. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        setpgid(0, 0);
-        int devnull = open("/dev/null", 1);
-        dup2(devnull, 2);
-        execl(HARNESS_BIN, HARNESS_BIN, "run", grid, "-j", "1", "--results", res, (char *)NULL);
-        _exit(127);
-    }
-    setpgid(pid, pid);
+    pid_t pid = start_run(&d, 1);
     time_t t0 = time(NULL);
     while (rows_in(csv) < 1 && time(NULL) - t0 < 120) usleep(50000);
     kill(-pid, SIGKILL);
@@ -214,13 +221,7 @@ Test(harness, concurrent_runs_share_a_grid, .timeout = 240) {
     GridDir d;
     grid_dir(&d, "conc");
     const char *dir = d.dir, *grid = d.grid, *res = d.res, *csv = d.csv;
-    pid_t other = fork();
-    if (other == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 2);
-        execl(HARNESS_BIN, HARNESS_BIN, "run", grid, "-j", "1", "--results", res, (char *)NULL);
-        _exit(127);
-    }
+    pid_t other = start_run(&d, 0);
     int rc = sh(HARNESS_BIN " run %s -j 1 --results %s 2>/dev/null", grid, res);
     int st;
     waitpid(other, &st, 0);
