@@ -61,7 +61,7 @@ int checkpoint_save(const Model *m, const Tokenizer *tok, const Config *run, con
         int n;
         const CfgKey *s = config_schema(&n);
         for (int i = 0; i < n; i++) {
-            char v[128];
+            char v[CFG_PATH_MAX];
             config_get(run, &s[i], v, sizeof v);
             cJSON_AddStringToObject(r, s[i].name, v);
         }

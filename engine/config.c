@@ -8,55 +8,107 @@
 
 #define F(field) offsetof(Config, field)
 
-/* name, type, offset, default, min, max, choices, identity, doc, requires */
+/* lora_targets: a comma list of distinct names among q,k,v,o,gate,up,down. */
+static int check_lora_targets(const char *v, char *err, size_t errn) {
+    static const char *names[] = {"q", "k", "v", "o", "gate", "up", "down"};
+    int seen[7] = {0}, n = 0;
+    const char *p = v;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        int hit = -1;
+        for (int i = 0; i < 7; i++)
+            if (strlen(names[i]) == l && !strncmp(names[i], p, l)) hit = i;
+        if (hit < 0 || seen[hit]) {
+            snprintf(err, errn, "key 'lora_targets': '%.*s' is %s (expected a comma list of distinct names "
+                     "among q,k,v,o,gate,up,down)", (int)l, p, hit < 0 ? "not a target" : "listed twice");
+            return -1;
+        }
+        seen[hit] = 1;
+        n++;
+        if (!e) break;
+        p = e + 1;
+        if (!*p) { snprintf(err, errn, "key 'lora_targets': trailing comma in '%s'", v); return -1; }
+    }
+    if (!n) { snprintf(err, errn, "key 'lora_targets': empty (expected e.g. q,k,v,o,gate,up,down)"); return -1; }
+    return 0;
+}
+
+/* name, type, offset, default, min, max, choices, identity, doc, requires, check */
 static const CfgKey SCHEMA[] = {
     {"model", CFG_ENUM, F(model), "nano", 0, 0, "pico|nano|micro", 1,
-     "model preset (Llama-style, byte-level vocabulary)", NULL},
+     "model preset (Llama-style, byte-level vocabulary)", NULL, NULL},
+    {"init", CFG_STR, F(init), "", 0, 0, NULL, 1,
+     "start from this checkpoint directory (ours, Hugging Face Llama, or a PEFT adapter; \"\" = from scratch)",
+     NULL, NULL},
+    {"hidden_size", CFG_INT, F(hidden_size), "0", 0, 65536, NULL, 1, "override the preset (0 = preset or init)", NULL, NULL},
+    {"num_hidden_layers", CFG_INT, F(num_hidden_layers), "0", 0, 1024, NULL, 1,
+     "override the preset (0 = preset or init)", NULL, NULL},
+    {"num_attention_heads", CFG_INT, F(num_attention_heads), "0", 0, 1024, NULL, 1,
+     "override the preset (0 = preset or init)", NULL, NULL},
+    {"num_key_value_heads", CFG_INT, F(num_key_value_heads), "0", 0, 1024, NULL, 1,
+     "override the preset (0 = preset or init)", NULL, NULL},
+    {"intermediate_size", CFG_INT, F(intermediate_size), "0", 0, 1 << 20, NULL, 1,
+     "override the preset (0 = preset or init)", NULL, NULL},
+    {"max_position_embeddings", CFG_INT, F(max_position_embeddings), "0", 0, 1 << 20, NULL, 1,
+     "override the preset (0 = preset or init)", NULL, NULL},
+    {"rope_theta", CFG_FLOAT, F(rope_theta), "0", 0, 1e12, NULL, 1, "override the preset (0 = preset or init)",
+     NULL, NULL},
+    {"tie_word_embeddings", CFG_ENUM, F(tie_word_embeddings), "auto", 0, 0, "auto|true|false", 1,
+     "share the LM head with the embedding (auto = preset or init)", NULL, NULL},
     {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk", 1,
-     "data set: data/<dataset>_{train,test}.jsonl", NULL},
+     "data set: data/<dataset>_{train,test}.jsonl", NULL, NULL},
     {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1,
-     "use the first N train examples (0 = all)", NULL},
+     "use the first N train examples (0 = all)", NULL, NULL},
     {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1,
-     "evaluate on the first N test examples (0 = all)", NULL},
+     "evaluate on the first N test examples (0 = all)", NULL, NULL},
     {"system_prompt", CFG_ENUM, F(system_prompt), "include", 0, 0, "include|omit", 1,
-     "keep or drop <system> S in the NTP sequence and the prompt", NULL},
+     "keep or drop <system> S in the NTP sequence and the prompt", NULL, NULL},
     {"ntp_targets", CFG_ENUM, F(ntp_targets), "all", 0, 0, "all|assistant", 1,
-     "NTP trains every token after <bos>, or only the answer and <eos>", NULL},
+     "NTP trains every token after <bos>, or only the answer and <eos>", NULL, NULL},
     {"loss", CFG_ENUM, F(loss), "ntp", 0, 0, "ntp|jepa", 1,
-     "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))", NULL},
+     "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))", NULL, NULL},
     {"lambda", CFG_FLOAT, F(lambda), "1", 0, 1e6, NULL, 1,
-     "JEPA weight (0 = distance logged, not trained on)", "loss=jepa"},
-    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight", NULL},
-    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)", "loss=jepa"},
+     "JEPA weight (0 = distance logged, not trained on)", "loss=jepa", NULL},
+    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight", NULL, NULL},
+    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)", "loss=jepa", NULL},
     {"ld", CFG_FLOAT, F(ld), "0", 0, 1, NULL, 1,
-     "loss dropout: probability that a batch skips the JEPA term", "loss=jepa"},
+     "loss dropout: probability that a batch skips the JEPA term", "loss=jepa", NULL},
     {"jepa_metric", CFG_ENUM, F(jepa_metric), "cosine", 0, 0, "cosine|l2|mse", 1,
-     "d: 1-cos, L2 distance, or mean squared error", "loss=jepa"},
+     "d: 1-cos, L2 distance, or mean squared error", "loss=jepa", NULL},
     {"jepa_pass", CFG_ENUM, F(jepa_pass), "packed", 0, 0, "separate|packed", 1,
-     "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal", "loss=jepa"},
-    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)", NULL},
-    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split", NULL},
-    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update", NULL},
-    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay", NULL},
+     "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal", "loss=jepa", NULL},
+    {"lora_rank", CFG_INT, F(lora_rank), "0", 0, 65536, NULL, 1,
+     "LoRA rank r (0 = full fine-tuning); base weights, embeddings and LM head frozen", NULL, NULL},
+    {"lora_alpha", CFG_FLOAT, F(lora_alpha), "0", 0, 1e6, NULL, 1, "LoRA alpha (0 = 2 * lora_rank); scaling alpha/r",
+     "lora_rank!=0", NULL},
+    {"lora_dropout", CFG_FLOAT, F(lora_dropout), "0.1", 0, 0.99, NULL, 1, "dropout on the adapter input",
+     "lora_rank!=0", NULL},
+    {"lora_targets", CFG_STR, F(lora_targets), "q,k,v,o,gate,up,down", 0, 0, NULL, 1,
+     "projections that get adapters", "lora_rank!=0", check_lora_targets},
+    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)", NULL, NULL},
+    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split", NULL, NULL},
+    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update", NULL, NULL},
+    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay", NULL, NULL},
     {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1,
-     "clip the global gradient L2 norm (0 = off)", NULL},
-    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1", NULL},
-    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2", NULL},
-    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon", NULL},
+     "clip the global gradient L2 norm (0 = off)", NULL, NULL},
+    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1", NULL, NULL},
+    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2", NULL, NULL},
+    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon", NULL, NULL},
     {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1,
-     "std of the normal init of weights (from-scratch presets)", NULL},
+     "std of the normal init of weights (from-scratch presets)", NULL, NULL},
     {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1,
-     "greedy decoding limit at evaluation", NULL},
+     "greedy decoding limit at evaluation", NULL, NULL},
     {"epoch_eval_limit", CFG_INT, F(epoch_eval_limit), "200", 0, 1e9, NULL, 0,
-     "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)", NULL},
-    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)", NULL},
+     "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)", NULL, NULL},
+    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)", NULL, NULL},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0,
-     "CPU threads (0 = all cores; harness run -j N splits the cores)", NULL},
-    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend", NULL},
+     "CPU threads (0 = all cores; harness run -j N splits the cores)", NULL, NULL},
+    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend", NULL, NULL},
     {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0,
-     "write checkpoint/ (safetensors + config.json) at the end of the run", NULL},
+     "write checkpoint/ (safetensors + config.json) at the end of the run", NULL, NULL},
     {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0,
-     "steps between curve.csv rows", NULL},
+     "steps between curve.csv rows", NULL, NULL},
 };
 
 const CfgKey *config_schema(int *n) {
@@ -102,6 +154,16 @@ int config_set(Config *c, const char *key, const char *value, char *err, size_t 
         }
         snprintf(base, CFG_STR_MAX, "%s", value);
         return 0;
+    case CFG_STR: {
+        size_t cap = k->offset == F(init) ? CFG_PATH_MAX : CFG_STR_MAX;
+        if (strlen(value) >= cap) {
+            snprintf(err, errn, "key '%s': value longer than %zu characters", key, cap - 1);
+            return -1;
+        }
+        if (k->check && k->check(value, err, errn)) return -1;
+        snprintf(base, cap, "%s", value);
+        return 0;
+    }
     case CFG_INT: {
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end) {
@@ -148,7 +210,8 @@ int config_set(Config *c, const char *key, const char *value, char *err, size_t 
 void config_get(const Config *c, const CfgKey *k, char *out, size_t outn) {
     const char *base = (const char *)c + k->offset;
     switch (k->type) {
-    case CFG_ENUM: snprintf(out, outn, "%s", base); break;
+    case CFG_ENUM:
+    case CFG_STR: snprintf(out, outn, "%s", base); break;
     case CFG_INT: snprintf(out, outn, "%d", *(const int *)base); break;
     case CFG_U64: snprintf(out, outn, "%llu", (unsigned long long)*(const uint64_t *)base); break;
     case CFG_FLOAT: snprintf(out, outn, "%.17g", *(const double *)base); break;
@@ -167,14 +230,15 @@ void config_defaults(Config *c) {
 int config_key_applies_by(const CfgKey *k, const char *(*get)(const char *name, void *ctx), void *ctx) {
     if (!k->requires) return 1;
     const char *eq = strchr(k->requires, '=');
+    int neg = eq > k->requires && eq[-1] == '!';
     char name[64];
-    snprintf(name, sizeof name, "%.*s", (int)(eq - k->requires), k->requires);
+    snprintf(name, sizeof name, "%.*s", (int)(eq - k->requires) - neg, k->requires);
     const char *v = get(name, ctx);
-    return v && strcmp(v, eq + 1) == 0;
+    return v && (strcmp(v, eq + 1) == 0) != neg;
 }
 
 static const char *config_lookup(const char *name, void *ctx) {
-    static _Thread_local char buf[128];
+    static _Thread_local char buf[CFG_PATH_MAX];
     const CfgKey *k = config_key(name);
     if (!k) return NULL;
     config_get((const Config *)ctx, k, buf, sizeof buf);
@@ -194,7 +258,7 @@ char *config_canonical(const Config *c, int identity_only) {
     buf[0] = 0;
     for (int i = 0; i < n; i++) {
         if (identity_only && (!s[i].identity || !config_key_applies(c, &s[i]))) continue;
-        char v[128];
+        char v[CFG_PATH_MAX];
         config_get(c, &s[i], v, sizeof v);
         int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
         if (w < 0 || (size_t)w >= cap - len) { free(buf); return NULL; }
@@ -221,9 +285,10 @@ void config_print_help(FILE *f) {
                "jepa_pass act only with loss=jepa and are not part of an NTP run's identity):\n\n");
     fprintf(f, "  %-15s %-7s %-9s %-22s %s\n", "key", "type", "default", "allowed", "meaning");
     for (int i = 0; i < n; i++) {
-        const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_FLOAT ? "float" : "int";
+        const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_STR ? "string" : s[i].type == CFG_FLOAT ? "float" : "int";
         char range[64];
         if (s[i].type == CFG_ENUM) snprintf(range, sizeof range, "%s", s[i].choices);
+        else if (s[i].type == CFG_STR) snprintf(range, sizeof range, "text");
         else if (s[i].type == CFG_U64) snprintf(range, sizeof range, "[0, 2^64)");
         else snprintf(range, sizeof range, "[%g, %g]", s[i].min, s[i].max);
         fprintf(f, "  %-14s%s %-7s %-9s %-22s %s\n", s[i].name, s[i].identity ? " " : "*", ty, s[i].def,

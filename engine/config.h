@@ -12,10 +12,18 @@
 #include <stdio.h>
 
 #define CFG_STR_MAX 64
+#define CFG_PATH_MAX 512
 
 typedef struct Config {
     /* model and data */
     char model[CFG_STR_MAX];         /* preset name, see model_preset() */
+    char init[CFG_PATH_MAX];         /* checkpoint directory to start from ("" = from scratch) */
+    /* model shape overrides (Hugging Face config.json names); 0 / "auto" = the
+     * preset's or the init checkpoint's value */
+    int hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads, intermediate_size;
+    int max_position_embeddings;
+    double rope_theta;
+    char tie_word_embeddings[CFG_STR_MAX]; /* auto | true | false */
     char dataset[CFG_STR_MAX];       /* synth | turk */
     int train_limit;                 /* first N train examples, 0 = all */
     int test_limit;                  /* first N test examples, 0 = all */
@@ -29,6 +37,11 @@ typedef struct Config {
     double ld;                       /* loss dropout probability */
     char jepa_metric[CFG_STR_MAX];   /* cosine | l2 | mse */
     char jepa_pass[CFG_STR_MAX];     /* separate | packed */
+    /* LoRA (ALGORITHM.md §5) */
+    int lora_rank;                   /* 0 = full fine-tuning */
+    double lora_alpha;               /* 0 = 2 * lora_rank */
+    double lora_dropout;             /* on the adapter input */
+    char lora_targets[CFG_STR_MAX];  /* comma list of q,k,v,o,gate,up,down */
     /* optimiser */
     double lr;
     int epochs;
@@ -48,7 +61,7 @@ typedef struct Config {
     int log_every;
 } Config;
 
-typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM } CfgType;
+typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM, CFG_STR } CfgType;
 
 typedef struct CfgKey {
     const char *name;
@@ -59,7 +72,11 @@ typedef struct CfgKey {
     const char *choices;    /* "a|b|c" for CFG_ENUM */
     int identity;           /* 1: part of run_id and of a cell */
     const char *doc;
-    const char *requires;   /* "key=value" under which the key has an effect (NULL: always) */
+    const char *requires;   /* "key=value" or "key!=value" under which the key has an
+                               effect (NULL: always) */
+    /* CFG_STR: checks a value; 0, or -1 with a message. NULL: any string of
+     * fewer than the field's size characters. */
+    int (*check)(const char *value, char *err, size_t errn);
 } CfgKey;
 
 /* The schema table and its length. */

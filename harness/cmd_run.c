@@ -53,7 +53,7 @@ static pid_t spawn(const char *self, const char *results, const Grid *g, const G
     argv[a++] = "--out";
     argv[a++] = (char *)dir;
     for (int i = 0; i < n; i++) {
-        char v[128], kv[256];
+        char v[CFG_PATH_MAX], kv[CFG_PATH_MAX + 64];
         if (!strcmp(s[i].name, "threads") && gr->cfg.threads == 0) snprintf(v, sizeof v, "%d", threads);
         else config_get(&gr->cfg, &s[i], v, sizeof v);
         snprintf(kv, sizeof kv, "%s=%s", s[i].name, v);

@@ -169,7 +169,7 @@ static int key_line(Parser *p, char *s, int line) {
     int nitems = 1;
     for (const char *c = val; *c; c++) nitems += *c == ',';
     char **vals = calloc((size_t)nitems, sizeof *vals);
-    char (*canon)[128] = calloc((size_t)nitems, sizeof *canon);
+    char (*canon)[CFG_PATH_MAX] = calloc((size_t)nitems, sizeof *canon);
     uint64_t *seeds = calloc((size_t)nitems, sizeof *seeds);
     int rc = 0, nv = 0;
     if (!vals || !canon || !seeds) {

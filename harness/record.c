@@ -20,7 +20,7 @@ int record_run(const char *csv_path, const char *grid, const char *arm, const Co
     config_run_id(c, run_id);
     int ok = strcmp(res->status, "ok") == 0, finished = ok || !strcmp(res->status, "diverged");
     for (int i = 0; i < n; i++) {
-        char v[256] = "";
+        char v[CFG_PATH_MAX] = "";
         const char *k = cols[i];
         const CfgKey *ck = config_key(k);
         if (ck) config_get(c, ck, v, sizeof v);

@@ -218,7 +218,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
     const CfgKey *schema = config_schema(&ns);
     const CfgKey **keys = malloc((size_t)ns * sizeof *keys);
     int *kcol = malloc((size_t)ns * sizeof *kcol);
-    char (*defv)[128] = malloc((size_t)ns * sizeof *defv);
+    char (*defv)[CFG_PATH_MAX] = malloc((size_t)ns * sizeof *defv);
     IdRow *ids = malloc((size_t)t->nrows * sizeof *ids);
     char *is_last = calloc((size_t)t->nrows, 1);
     Cell *cells = NULL;
