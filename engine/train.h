@@ -19,6 +19,8 @@ typedef struct TrainResult {
     double train_tok_s;       /* token positions through forward+backward per second */
     double ntp_step_ms, jepa_step_ms, jepa_ntp_ratio; /* end-of-run step timing (forward+backward) */
     int threads_used;
+    double peak_rss_mb;       /* peak resident memory of the process (MiB) */
+    long params, trainable_params; /* parameter counts: all tensors, and those trained */
 } TrainResult;
 
 /* Train and evaluate the run described by c. run_dir may be NULL (no files).
