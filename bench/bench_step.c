@@ -38,7 +38,9 @@ int main(int argc, char **argv) {
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 2; }
     }
-    backend_cpu_set_threads(c.threads);
+    Backend *be = backend_by_name(c.device);
+    if (!be) { fprintf(stderr, "bench_step: no backend '%s'\n", c.device); return 2; }
+    be->set_threads(be, c.threads);
     char path[1024];
     dataset_path(c.dataset, "train", path, sizeof path);
     Dataset d;
@@ -46,7 +48,7 @@ int main(int argc, char **argv) {
     ModelConfig mc;
     Model m;
     if (model_preset(c.model, TOK_VOCAB, &mc, err, sizeof err) ||
-        model_init(&m, &mc, backend_profiled(backend_cpu()), err, sizeof err)) {
+        model_init(&m, &mc, NULL, backend_profiled(be), err, sizeof err)) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
     }
@@ -69,7 +71,7 @@ int main(int argc, char **argv) {
             batch_build(&b, d.ex, idx, c.batch_size, &vo, jepa);
             if (s == 0) { backend_prof_reset(); t0 = now_seconds(); }
             LossOut out;
-            memset(m.grads, 0, m.nparams * sizeof(float));
+            model_zero_grads(&m);
             if (loss_step(&m, &b, &lo, &w, &out, 1)) { fprintf(stderr, "bench_step: out of memory\n"); return 1; }
             if (s >= 0) tokens += b.n;
         }

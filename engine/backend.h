@@ -1,79 +1,175 @@
-/* The backend op table (ARCHITECTURE.md "Engine boundaries").
+/* The backend interface (ARCHITECTURE.md "Engine boundaries").
  *
- * The model code (model.c) is written once and calls every tensor operation
- * through this table; the CPU backend (backend_cpu.c: OpenBLAS + OpenMP) is
- * the reference and always builds. Conventions:
+ * A backend owns memory and device, as ggml's backend interface does: it
+ * allocates, zeroes and frees buffers, copies between host and device, holds
+ * its own context (threads; streams and handles on a GPU), and implements
+ * every op a training or decoding step runs. The model, loss, optimizer and
+ * generation code call only this table, so a new backend implements the table
+ * and nothing else changes. Conventions:
+ *  - every pointer an op takes is DEVICE memory from be->alloc (on the CPU
+ *    backends device memory is host memory, but callers must not rely on it);
+ *    the host talks to it only through upload / download;
  *  - tensors are row-major fp32; a batch is a flat list of n tokens (rows of
  *    different lengths are concatenated, no padding);
+ *  - letters: n tokens, C hidden size, H query heads, KV key/value heads, hd
+ *    head size, F intermediate size, V vocabulary, M rows, B examples, D width;
  *  - every _backward ACCUMULATES (+=) into its input and parameter gradients;
- *  - Linear weights follow Hugging Face: W is (out, in) and y = x·Wᵀ. */
+ *    a gradient pointer documented "may be NULL" is skipped (frozen tensor);
+ *  - Linear weights follow Hugging Face: W is (out, in) and y = x·Wᵀ;
+ *  - ops run in issue order; results read by download are complete when it
+ *    returns (download synchronises).
+ * backend_ref.c is the reference: plain loops, obviously correct. Every other
+ * backend is tested against it op by op (tests/test_backend.c). */
 #ifndef ENGINE_BACKEND_H
 #define ENGINE_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Which keys a query may attend to (ALGORITHM.md §3): token i sees token j iff
  * j <= i, both are in the same row, and vis[seg[i]*nseg + seg[j]]. */
 typedef struct AttnLayout {
-    int n;                    /* tokens */
+    int n;                       /* tokens */
     int nrows;
-    const int *row_start;     /* (nrows+1) token offsets of the rows */
-    const int *seg;           /* (n) segment of each token */
-    const unsigned char *vis; /* (nseg, nseg) segment visibility */
+    const int *row_start;        /* device (nrows+1) token offsets of the rows */
+    const int *seg;              /* device (n) segment of each token */
+    const unsigned char *vis;    /* device (nseg, nseg) segment visibility */
     int nseg;
-    const size_t *probs_off;  /* (nrows+1) offsets of each row's (H, T, T) probabilities */
+    const int *row_start_host;   /* the same offsets on the host, for scheduling */
 } AttnLayout;
 
-/* Key/value cache for greedy decoding: per sequence, (max_len, KV*hd) keys
- * and values for one layer. */
+/* Key/value cache of one layer for greedy decoding. */
 typedef struct KVView {
-    float *k, *v;      /* base of layer l: (nseq, max_len, KV*hd) each */
+    float *k, *v;      /* device (nseq, max_len, KV*hd) each */
     int max_len;
-    const int *seq;    /* (n) sequence of each token */
-    const int *pos;    /* (n) position (cache slot) of each token */
+    const int *seq;    /* device (n) sequence of each token */
+    const int *pos;    /* device (n) position (cache slot) of each token */
+    int max_pos1;      /* host: 1 + the largest pos of the call (scratch sizing) */
 } KVView;
 
-typedef struct Backend {
+typedef struct Backend Backend;
+
+struct Backend {
     const char *name;
+    void *ctx;         /* the backend's own state */
+
+    /* ---- device, memory ---- */
+    /* Threads for CPU work (0 = all cores). */
+    void (*set_threads)(Backend *be, int threads);
+    /* A zeroed device buffer of `bytes` (64-byte aligned), or NULL. */
+    void *(*alloc)(Backend *be, size_t bytes);
+    void (*free)(Backend *be, void *p);
+    void (*zero)(Backend *be, void *p, size_t bytes);
+    void (*upload)(Backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*download)(Backend *be, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(Backend *be, void *dst, const void *src, size_t bytes);
+
+    /* ---- dense algebra ---- */
+    /* Row-major C (M,N) = alpha·op(A)·op(B) + beta·C, op = transpose when ta/tb;
+     * op(A) is (M,K), op(B) is (K,N); lda/ldb/ldc are row strides. */
+    void (*gemm)(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *Bm, int ldb, float beta, float *Cm, int ldc);
     /* y (n,out) = x (n,in) · w (out,in)ᵀ */
-    void (*linear_forward)(float *y, const float *x, const float *w, int n, int in, int out);
-    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x. dx may be NULL. */
-    void (*linear_backward)(float *dx, float *dw, const float *dy, const float *x, const float *w,
+    void (*linear_forward)(Backend *be, float *y, const float *x, const float *w, int n, int in, int out);
+    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x. dx, dw may be NULL. */
+    void (*linear_backward)(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
                             int n, int in, int out);
-    /* y (n,c) = x / rms(x) * w ; rstd (n) saved for backward. */
-    void (*rmsnorm_forward)(float *y, float *rstd, const float *x, const float *w, int n, int c, float eps);
-    void (*rmsnorm_backward)(float *dx, float *dw, const float *dy, const float *x, const float *w,
+
+    /* ---- layers ---- */
+    /* y (n,c) = x / rms(x) * w ; rstd (n) = 1/sqrt(mean(x²)+eps), saved for backward. */
+    void (*rmsnorm_forward)(Backend *be, float *y, float *rstd, const float *x, const float *w, int n, int c,
+                            float eps);
+    /* dx (n,c) += ∂/∂x ; dw (c) += ∂/∂w (may be NULL). */
+    void (*rmsnorm_backward)(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
                              const float *rstd, int n, int c);
     /* Rotate-half RoPE in place on nheads heads of size hd starting at column
      * col0 of each row of x (n, stride); cos/sin are (max_pos, hd/2).
      * inverse=1 applies the transpose rotation (the backward pass). */
-    void (*rope)(float *x, const int *pos, const float *cos, const float *sin, int n, int stride,
+    void (*rope)(Backend *be, float *x, const int *pos, const float *cos, const float *sin, int n, int stride,
                  int col0, int nheads, int hd, int inverse);
-    /* Causal attention with the visibility rule. qkv (n, (H+2KV)*hd) holds
-     * [q | k | v] per token (RoPE already applied); out (n, H*hd); probs as
-     * laid out by L->probs_off. A query with no visible key gets out = 0.
-     * Returns 0, or -1 when scratch memory could not be allocated. */
-    int (*attention_forward)(float *out, float *probs, const float *qkv, const AttnLayout *L, int H,
-                              int KV, int hd);
-    /* dqkv (n, (H+2KV)*hd) += gradient of out w.r.t. qkv. 0 or -1 (out of memory). */
-    int (*attention_backward)(float *dqkv, const float *dout, const float *probs, const float *qkv,
-                               const AttnLayout *L, int H, int KV, int hd);
+    /* Floats of per-layer state attention_forward saves for its backward
+     * (e.g. the (H,T,T) probabilities of every row, or a flash kernel's
+     * log-sum-exp). The caller allocates it; its content is the backend's. */
+    size_t (*attention_saved)(Backend *be, const AttnLayout *L, int H, int KV, int hd);
+    /* Attention with the visibility rule. qkv (n, (H+2KV)*hd) holds [q | k | v]
+     * per token (RoPE applied); out (n, H*hd). A query with no visible key
+     * gets out = 0. Returns 0, or -1 when scratch could not be allocated. */
+    int (*attention_forward)(Backend *be, float *out, float *saved, const float *qkv, const AttnLayout *L, int H,
+                             int KV, int hd);
+    /* dqkv (n, (H+2KV)*hd) += ∂out/∂qkv · dout. out is the forward's output.
+     * Returns 0 or -1 (out of memory). */
+    int (*attention_backward)(Backend *be, float *dqkv, const float *dout, const float *out, const float *saved,
+                              const float *qkv, const AttnLayout *L, int H, int KV, int hd);
     /* Decoding: writes each token's k, v into the cache at (seq, pos), then
      * each token attends to slots 0..pos of its sequence. out (n, H*hd). */
-    void (*attention_cached)(float *out, const float *qkv, const KVView *kv, int n, int H, int KV, int hd);
+    void (*attention_cached)(Backend *be, float *out, const float *qkv, const KVView *kv, int n, int H, int KV,
+                             int hd);
     /* a (n,f) = silu(gu[:, :f]) * gu[:, f:]  where gu (n, 2f) = [gate | up] */
-    void (*swiglu_forward)(float *a, const float *gu, int n, int f);
-    void (*swiglu_backward)(float *dgu, const float *da, const float *gu, int n, int f);
-    /* x (n,c) = E[ids] ; dE[ids] += dx */
-    void (*embedding_forward)(float *x, const int *ids, const float *E, int n, int c);
-    void (*embedding_backward)(float *dE, const float *dx, const int *ids, int n, int c);
+    void (*swiglu_forward)(Backend *be, float *a, const float *gu, int n, int f);
+    void (*swiglu_backward)(Backend *be, float *dgu, const float *da, const float *gu, int n, int f);
+    /* x (n,c) = E[ids] ; dE[ids] += dx (rows summed in token order) */
+    void (*embedding_forward)(Backend *be, float *x, const int *ids, const float *E, int n, int c);
+    void (*embedding_backward)(Backend *be, float *dE, const float *dx, const int *ids, int n, int c);
     /* y (len) += x */
-    void (*add)(float *y, const float *x, size_t len);
-} Backend;
+    void (*add)(Backend *be, float *y, const float *x, size_t len);
+    /* Inverted dropout with a counter-based mask: element i is kept iff
+     * u(key, i) >= p, u uniform in [0,1) from a hash of (key, i); kept
+     * elements are scaled by 1/(1-p). forward: y (len) = mask(x);
+     * backward: dx (len) += mask(dy). The same key gives the same mask. */
+    void (*dropout_forward)(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key);
+    void (*dropout_backward)(Backend *be, float *dx, const float *dy, size_t len, float p, uint64_t key);
 
-/* The CPU backend (OpenBLAS + OpenMP). */
-const Backend *backend_cpu(void);
-/* Set the CPU thread count for OpenMP and OpenBLAS (0 = all cores). */
-void backend_cpu_set_threads(int threads);
+    /* ---- rows: readout and losses ---- */
+    /* dst (m,c) = src[rows] (rows index src (·,c)) */
+    void (*gather_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
+    /* dst[rows] += src (m,c), in row order (repeated rows add up) */
+    void (*scatter_add_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
+    /* Cross-entropy of each row of logits (M,V) against tgt (M):
+     * loss (M) = logsumexp(row) − row[tgt] (accumulated in double). With
+     * dlogits non-NULL: dlogits (M,V) = dscale · (softmax(row) − onehot(tgt));
+     * dlogits may alias logits. */
+    void (*cross_entropy)(Backend *be, float *loss, float *dlogits, const float *logits, const int *tgt, int M, int V,
+                          float dscale);
+    /* Per row b of U, Cc (B,D), accumulated in double: stats (B,4) =
+     * [u·c, u·u, c·c, |u−c|²]. The JEPA metrics are built from it. */
+    void (*row_stats)(Backend *be, double *stats, const float *U, const float *Cc, int B, int D);
+    /* y_b (B,D) += a_b·x_b + b_b·z_b per row, coefficients a, b (B) in double. */
+    void (*row_axpby)(Backend *be, float *y, const double *a, const float *x, const double *b, const float *z, int B,
+                      int D);
+    /* out (m) = index of the largest value of each row of x (m,V); first on ties */
+    void (*argmax_rows)(Backend *be, int *out, const float *x, int m, int V);
+
+    /* ---- optimizer ---- */
+    /* Σ x² over x (n), in double, in a fixed order (returned to the host). */
+    double (*sum_squares)(Backend *be, const float *x, size_t n);
+    /* x (n) *= s */
+    void (*scale)(Backend *be, float *x, size_t n, float s);
+    /* One AdamW update (PyTorch semantics: decoupled decay p -= lr·wd·p,
+     * bias-corrected moments) of p (n) with gradient g, moments m, v, at
+     * update number t (1-based). */
+    void (*adamw)(Backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr, double beta1,
+                  double beta2, double eps, double wd, long t);
+};
+
+/* The backends built into this binary, the reference first. *n receives the
+ * count. Each is a process-wide instance. */
+Backend **backend_all(int *n);
+/* Backend by name ("ref", "cpu", ...); NULL when not built. */
+Backend *backend_by_name(const char *name);
+
+/* The reference backend: plain loops, single thread (backend_ref.c). */
+Backend *backend_ref(void);
+/* The CPU backend: OpenBLAS + OpenMP (backend_cpu.c). */
+Backend *backend_cpu(void);
+
+/* The counter hash behind dropout masks: uniform in [0,1) from (key, i).
+ * Shared by every backend so masks agree bit for bit. */
+static inline float dropout_uniform(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL; /* splitmix64 finaliser */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
 
 #endif

@@ -1,4 +1,5 @@
-/* CPU backend: OpenBLAS GEMMs, OpenMP loops. The reference for every op.
+/* CPU backend: OpenBLAS GEMMs, OpenMP loops; device memory is host memory.
+ * Tested op by op against backend_ref.c (tests/test_backend.c).
  *
  * Determinism: every parallel loop writes disjoint outputs and every
  * reduction runs in a fixed order, so results do not depend on scheduling. */
@@ -10,16 +11,56 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+
+/* ---- Memory ------------------------------------------------------------------ */
+
+static void set_threads(Backend *be, int threads) {
+    (void)be;
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+}
+
+static void *cpu_alloc(Backend *be, size_t bytes) {
+    (void)be;
+    size_t sz = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, sz ? sz : 64);
+    if (p) memset(p, 0, sz);
+    return p;
+}
+
+static void cpu_free(Backend *be, void *p) { (void)be; free(p); }
+static void cpu_zero(Backend *be, void *p, size_t bytes) { (void)be; if (bytes) memset(p, 0, bytes); }
+static void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes && dst != src) memmove(dst, src, bytes);
+}
+
+/* ---- GEMM -------------------------------------------------------------------- */
+
+static void gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    (void)be;
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
+}
 
 /* ---- Linear ---------------------------------------------------------------- */
 
-static void linear_forward(float *y, const float *x, const float *w, int n, int in, int out) {
+static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out) {
+    (void)be;
     if (n == 0) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 
-static void linear_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
                             int n, int in, int out) {
+    (void)be;
     if (n == 0) return;
     if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
@@ -29,7 +70,9 @@ static void linear_backward(float *dx, float *dw, const float *dy, const float *
  * y = x * rstd * w,  rstd = 1 / sqrt(mean(x^2) + eps)
  * dx = rstd * (dy*w - x * rstd^2 * mean(dy*w*x)),  dw += sum_t dy * x * rstd */
 
-static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int n, int c, float eps) {
+static void rmsnorm_forward(Backend *be, float *y, float *rstd, const float *x, const float *w, int n, int c,
+                            float eps) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
         const float *xt = x + (size_t)t * c;
@@ -43,8 +86,9 @@ static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *
     }
 }
 
-static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+static void rmsnorm_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
                              const float *rstd, int n, int c) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
         const float *xt = x + (size_t)t * c, *dyt = dy + (size_t)t * c;
@@ -56,6 +100,7 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
         for (int i = 0; i < c; i++) dxt[i] += r * (dyt[i] * w[i] - xt[i] * m);
     }
     /* Parameter gradient: tokens summed in order (serial, deterministic). */
+    if (!dw) return;
     for (int t = 0; t < n; t++) {
         const float *xt = x + (size_t)t * c, *dyt = dy + (size_t)t * c;
         float r = rstd[t];
@@ -66,8 +111,9 @@ static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float 
 /* ---- RoPE (rotate-half, Hugging Face convention) ------------------------------
  * for i < hd/2:  x'[i] = x[i] cos - x[i+hd/2] sin ;  x'[i+hd/2] = x[i+hd/2] cos + x[i] sin */
 
-static void rope(float *x, const int *pos, const float *cs, const float *sn, int n, int stride, int col0,
-                 int nheads, int hd, int inverse) {
+static void rope(Backend *be, float *x, const int *pos, const float *cs, const float *sn, int n, int stride,
+                 int col0, int nheads, int hd, int inverse) {
+    (void)be;
     int half = hd / 2;
     float sgn = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for schedule(static)
@@ -126,9 +172,6 @@ static void attend_one(float *out, float *p, const float *q, const float *K, con
  * keys and for j > i), O = P V. Q, K, V are read in place from qkv (leading
  * dimension (H+2KV)*hd). OpenBLAS runs single-threaded inside the OpenMP
  * loop (one GEMM per work item); its thread count is restored after. */
-extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
-
 static void softmax_row(float *p, int i, int T, const unsigned char *vis, int nseg, const int *seg, int r0) {
     int si = seg[r0 + i];
     float mx = -INFINITY;
@@ -151,18 +194,44 @@ static void softmax_row(float *p, int i, int T, const unsigned char *vis, int ns
     for (int j = 0; j <= i; j++) p[j] *= inv;
 }
 
-static int attention_forward(float *out, float *probs, const float *qkv, const AttnLayout *L, int H, int KV,
-                             int hd) {
+/* Saved state: the (H, T, T) probabilities of every row, row after row. */
+static size_t attention_saved(Backend *be, const AttnLayout *L, int H, int KV, int hd) {
+    (void)be; (void)KV; (void)hd;
+    size_t s = 0;
+    for (int r = 0; r < L->nrows; r++) {
+        size_t T = (size_t)(L->row_start_host[r + 1] - L->row_start_host[r]);
+        s += (size_t)H * T * T;
+    }
+    return s;
+}
+
+/* Offsets of each row's probabilities in the saved state; NULL on OOM. */
+static size_t *probs_offsets(const AttnLayout *L, int H) {
+    size_t *off = malloc((size_t)(L->nrows + 1) * sizeof *off);
+    if (!off) return NULL;
+    off[0] = 0;
+    for (int r = 0; r < L->nrows; r++) {
+        size_t T = (size_t)(L->row_start_host[r + 1] - L->row_start_host[r]);
+        off[r + 1] = off[r] + (size_t)H * T * T;
+    }
+    return off;
+}
+
+static int attention_forward(Backend *be, float *out, float *probs, const float *qkv, const AttnLayout *L, int H,
+                             int KV, int hd) {
+    (void)be;
     int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
+    size_t *off = probs_offsets(L, H);
+    if (!off) return -1;
     float scale = 1.0f / sqrtf((float)hd);
     int bl = openblas_get_num_threads();
     if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int w = 0; w < L->nrows * H; w++) {
         int r = w / H, h = w % H, g = h / grp;
-        int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
+        int r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
         if (T == 0) continue;
-        float *P = probs + L->probs_off[r] + (size_t)h * T * T;
+        float *P = probs + off[r] + (size_t)h * T * T;
         const float *Q = qkv + (size_t)r0 * qkvs + h * hd, *K = qkv + (size_t)r0 * qkvs + (H + g) * hd,
                     *V = K + KV * hd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Q, qkvs, K, qkvs, 0.0f, P, T);
@@ -171,6 +240,7 @@ static int attention_forward(float *out, float *probs, const float *qkv, const A
                     out + (size_t)r0 * os + h * hd, os);
     }
     if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
+    free(off);
     return 0;
 }
 
@@ -178,16 +248,19 @@ static int attention_forward(float *out, float *probs, const float *qkv, const A
  *   dP = dO Vᵀ ; dS = P ∘ (dP − rowsum(P ∘ dP)) · scale ;
  *   dQ += dS K ; dK += dSᵀ Q ; dV += Pᵀ dO.
  * The dK/dV of a (row, kv head) are written by its own work item only. */
-static int attention_backward(float *dqkv, const float *dout, const float *probs, const float *qkv,
-                              const AttnLayout *L, int H, int KV, int hd) {
+static int attention_backward(Backend *be, float *dqkv, const float *dout, const float *out, const float *probs,
+                              const float *qkv, const AttnLayout *L, int H, int KV, int hd) {
+    (void)be; (void)out;
     int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, failed = 0;
+    size_t *off = probs_offsets(L, H);
+    if (!off) return -1;
     float scale = 1.0f / sqrtf((float)hd);
     int bl = openblas_get_num_threads();
     if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int w = 0; w < L->nrows * KV; w++) {
         int r = w / KV, g = w % KV;
-        int r0 = L->row_start[r], T = L->row_start[r + 1] - r0;
+        int r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
         if (T == 0) continue;
         float *dS = malloc((size_t)T * T * sizeof(float));
         if (!dS) {
@@ -198,7 +271,7 @@ static int attention_backward(float *dqkv, const float *dout, const float *probs
         const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd, *V = K + KV * hd;
         float *dK = dqkv + (size_t)r0 * qkvs + (H + g) * hd, *dV = dK + KV * hd;
         for (int h = g * grp; h < (g + 1) * grp; h++) {
-            const float *P = probs + L->probs_off[r] + (size_t)h * T * T;
+            const float *P = probs + off[r] + (size_t)h * T * T;
             const float *dO = dout + (size_t)r0 * os + h * hd, *Q = qkv + (size_t)r0 * qkvs + h * hd;
             float *dQ = dqkv + (size_t)r0 * qkvs + h * hd;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, os, V, qkvs, 0.0f, dS, T);
@@ -216,10 +289,13 @@ static int attention_backward(float *dqkv, const float *dout, const float *probs
         free(dS);
     }
     if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
+    free(off);
     return failed ? -1 : 0;
 }
 
-static void attention_cached(float *out, const float *qkv, const KVView *kv, int n, int H, int KV, int hd) {
+static void attention_cached(Backend *be, float *out, const float *qkv, const KVView *kv, int n, int H, int KV,
+                             int hd) {
+    (void)be;
     int qkvs = (H + 2 * KV) * hd, kvs = KV * hd, grp = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
     for (int t = 0; t < n; t++) {
@@ -241,7 +317,8 @@ static void attention_cached(float *out, const float *qkv, const KVView *kv, int
 /* ---- SwiGLU ------------------------------------------------------------------
  * a = silu(g) * u ; dg = da * u * sig(g) * (1 + g (1 - sig(g))) ; du = da * silu(g) */
 
-static void swiglu_forward(float *a, const float *gu, int n, int f) {
+static void swiglu_forward(Backend *be, float *a, const float *gu, int n, int f) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
         const float *g = gu + (size_t)t * 2 * f, *u = g + f;
@@ -254,7 +331,8 @@ static void swiglu_forward(float *a, const float *gu, int n, int f) {
     }
 }
 
-static void swiglu_backward(float *dgu, const float *da, const float *gu, int n, int f) {
+static void swiglu_backward(Backend *be, float *dgu, const float *da, const float *gu, int n, int f) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
         const float *g = gu + (size_t)t * 2 * f, *u = g + f, *dat = da + (size_t)t * f;
@@ -270,12 +348,14 @@ static void swiglu_backward(float *dgu, const float *da, const float *gu, int n,
 
 /* ---- Embedding ------------------------------------------------------------------ */
 
-static void embedding_forward(float *x, const int *ids, const float *E, int n, int c) {
+static void embedding_forward(Backend *be, float *x, const int *ids, const float *E, int n, int c) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) memcpy(x + (size_t)t * c, E + (size_t)ids[t] * c, (size_t)c * sizeof(float));
 }
 
-static void embedding_backward(float *dE, const float *dx, const int *ids, int n, int c) {
+static void embedding_backward(Backend *be, float *dE, const float *dx, const int *ids, int n, int c) {
+    (void)be;
     /* Serial over tokens: rows of dE repeat, and the order of the sum is fixed. */
     for (int t = 0; t < n; t++) {
         float *row = dE + (size_t)ids[t] * c;
@@ -284,26 +364,156 @@ static void embedding_backward(float *dE, const float *dx, const int *ids, int n
     }
 }
 
-static void add(float *y, const float *x, size_t len) {
+static void add(Backend *be, float *y, const float *x, size_t len) {
+    (void)be;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < len; i++) y[i] += x[i];
 }
 
-static const Backend CPU = {
-    "cpu",
-    linear_forward, linear_backward,
-    rmsnorm_forward, rmsnorm_backward,
-    rope,
-    attention_forward, attention_backward, attention_cached,
-    swiglu_forward, swiglu_backward,
-    embedding_forward, embedding_backward,
-    add,
+/* ---- Dropout (counter-based mask, see backend.h) ---------------------------------- */
+
+static void dropout_forward(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key) {
+    (void)be;
+    float s = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < len; i++) y[i] = dropout_uniform(key, i) >= p ? x[i] * s : 0.0f;
+}
+
+static void dropout_backward(Backend *be, float *dx, const float *dy, size_t len, float p, uint64_t key) {
+    (void)be;
+    float s = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < len; i++)
+        if (dropout_uniform(key, i) >= p) dx[i] += dy[i] * s;
+}
+
+/* ---- Rows ------------------------------------------------------------------------- */
+
+static void gather_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < m; i++) memcpy(dst + (size_t)i * c, src + (size_t)rows[i] * c, (size_t)c * sizeof(float));
+}
+
+static void scatter_add_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
+    (void)be;
+    for (int i = 0; i < m; i++) { /* serial: rows may repeat, the order of the sum is fixed */
+        float *d = dst + (size_t)rows[i] * c;
+        const float *s = src + (size_t)i * c;
+        for (int j = 0; j < c; j++) d[j] += s[j];
+    }
+}
+
+/* loss = log Σ e^(l − max) + max − l[y]; dlogits = dscale (softmax − onehot) */
+static void cross_entropy(Backend *be, float *loss, float *dl, const float *logits, const int *tgt, int M, int V,
+                          float dscale) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        const float *lg = logits + (size_t)i * V;
+        float *d = dl ? dl + (size_t)i * V : NULL;
+        int y = tgt[i];
+        float mx = lg[0];
+        for (int v = 1; v < V; v++) mx = lg[v] > mx ? lg[v] : mx;
+        float ly = lg[y];
+        double z = 0;
+        if (d) {
+            for (int v = 0; v < V; v++) d[v] = expf_fast(lg[v] - mx);
+            for (int v = 0; v < V; v++) z += d[v];
+            float c = (float)(dscale / z);
+            for (int v = 0; v < V; v++) d[v] *= c;
+            d[y] -= dscale;
+        } else {
+            for (int v = 0; v < V; v++) z += expf_fast(lg[v] - mx);
+        }
+        loss[i] = (float)(log(z) + mx - ly);
+    }
+}
+
+static void row_stats(Backend *be, double *st, const float *U, const float *Cc, int B, int D) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *u = U + (size_t)b * D, *c = Cc + (size_t)b * D;
+        double uc = 0, uu = 0, cc = 0, dd = 0;
+        for (int i = 0; i < D; i++) {
+            double t = (double)u[i] - c[i];
+            uc += (double)u[i] * c[i];
+            uu += (double)u[i] * u[i];
+            cc += (double)c[i] * c[i];
+            dd += t * t;
+        }
+        st[4 * b] = uc, st[4 * b + 1] = uu, st[4 * b + 2] = cc, st[4 * b + 3] = dd;
+    }
+}
+
+static void row_axpby(Backend *be, float *y, const double *a, const float *x, const double *bc, const float *z, int B,
+                      int D) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) {
+            size_t k = (size_t)b * D + i;
+            y[k] += (float)(a[b] * x[k] + bc[b] * z[k]);
+        }
+}
+
+static void argmax_rows(Backend *be, int *out, const float *x, int m, int V) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < m; i++) {
+        const float *r = x + (size_t)i * V;
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (r[v] > r[best]) best = v;
+        out[i] = best;
+    }
+}
+
+/* ---- Optimizer -------------------------------------------------------------------- */
+
+static double sum_squares(Backend *be, const float *x, size_t n) {
+    (void)be;
+    double s = 0; /* serial: a fixed order */
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+static void scale(Backend *be, float *x, size_t n, float s) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+static void adamw(Backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr, double beta1,
+                  double beta2, double eps, double wd, long t) {
+    (void)be;
+    float b1 = (float)beta1, b2 = (float)beta2;
+    float bc1 = (float)(1.0 - pow(beta1, (double)t)), bc2 = (float)(1.0 - pow(beta2, (double)t));
+    float step = (float)lr / bc1, decay = (float)(1.0 - lr * wd), e = (float)eps;
+    float rbc2 = 1.0f / sqrtf(bc2);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] = p[i] * decay - step * m[i] / (sqrtf(v[i]) * rbc2 + e);
+    }
+}
+
+static Backend CPU = {
+    .name = "cpu",
+    .set_threads = set_threads, .alloc = cpu_alloc, .free = cpu_free, .zero = cpu_zero,
+    .upload = cpu_copy, .download = cpu_copy, .copy = cpu_copy,
+    .gemm = gemm, .linear_forward = linear_forward, .linear_backward = linear_backward,
+    .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward, .rope = rope,
+    .attention_saved = attention_saved, .attention_forward = attention_forward,
+    .attention_backward = attention_backward, .attention_cached = attention_cached,
+    .swiglu_forward = swiglu_forward, .swiglu_backward = swiglu_backward,
+    .embedding_forward = embedding_forward, .embedding_backward = embedding_backward, .add = add,
+    .dropout_forward = dropout_forward, .dropout_backward = dropout_backward,
+    .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows, .cross_entropy = cross_entropy,
+    .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
+    .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
 };
 
-const Backend *backend_cpu(void) { return &CPU; }
-
-void backend_cpu_set_threads(int threads) {
-    if (threads <= 0) threads = omp_get_num_procs();
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
-}
+Backend *backend_cpu(void) { return &CPU; }

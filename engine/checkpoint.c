@@ -80,6 +80,7 @@ int checkpoint_save(const Model *m, const Tokenizer *tok, const Config *run, con
     size_t off = 0;
     for (int i = 0; i < m->ntensors; i++) {
         const Tensor *T = &m->tensors[i];
+        if (strstr(T->name, ".lora_")) continue; /* the merged model is a plain Llama */
         cJSON *e = cJSON_AddObjectToObject(h, T->name);
         cJSON_AddStringToObject(e, "dtype", "F32");
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
@@ -101,11 +102,19 @@ int checkpoint_save(const Model *m, const Tokenizer *tok, const Config *run, con
     memset(buf + 8 + hl, ' ', padded - hl);
     free(hs);
     unsigned char *p = buf + 8 + padded;
+    float *host = malloc(m->nparams * sizeof(float));
+    if (!host || model_params_merged((Model *)m, host)) {
+        free(host); free(buf);
+        snprintf(err, errn, "out of memory");
+        return -1;
+    }
     for (int i = 0; i < m->ntensors; i++) {
         const Tensor *T = &m->tensors[i];
-        memcpy(p, m->params + T->offset, T->numel * 4); /* x86-64 and aarch64 are little-endian */
+        if (strstr(T->name, ".lora_")) continue;
+        memcpy(p, host + T->offset, T->numel * 4); /* x86-64 and aarch64 are little-endian */
         p += T->numel * 4;
     }
+    free(host);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     rc = write_file(path, buf, total, NULL, 0, err, errn);
     free(buf);
@@ -214,10 +223,10 @@ static float f16_to_f32(uint16_t h) {
     return f;
 }
 
-int checkpoint_load(Model *m, const Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
+int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
     ModelConfig mc;
     if (checkpoint_read_config(dir, &mc, run, has_run, err, errn)) return -1;
-    if (model_init(m, &mc, be, err, errn)) return -1;
+    if (model_init(m, &mc, NULL, be, err, errn)) return -1;
     char path[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     size_t len;
@@ -257,7 +266,8 @@ int checkpoint_load(Model *m, const Backend *be, const char *dir, Config *run, i
             snprintf(err, errn, "%s: tensor %s: data_offsets [%zu, %zu) do not fit the data (%zu bytes)", path, T->name, a, b, dlen);
             goto done;
         }
-        float *dst = m->params + T->offset;
+        float *dst = malloc(T->numel * sizeof(float));
+        if (!dst) { snprintf(err, errn, "out of memory"); goto done; }
         const unsigned char *src = data + a;
         for (size_t i = 0; i < T->numel; i++) {
             if (es == 4) memcpy(&dst[i], src + 4 * i, 4);
@@ -266,6 +276,8 @@ int checkpoint_load(Model *m, const Backend *be, const char *dir, Config *run, i
                 dst[i] = dt->valuestring[0] == 'B' ? bf16_to_f32(v) : f16_to_f32(v);
             }
         }
+        model_tensor_set(m, t, dst);
+        free(dst);
     }
     rc = 0;
 done:

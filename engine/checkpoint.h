@@ -23,6 +23,6 @@ int checkpoint_read_config(const char *dir, ModelConfig *mc, Config *run, int *h
  * model.safetensors (dtype F32, BF16 or F16; lm_head.weight may be absent
  * when tie_word_embeddings is true). Errors: missing or malformed file,
  * missing tensor, shape mismatch, unsupported dtype, truncated data. */
-int checkpoint_load(Model *m, const Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn);
+int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn);
 
 #endif

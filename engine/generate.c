@@ -8,28 +8,12 @@
 #include <string.h>
 
 #include "batch.h"
+#include "loss.h"
 #include "tokenizer.h"
-
-/* Index of the largest of x[0..n) (the first one on ties). */
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int v = 1; v < n; v++)
-        if (x[v] > x[best]) best = v;
-    return best;
-}
-
-/* Greedy next token of each of the m rows of h (rows[i] picks the row): one
- * GEMM through the LM head into logits (m, V), then argmax. */
-static void next_tokens(Model *model, const float *h, const int *rows, int m, float *hsel, float *logits, int *tok) {
-    int C = model->cfg.dim, V = model->cfg.vocab_size;
-    for (int i = 0; i < m; i++) memcpy(hsel + (size_t)i * C, h + (size_t)rows[i] * C, (size_t)C * sizeof(float));
-    model->be->linear_forward(logits, hsel, model_param(model, model->tid_lm_head), m, C, V);
-    for (int i = 0; i < m; i++) tok[i] = argmax(logits + (size_t)i * V, V);
-}
 
 int generate_greedy(Model *model, const int *const *prompts, const int *plen, int m, int max_new, int eos,
                     int **out, int *olen) {
-    int C = model->cfg.dim, V = model->cfg.vocab_size, maxp = 0, total = 0;
+    int maxp = 0, total = 0;
     if (m <= 0) return 0;
     for (int i = 0; i < m; i++) {
         if (plen[i] <= 0) return -1; /* a prompt has at least ⟨bos⟩ */
@@ -40,15 +24,15 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
     int max_len = maxp + max_new;
     if (max_len > model->cfg.max_pos) return -1;
     KVCache kv;
-    if (kvcache_init(&kv, model, m, max_len)) { kvcache_free(&kv); return -1; }
+    LossWork w = {0};
+    if (kvcache_init(&kv, model, m, max_len)) { kvcache_free(&kv, model); return -1; }
     int cap = total > m ? total : m;
     int *ids = malloc((size_t)cap * sizeof(int)), *seq = malloc((size_t)cap * sizeof(int)),
         *pos = malloc((size_t)cap * sizeof(int)), *last = malloc((size_t)m * sizeof(int)),
         *active = malloc((size_t)m * sizeof(int)), *cur = malloc((size_t)m * sizeof(int)),
         *tok = malloc((size_t)m * sizeof(int)), *rows = malloc((size_t)m * sizeof(int));
-    float *hsel = malloc((size_t)m * C * sizeof(float)), *logits = malloc((size_t)m * V * sizeof(float));
     int rc = -1;
-    if (!ids || !seq || !pos || !last || !active || !cur || !tok || !rows || !hsel || !logits) goto done;
+    if (!ids || !seq || !pos || !last || !active || !cur || !tok || !rows) goto done;
     /* Prefill: every prompt token in one flat batch. */
     int n = 0;
     for (int i = 0; i < m; i++) {
@@ -59,7 +43,7 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
     float *h = model_forward_cached(model, &kv, ids, seq, pos, n);
     if (!h) goto done;
     int nact = 0;
-    next_tokens(model, h, last, m, hsel, logits, tok);
+    if (lm_head_argmax(model, h, last, m, tok, &w)) goto done;
     for (int i = 0; i < m; i++) {
         if (tok[i] == eos || max_new == 0) continue;
         out[i][olen[i]++] = tok[i];
@@ -76,7 +60,7 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
         h = model_forward_cached(model, &kv, ids, seq, pos, nact);
         if (!h) goto done;
         for (int a = 0; a < nact; a++) rows[a] = a;
-        next_tokens(model, h, rows, nact, hsel, logits, tok);
+        if (lm_head_argmax(model, h, rows, nact, tok, &w)) goto done;
         int keep = 0;
         for (int a = 0; a < nact; a++) {
             int i = active[a];
@@ -89,8 +73,8 @@ int generate_greedy(Model *model, const int *const *prompts, const int *plen, in
     rc = 0;
 done:
     free(ids); free(seq); free(pos); free(last); free(active); free(cur); free(tok); free(rows);
-    free(hsel); free(logits);
-    kvcache_free(&kv);
+    loss_work_free(&w);
+    kvcache_free(&kv, model);
     return rc;
 }
 

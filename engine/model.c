@@ -1,4 +1,5 @@
-/* Llama-style decoder: parameters, forward, backward, cached decoding. */
+/* Llama-style decoder: tensor table, activation table, forward, backward,
+ * cached decoding, LoRA adapters. Every tensor operation goes through m->be. */
 #include "model.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@ int model_preset(const char *name, int vocab_size, ModelConfig *mc, char *err, s
     };
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
         if (strcmp(P[i].name, name)) continue;
+        memset(mc, 0, sizeof *mc);
         mc->dim = P[i].C;
         mc->n_layers = P[i].L;
         mc->n_heads = P[i].H;
@@ -31,7 +33,9 @@ int model_preset(const char *name, int vocab_size, ModelConfig *mc, char *err, s
     return -1;
 }
 
-static int add_tensor(Model *m, int *cap, const char *name, int d0, int d1) {
+/* ---- Tensor table ------------------------------------------------------------------ */
+
+static int add_tensor(Model *m, int *cap, const char *name, int d0, int d1, int trainable) {
     if (m->ntensors == *cap) {
         *cap = *cap ? *cap * 2 : 64;
         Tensor *t = realloc(m->tensors, (size_t)*cap * sizeof *t);
@@ -45,58 +49,109 @@ static int add_tensor(Model *m, int *cap, const char *name, int d0, int d1) {
     t->shape[1] = d1;
     t->numel = (size_t)d0 * (d1 ? d1 : 1);
     t->offset = m->nparams;
+    t->trainable = trainable;
+    t->goff = trainable ? m->ntrainable : 0;
     m->nparams += t->numel;
+    if (trainable) m->ntrainable += t->numel;
     return m->ntensors++;
 }
 
-int model_init(Model *m, const ModelConfig *mc, const Backend *be, char *err, size_t errn) {
-    memset(m, 0, sizeof *m);
-    m->cfg = *mc;
-    m->be = be;
-    int C = mc->dim, H = mc->n_heads, KV = mc->n_kv_heads, F = mc->ffn_dim, V = mc->vocab_size;
-    if (C <= 0 || H <= 0 || KV <= 0 || C % H || H % KV || (C / H) % 2 || mc->n_layers <= 0 || F <= 0 ||
-        V <= 0) {
-        snprintf(err, errn, "bad model shape: hidden_size %d, heads %d, kv heads %d (need hidden %% heads == 0, "
-                 "heads %% kv_heads == 0, even head_dim)", C, H, KV);
-        return -1;
-    }
-    int hd = C / H;
-    m->head_dim = hd;
-    m->qkv_dim = (H + 2 * KV) * hd;
-    int cap = 0;
+static const char *LAYER_NAMES[P_PER_LAYER] = {
+    "input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+/* The base tensor of each LoRA target, and the target's (out, in). */
+static const int LT_BASE[LT_COUNT] = {P_Q, P_K, P_V, P_O, P_GATE, P_UP, P_DOWN};
+
+static int add_base_tensors(Model *m, int *cap, int trainable) {
+    const ModelConfig *mc = &m->cfg;
+    int C = mc->dim, H = mc->n_heads, KV = mc->n_kv_heads, F = mc->ffn_dim, V = mc->vocab_size, hd = m->head_dim;
     char nm[96];
-    m->layer_tid = malloc((size_t)mc->n_layers * P_PER_LAYER * sizeof(int));
-    if (!m->layer_tid) goto oom;
-    if ((m->tid_embed = add_tensor(m, &cap, "model.embed_tokens.weight", V, C)) < 0) goto oom;
-    static const char *names[P_PER_LAYER] = {
-        "input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-        "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    if ((m->tid_embed = add_tensor(m, cap, "model.embed_tokens.weight", V, C, trainable)) < 0) return -1;
     for (int l = 0; l < mc->n_layers; l++) {
         int shape[P_PER_LAYER][2] = {{C, 0}, {H * hd, C}, {KV * hd, C}, {KV * hd, C}, {C, H * hd},
                                      {C, 0}, {F, C},      {F, C},       {C, F}};
         for (int p = 0; p < P_PER_LAYER; p++) {
-            snprintf(nm, sizeof nm, "model.layers.%d.%s.weight", l, names[p]);
-            int id = add_tensor(m, &cap, nm, shape[p][0], shape[p][1]);
-            if (id < 0) goto oom;
+            snprintf(nm, sizeof nm, "model.layers.%d.%s.weight", l, LAYER_NAMES[p]);
+            int id = add_tensor(m, cap, nm, shape[p][0], shape[p][1], trainable);
+            if (id < 0) return -1;
             m->layer_tid[l * P_PER_LAYER + p] = id;
         }
     }
-    if ((m->tid_norm = add_tensor(m, &cap, "model.norm.weight", C, 0)) < 0) goto oom;
-    m->tid_lm_head = mc->tie_embeddings ? m->tid_embed : add_tensor(m, &cap, "lm_head.weight", V, C);
-    if (m->tid_lm_head < 0) goto oom;
-    m->params = calloc(m->nparams, sizeof(float));
-    m->grads = calloc(m->nparams, sizeof(float));
-    int half = hd / 2;
-    m->rope_cos = malloc((size_t)mc->max_pos * half * sizeof(float));
-    m->rope_sin = malloc((size_t)mc->max_pos * half * sizeof(float));
-    if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin) goto oom;
-    for (int p = 0; p < mc->max_pos; p++)
-        for (int i = 0; i < half; i++) {
-            /* inv_freq_i = theta^(-2i/hd), as in Hugging Face's Llama rotary embedding */
-            double f = (double)p * pow((double)mc->rope_theta, -2.0 * i / hd);
-            m->rope_cos[(size_t)p * half + i] = (float)cos(f);
-            m->rope_sin[(size_t)p * half + i] = (float)sin(f);
+    if ((m->tid_norm = add_tensor(m, cap, "model.norm.weight", C, 0, trainable)) < 0) return -1;
+    m->tid_lm_head = mc->tie_embeddings ? m->tid_embed : add_tensor(m, cap, "lm_head.weight", V, C, trainable);
+    return m->tid_lm_head < 0 ? -1 : 0;
+}
+
+/* Adapters: model.layers.{l}.{module}.lora_A.weight (r, in), lora_B.weight (out, r). */
+static int add_lora_tensors(Model *m, int *cap) {
+    char nm[128];
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int t = 0; t < LT_COUNT; t++) {
+            int *ab = &m->lora_tid[(l * LT_COUNT + t) * 2];
+            ab[0] = ab[1] = -1;
+            if (m->lora.rank <= 0 || !(m->lora.targets & (1u << t))) continue;
+            const Tensor *W = &m->tensors[model_ltid(m, l, LT_BASE[t])];
+            snprintf(nm, sizeof nm, "model.layers.%d.%s.lora_A.weight", l, LAYER_NAMES[LT_BASE[t]]);
+            if ((ab[0] = add_tensor(m, cap, nm, m->lora.rank, W->shape[1], 1)) < 0) return -1;
+            snprintf(nm, sizeof nm, "model.layers.%d.%s.lora_B.weight", l, LAYER_NAMES[LT_BASE[t]]);
+            if ((ab[1] = add_tensor(m, cap, nm, W->shape[0], m->lora.rank, 1)) < 0) return -1;
         }
+    return 0;
+}
+
+/* cos/sin (max_pos, hd/2): inv_freq_i = theta^(-2i/hd), Hugging Face's rotary embedding. */
+static int rope_upload(Model *m) {
+    int half = m->head_dim / 2, P = m->cfg.max_pos;
+    float *c = malloc((size_t)P * half * sizeof(float)), *s = malloc((size_t)P * half * sizeof(float));
+    int rc = -1;
+    if (c && s) {
+        for (int p = 0; p < P; p++)
+            for (int i = 0; i < half; i++) {
+                double f = (double)p * pow((double)m->cfg.rope_theta, -2.0 * i / m->head_dim);
+                c[(size_t)p * half + i] = (float)cos(f);
+                s[(size_t)p * half + i] = (float)sin(f);
+            }
+        m->be->upload(m->be, m->rope_cos, c, (size_t)P * half * sizeof(float));
+        m->be->upload(m->be, m->rope_sin, s, (size_t)P * half * sizeof(float));
+        rc = 0;
+    }
+    free(c);
+    free(s);
+    return rc;
+}
+
+int model_init(Model *m, const ModelConfig *mc, const LoraConfig *lora, Backend *be, char *err, size_t errn) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *mc;
+    m->be = be;
+    if (lora && lora->rank > 0) m->lora = *lora;
+    int C = mc->dim, H = mc->n_heads, KV = mc->n_kv_heads;
+    if (C <= 0 || H <= 0 || KV <= 0 || C % H || H % KV || (C / H) % 2 || mc->n_layers <= 0 || mc->ffn_dim <= 0 ||
+        mc->vocab_size <= 0 || mc->max_pos <= 0) {
+        snprintf(err, errn, "bad model shape: hidden_size %d, heads %d, kv heads %d (need hidden %% heads == 0, "
+                 "heads %% kv_heads == 0, even head_dim, positive sizes)", C, H, KV);
+        return -1;
+    }
+    m->head_dim = C / H;
+    m->qkv_dim = (H + 2 * KV) * m->head_dim;
+    int cap = 0;
+    m->layer_tid = malloc((size_t)mc->n_layers * P_PER_LAYER * sizeof(int));
+    m->lora_tid = malloc((size_t)mc->n_layers * LT_COUNT * 2 * sizeof(int));
+    if (!m->layer_tid || !m->lora_tid) goto oom;
+    if (add_base_tensors(m, &cap, m->lora.rank == 0) || add_lora_tensors(m, &cap)) goto oom;
+    m->trainable_off = m->nparams - m->ntrainable; /* frozen tensors come first: trainable ones are the tail */
+    for (int t = 0; t < m->ntensors; t++)
+        if (m->tensors[t].trainable && m->tensors[t].offset != m->trainable_off + m->tensors[t].goff) {
+            snprintf(err, errn, "internal error: trainable tensors are not contiguous (%s)", m->tensors[t].name);
+            model_free(m);
+            return -1;
+        }
+    size_t half = (size_t)m->head_dim / 2;
+    m->params = be->alloc(be, m->nparams * sizeof(float));
+    m->grads = be->alloc(be, (m->ntrainable ? m->ntrainable : 1) * sizeof(float));
+    m->rope_cos = be->alloc(be, (size_t)mc->max_pos * half * sizeof(float));
+    m->rope_sin = be->alloc(be, (size_t)mc->max_pos * half * sizeof(float));
+    if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin || rope_upload(m)) goto oom;
     return 0;
 oom:
     snprintf(err, errn, "out of memory allocating the model");
@@ -105,217 +160,467 @@ oom:
 }
 
 void model_free(Model *m) {
-    free(m->tensors); free(m->layer_tid); free(m->params); free(m->grads);
-    free(m->rope_cos); free(m->rope_sin); free(m->acts.buf); free(m->acts.probs_off);
+    Backend *be = m->be;
+    if (be) {
+        be->free(be, m->params); be->free(be, m->grads); be->free(be, m->rope_cos); be->free(be, m->rope_sin);
+        be->free(be, m->acts.buf); be->free(be, m->acts.ibuf);
+    }
+    free(m->tensors); free(m->layer_tid); free(m->lora_tid); free(m->acts.row_start_host);
     memset(m, 0, sizeof *m);
 }
 
-void model_init_weights(Model *m, Rng *r, float std) {
+/* Fill each tensor on the host with fill(T, host) and upload it. */
+static void init_tensors(Model *m, int lora, void (*fill)(const Tensor *, float *, Rng *, float), Rng *r, float std) {
     for (int t = 0; t < m->ntensors; t++) {
         Tensor *T = &m->tensors[t];
-        float *p = m->params + T->offset;
-        if (T->ndim == 1) {
-            for (size_t i = 0; i < T->numel; i++) p[i] = 1.0f;
+        int is_lora = strstr(T->name, ".lora_") != NULL;
+        if (is_lora != lora) continue;
+        float *h = malloc(T->numel * sizeof(float));
+        if (!h) continue;
+        fill(T, h, r, std);
+        model_tensor_set(m, t, h);
+        free(h);
+    }
+}
+
+static void fill_base(const Tensor *T, float *p, Rng *r, float std) {
+    for (size_t i = 0; i < T->numel; i++) p[i] = T->ndim == 1 ? 1.0f : (float)(std * rng_normal(r));
+}
+
+static void fill_lora(const Tensor *T, float *p, Rng *r, float std) {
+    (void)std;
+    int is_a = strstr(T->name, ".lora_A.") != NULL;
+    double bound = 1.0 / sqrt((double)T->shape[1]); /* kaiming_uniform(a=√5): gain √(2/6), bound = gain·√(3/in) */
+    for (size_t i = 0; i < T->numel; i++) p[i] = is_a ? (float)((2.0 * rng_uniform(r) - 1.0) * bound) : 0.0f;
+}
+
+void model_init_weights(Model *m, Rng *r, float std) { init_tensors(m, 0, fill_base, r, std); }
+void model_init_lora(Model *m, Rng *r) { init_tensors(m, 1, fill_lora, r, 0); }
+
+int model_tensor_id(const Model *m, const char *name) {
+    for (int t = 0; t < m->ntensors; t++)
+        if (!strcmp(m->tensors[t].name, name)) return t;
+    return -1;
+}
+
+Tensor *model_tensor(Model *m, const char *name) {
+    int t = model_tensor_id(m, name);
+    return t < 0 ? NULL : &m->tensors[t];
+}
+
+void model_tensor_get(const Model *m, int tid, float *host) {
+    const Tensor *T = &m->tensors[tid];
+    m->be->download(m->be, host, m->params + T->offset, T->numel * sizeof(float));
+}
+
+void model_tensor_set(Model *m, int tid, const float *host) {
+    const Tensor *T = &m->tensors[tid];
+    m->be->upload(m->be, m->params + T->offset, host, T->numel * sizeof(float));
+}
+
+void model_zero_grads(Model *m) { m->be->zero(m->be, m->grads, m->ntrainable * sizeof(float)); }
+
+void model_set_training(Model *m, int training, uint64_t key) {
+    m->training = training;
+    m->dropout_key = key;
+}
+
+/* ---- Activation table ------------------------------------------------------------ */
+
+enum { S_LAYERS1, S_LAYERS, S_ONE };                    /* slots: layers+1, layers, 1 */
+enum { W_1, W_C, W_QKV, W_HD, W_2F, W_F, W_ATTN, W_LORA_T, W_LORA_R, W_LORA_IN }; /* floats per token */
+typedef struct ActSpec { const char *name; int slots, width, train_only; } ActSpec;
+
+/* Every activation: its slots and width. Sizes and pointers derive from this table. */
+static const ActSpec ACTS[ACT_COUNT] = {
+    [ACT_X] = {"x: residual stream into each layer, and x_L", S_LAYERS1, W_C, 0},
+    [ACT_XN1] = {"xn1 = RMSNorm(x)", S_LAYERS, W_C, 0},
+    [ACT_RSTD1] = {"rstd1", S_LAYERS, W_1, 0},
+    [ACT_QKV] = {"qkv (RoPE applied)", S_LAYERS, W_QKV, 0},
+    [ACT_AO] = {"ao: attention output", S_LAYERS, W_HD, 0},
+    [ACT_XMID] = {"xmid = x + o_proj(ao)", S_LAYERS, W_C, 0},
+    [ACT_XN2] = {"xn2 = RMSNorm(xmid)", S_LAYERS, W_C, 0},
+    [ACT_RSTD2] = {"rstd2", S_LAYERS, W_1, 0},
+    [ACT_GU] = {"gu = [gate | up]", S_LAYERS, W_2F, 0},
+    [ACT_ACT] = {"act = SwiGLU(gu)", S_LAYERS, W_F, 0},
+    [ACT_ATTN] = {"attention state saved by the backend", S_LAYERS, W_ATTN, 1},
+    [ACT_LORA_T] = {"LoRA t = dropout(x)·Aᵀ of every target", S_LAYERS, W_LORA_T, 0},
+    [ACT_HF] = {"h = final RMSNorm", S_ONE, W_C, 0},
+    [ACT_RSTDF] = {"rstd of the final norm", S_ONE, W_1, 0},
+    [ACT_LORA_X] = {"LoRA dropout(x) scratch", S_ONE, W_LORA_IN, 0},
+    [ACT_DX] = {"dx", S_ONE, W_C, 1},
+    [ACT_DXN] = {"dxn", S_ONE, W_C, 1},
+    [ACT_DQKV] = {"dqkv", S_ONE, W_QKV, 1},
+    [ACT_DAO] = {"dao", S_ONE, W_HD, 1},
+    [ACT_DGU] = {"dgu", S_ONE, W_2F, 1},
+    [ACT_DACT] = {"dact", S_ONE, W_F, 1},
+    [ACT_DLORA_T] = {"LoRA dt", S_ONE, W_LORA_R, 1},
+    [ACT_DLORA_X] = {"LoRA d dropout(x)", S_ONE, W_LORA_IN, 1},
+};
+
+static int lora_ntargets(const Model *m) {
+    int k = 0;
+    for (int t = 0; t < LT_COUNT; t++) k += m->lora.rank > 0 && (m->lora.targets & (1u << t));
+    return k;
+}
+
+static size_t act_width(const Model *m, int w) {
+    const ModelConfig *c = &m->cfg;
+    int r = m->lora.rank, in = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
+    switch (w) {
+    case W_1: return 1;
+    case W_C: return (size_t)c->dim;
+    case W_QKV: return (size_t)m->qkv_dim;
+    case W_HD: return (size_t)c->n_heads * m->head_dim;
+    case W_2F: return 2 * (size_t)c->ffn_dim;
+    case W_F: return (size_t)c->ffn_dim;
+    case W_LORA_T: return (size_t)r * lora_ntargets(m);
+    case W_LORA_R: return (size_t)r;
+    case W_LORA_IN: return r > 0 && m->lora.dropout > 0 ? (size_t)in : 0;
+    }
+    return 0;
+}
+
+/* Lay out the arena for n tokens and `layers` saved layers (1 when
+ * decoding), attn_len floats of attention state per layer, backward scratch
+ * when train. Returns 0 or -1 (out of memory). */
+static int acts_reserve(Model *m, int n, int layers, size_t attn_len, int train) {
+    Acts *a = &m->acts;
+    size_t total = 0;
+    for (int i = 0; i < ACT_COUNT; i++) {
+        const ActSpec *s = &ACTS[i];
+        size_t slots = s->slots == S_LAYERS1 ? (size_t)layers + 1 : s->slots == S_LAYERS ? (size_t)layers : 1;
+        a->len[i] = (s->train_only && !train) ? 0
+                    : s->width == W_ATTN      ? attn_len
+                                              : (size_t)n * act_width(m, s->width);
+        total += slots * ((a->len[i] + 15) / 16 * 16); /* 64-byte aligned slots */
+    }
+    if (total > a->buf_len) {
+        m->be->free(m->be, a->buf);
+        a->buf = m->be->alloc(m->be, total * sizeof(float));
+        a->buf_len = a->buf ? total : 0;
+        if (!a->buf) return -1;
+    }
+    float *p = a->buf;
+    for (int i = 0; i < ACT_COUNT; i++) {
+        const ActSpec *s = &ACTS[i];
+        size_t slots = s->slots == S_LAYERS1 ? (size_t)layers + 1 : s->slots == S_LAYERS ? (size_t)layers : 1;
+        a->len[i] = (a->len[i] + 15) / 16 * 16;
+        a->ptr[i] = p;
+        p += slots * a->len[i];
+    }
+    a->n = n;
+    a->layers = layers;
+    a->train = train;
+    a->attn_len = attn_len;
+    return 0;
+}
+
+/* Slot s of activation i. */
+static inline float *act(Model *m, int i, int s) { return m->acts.ptr[i] + (size_t)s * m->acts.len[i]; }
+
+/* Upload the batch's per-token ints and layout into device memory. */
+static int upload_batch(Model *m, const Batch *b) {
+    Acts *a = &m->acts;
+    size_t nvis = ((size_t)b->nseg * b->nseg + 3) / 4;
+    size_t need = 3 * (size_t)b->n + b->nrows + 1 + nvis;
+    if (need > a->ibuf_len) {
+        m->be->free(m->be, a->ibuf);
+        a->ibuf = m->be->alloc(m->be, need * sizeof(int));
+        a->ibuf_len = a->ibuf ? need : 0;
+        if (!a->ibuf) return -1;
+    }
+    int *rs = realloc(a->row_start_host, (size_t)(b->nrows + 1) * sizeof(int));
+    if (!rs) return -1;
+    a->row_start_host = rs;
+    memcpy(rs, b->row_start, (size_t)(b->nrows + 1) * sizeof(int));
+    a->ids = a->ibuf;
+    a->pos = a->ids + b->n;
+    a->seg = a->pos + b->n;
+    a->row_start = a->seg + b->n;
+    a->vis = (unsigned char *)(a->row_start + b->nrows + 1);
+    Backend *be = m->be;
+    be->upload(be, a->ids, b->ids, (size_t)b->n * sizeof(int));
+    be->upload(be, a->pos, b->pos, (size_t)b->n * sizeof(int));
+    be->upload(be, a->seg, b->seg, (size_t)b->n * sizeof(int));
+    be->upload(be, a->row_start, b->row_start, (size_t)(b->nrows + 1) * sizeof(int));
+    be->upload(be, a->vis, b->vis, (size_t)b->nseg * b->nseg);
+    a->nrows = b->nrows;
+    a->nseg = b->nseg;
+    return 0;
+}
+
+static AttnLayout attn_layout(const Model *m, int n) {
+    const Acts *a = &m->acts;
+    AttnLayout L = {n, a->nrows, a->row_start, a->seg, a->vis, a->nseg, a->row_start_host};
+    return L;
+}
+
+/* ---- Linear layers with optional LoRA adapters ------------------------------------- */
+
+/* A projection of a layer: one GEMM over a base tensor (q/k/v and gate/up
+ * stacked), and the adapter targets whose outputs are column blocks of it. */
+typedef struct Proj { int base, in, out, ntgt, tgt[3], col0[3]; } Proj;
+
+static Proj proj_of(const Model *m, int base) {
+    const ModelConfig *c = &m->cfg;
+    int hd = m->head_dim, H = c->n_heads, KV = c->n_kv_heads, F = c->ffn_dim, C = c->dim;
+    switch (base) {
+    case P_Q: return (Proj){P_Q, C, m->qkv_dim, 3, {LT_Q, LT_K, LT_V}, {0, H * hd, (H + KV) * hd}};
+    case P_O: return (Proj){P_O, H * hd, C, 1, {LT_O, 0, 0}, {0, 0, 0}};
+    case P_GATE: return (Proj){P_GATE, C, 2 * F, 2, {LT_GATE, LT_UP, 0}, {0, F, 0}};
+    default: return (Proj){P_DOWN, F, C, 1, {LT_DOWN, 0, 0}, {0, 0, 0}};
+    }
+}
+
+/* Index of target t among the enabled targets (its block of the saved t). */
+static int lora_slot(const Model *m, int t) {
+    int k = 0;
+    for (int i = 0; i < t; i++) k += (m->lora.targets >> i) & 1u;
+    return k;
+}
+
+/* Dropout key of (forward pass, layer, target). */
+static uint64_t lora_key(const Model *m, int l, int t) {
+    return m->dropout_key ^ ((uint64_t)(l * LT_COUNT + t + 1) * 0xD1B54A32D192ED03ULL);
+}
+
+static int lora_dropping(const Model *m) { return m->training && m->lora.dropout > 0; }
+
+/* The adapter input: dropout(x) into scratch while training, else x itself. */
+static const float *lora_input(Model *m, int l, int t, const float *x, int n, int in) {
+    if (!lora_dropping(m)) return x;
+    float *xd = act(m, ACT_LORA_X, 0);
+    m->be->dropout_forward(m->be, xd, x, (size_t)n * in, m->lora.dropout, lora_key(m, l, t));
+    return xd;
+}
+
+/* y (n, out) = x (n, in) · Wᵀ + Σ_targets (alpha/r) · (dropout(x) · Aᵀ) · Bᵀ into the target's columns. */
+static void linear_forward(Model *m, int l, int base, float *y, const float *x, int n, int slot) {
+    Backend *be = m->be;
+    Proj p = proj_of(m, base);
+    be->linear_forward(be, y, x, model_param(m, model_ltid(m, l, base)), n, p.in, p.out);
+    int r = m->lora.rank;
+    float s = r > 0 ? m->lora.alpha / r : 0;
+    for (int i = 0; i < p.ntgt; i++) {
+        const int *ab = &m->lora_tid[(l * LT_COUNT + p.tgt[i]) * 2];
+        if (ab[0] < 0) continue;
+        float *t = act(m, ACT_LORA_T, slot) + (size_t)lora_slot(m, p.tgt[i]) * n * r;
+        int w = m->tensors[ab[1]].shape[0];
+        const float *xd = lora_input(m, l, p.tgt[i], x, n, p.in);
+        be->gemm(be, 0, 1, n, r, p.in, 1.0f, xd, p.in, model_param(m, ab[0]), p.in, 0.0f, t, r);
+        be->gemm(be, 0, 1, n, w, r, s, t, r, model_param(m, ab[1]), r, 1.0f, y + p.col0[i], p.out);
+    }
+}
+
+/* Backward of linear_forward: dx (n, in) += ∂/∂x; base and adapter gradients += (frozen: skipped). */
+static void linear_backward(Model *m, int l, int base, float *dx, const float *dy, const float *x, int n, int slot) {
+    Backend *be = m->be;
+    Proj p = proj_of(m, base);
+    int tid = model_ltid(m, l, base), r = m->lora.rank;
+    be->linear_backward(be, dx, model_grad(m, tid), dy, x, model_param(m, tid), n, p.in, p.out);
+    float s = r > 0 ? m->lora.alpha / r : 0;
+    for (int i = 0; i < p.ntgt; i++) {
+        const int *ab = &m->lora_tid[(l * LT_COUNT + p.tgt[i]) * 2];
+        if (ab[0] < 0) continue;
+        const float *t = act(m, ACT_LORA_T, slot) + (size_t)lora_slot(m, p.tgt[i]) * n * r;
+        float *dt = act(m, ACT_DLORA_T, 0);
+        int w = m->tensors[ab[1]].shape[0];
+        const float *dyi = dy + p.col0[i], *A = model_param(m, ab[0]), *Bm = model_param(m, ab[1]);
+        const float *xd = lora_input(m, l, p.tgt[i], x, n, p.in); /* the forward's mask, recomputed */
+        be->gemm(be, 1, 0, w, r, n, s, dyi, p.out, t, r, 1.0f, model_grad(m, ab[1]), r);  /* dB += s dyᵀ t */
+        be->gemm(be, 0, 0, n, r, w, s, dyi, p.out, Bm, r, 0.0f, dt, r);                  /* dt = s dy B */
+        be->gemm(be, 1, 0, r, p.in, n, 1.0f, dt, r, xd, p.in, 1.0f, model_grad(m, ab[0]), p.in); /* dA += dtᵀ xd */
+        if (lora_dropping(m)) {
+            float *dxd = act(m, ACT_DLORA_X, 0);
+            be->gemm(be, 0, 0, n, p.in, r, 1.0f, dt, r, A, p.in, 0.0f, dxd, p.in);
+            be->dropout_backward(be, dx, dxd, (size_t)n * p.in, m->lora.dropout, lora_key(m, l, p.tgt[i]));
         } else {
-            for (size_t i = 0; i < T->numel; i++) p[i] = (float)(std * rng_normal(r));
+            be->gemm(be, 0, 0, n, p.in, r, 1.0f, dt, r, A, p.in, 1.0f, dx, p.in);       /* dx += dt A */
         }
     }
 }
 
-Tensor *model_tensor(Model *m, const char *name) {
-    for (int t = 0; t < m->ntensors; t++)
-        if (!strcmp(m->tensors[t].name, name)) return &m->tensors[t];
-    return NULL;
-}
+/* ---- Decoder layer ---------------------------------------------------------------- */
 
-/* Lay out the activation arena for n tokens, `layers` saved layers and
- * probs_len floats of attention probabilities per layer. */
-static int acts_reserve(Model *m, int n, int layers, size_t probs_len) {
-    Acts *a = &m->acts;
-    int C = m->cfg.dim, F = m->cfg.ffn_dim, QKV = m->qkv_dim, HD = m->cfg.n_heads * m->head_dim;
-    size_t N = (size_t)n;
-    size_t per_layer = N * (C + C + 1 + QKV + HD + C + C + 1 + 2 * F + F) + probs_len;
-    size_t need = (size_t)(layers + 1) * N * C + (size_t)layers * per_layer + N * C + N +
-                  N * (C + C + QKV + HD + 2 * F + F);
-    if (need > a->buf_len) {
-        free(a->buf);
-        a->buf = malloc(need * sizeof(float));
-        if (!a->buf) { a->buf_len = 0; return -1; }
-        a->buf_len = need;
-    }
-    float *p = a->buf;
-#define TAKE(ptr, len) do { ptr = p; p += (len); } while (0)
-    TAKE(a->x, (size_t)(layers + 1) * N * C);
-    TAKE(a->xn1, layers * N * C);
-    TAKE(a->rstd1, layers * N);
-    TAKE(a->qkv, layers * N * QKV);
-    TAKE(a->ao, layers * N * HD);
-    TAKE(a->xmid, layers * N * C);
-    TAKE(a->xn2, layers * N * C);
-    TAKE(a->rstd2, layers * N);
-    TAKE(a->gu, layers * N * 2 * F);
-    TAKE(a->act, layers * N * F);
-    TAKE(a->probs, layers * probs_len);
-    TAKE(a->hf, N * C);
-    TAKE(a->rstdf, N);
-    TAKE(a->dx, N * C);
-    TAKE(a->dxn, N * C);
-    TAKE(a->dqkv, N * QKV);
-    TAKE(a->dao, N * HD);
-    TAKE(a->dgu, N * 2 * F);
-    TAKE(a->dact, N * F);
-#undef TAKE
-    a->n = n;
-    a->layers = layers;
-    a->probs_cap = probs_len;
-    return 0;
-}
-
-/* Per-layer views into the arena. */
-typedef struct LayerActs { float *x, *xn1, *rstd1, *qkv, *ao, *xmid, *xn2, *rstd2, *gu, *act, *probs, *xout; } LayerActs;
+/* Views of layer l's saved activations (slot s of each entry). */
+typedef struct LayerActs { float *x, *xn1, *rstd1, *qkv, *ao, *xmid, *xn2, *rstd2, *gu, *act, *attn, *xout; int s; } LayerActs;
 
 static LayerActs layer_acts(Model *m, int l) {
-    Acts *a = &m->acts;
-    size_t N = (size_t)a->n;
-    int C = m->cfg.dim, F = m->cfg.ffn_dim, HD = m->cfg.n_heads * m->head_dim;
-    int s = a->layers == 1 ? 0 : l; /* decoding reuses one slot */
-    LayerActs la = {
-        a->x + (size_t)s * N * C, a->xn1 + s * N * C, a->rstd1 + s * N, a->qkv + s * N * m->qkv_dim,
-        a->ao + s * N * HD, a->xmid + s * N * C, a->xn2 + s * N * C, a->rstd2 + s * N,
-        a->gu + s * N * 2 * F, a->act + s * N * F, a->probs + s * a->probs_cap, a->x + (size_t)(s + 1) * N * C};
+    int s = m->acts.layers == 1 ? 0 : l; /* decoding reuses one slot */
+    LayerActs la = {act(m, ACT_X, s), act(m, ACT_XN1, s), act(m, ACT_RSTD1, s), act(m, ACT_QKV, s), act(m, ACT_AO, s),
+                    act(m, ACT_XMID, s), act(m, ACT_XN2, s), act(m, ACT_RSTD2, s), act(m, ACT_GU, s), act(m, ACT_ACT, s),
+                    act(m, ACT_ATTN, s), act(m, ACT_X, s + 1), s};
     return la;
 }
 
-/* One decoder layer forward. Exactly one of L (training) and kv (decoding) is
- * set. Returns 0 or -1 (out of memory). */
+/* x_mid = x + o(attn(rope(qkv(norm(x))))) ; x_out = x_mid + down(swiglu(gate_up(norm(x_mid)))).
+ * Exactly one of L (training) and kv (decoding) is set. 0 or -1 (out of memory). */
 static int layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n, const AttnLayout *L,
-                          const KVView *kv) {
-    const Backend *be = m->be;
+                         const KVView *kv) {
+    Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
     int C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = m->head_dim, F = c->ffn_dim;
-    be->rmsnorm_forward(la->xn1, la->rstd1, la->x, model_param(m, model_ltid(m, l, P_ATTN_NORM)), n, C, c->rms_eps);
-    be->linear_forward(la->qkv, la->xn1, model_param(m, model_ltid(m, l, P_Q)), n, C, m->qkv_dim);
-    be->rope(la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 0);
-    be->rope(la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 0);
+    be->rmsnorm_forward(be, la->xn1, la->rstd1, la->x, model_param(m, model_ltid(m, l, P_ATTN_NORM)), n, C,
+                        c->rms_eps);
+    linear_forward(m, l, P_Q, la->qkv, la->xn1, n, la->s);
+    be->rope(be, la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 0);
+    be->rope(be, la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 0);
     if (L) {
-        if (be->attention_forward(la->ao, la->probs, la->qkv, L, H, KV, hd)) return -1;
+        if (be->attention_forward(be, la->ao, la->attn, la->qkv, L, H, KV, hd)) return -1;
     } else {
-        be->attention_cached(la->ao, la->qkv, kv, n, H, KV, hd);
+        be->attention_cached(be, la->ao, la->qkv, kv, n, H, KV, hd);
     }
-    be->linear_forward(la->xmid, la->ao, model_param(m, model_ltid(m, l, P_O)), n, H * hd, C);
-    be->add(la->xmid, la->x, (size_t)n * C);
-    be->rmsnorm_forward(la->xn2, la->rstd2, la->xmid, model_param(m, model_ltid(m, l, P_MLP_NORM)), n, C, c->rms_eps);
-    be->linear_forward(la->gu, la->xn2, model_param(m, model_ltid(m, l, P_GATE)), n, C, 2 * F);
-    be->swiglu_forward(la->act, la->gu, n, F);
-    be->linear_forward(la->xout, la->act, model_param(m, model_ltid(m, l, P_DOWN)), n, F, C);
-    be->add(la->xout, la->xmid, (size_t)n * C);
+    linear_forward(m, l, P_O, la->xmid, la->ao, n, la->s);
+    be->add(be, la->xmid, la->x, (size_t)n * C);
+    be->rmsnorm_forward(be, la->xn2, la->rstd2, la->xmid, model_param(m, model_ltid(m, l, P_MLP_NORM)), n, C,
+                        c->rms_eps);
+    linear_forward(m, l, P_GATE, la->gu, la->xn2, n, la->s);
+    be->swiglu_forward(be, la->act, la->gu, n, F);
+    linear_forward(m, l, P_DOWN, la->xout, la->act, n, la->s);
+    be->add(be, la->xout, la->xmid, (size_t)n * C);
     return 0;
 }
 
-/* probs offsets per row: (H, T, T) each. */
-static size_t *probs_layout(const Batch *b, int H) {
-    size_t *off = malloc((size_t)(b->nrows + 1) * sizeof *off);
-    if (!off) return NULL;
-    off[0] = 0;
-    for (int r = 0; r < b->nrows; r++) {
-        size_t T = (size_t)(b->row_start[r + 1] - b->row_start[r]);
-        off[r + 1] = off[r] + (size_t)H * T * T;
-    }
-    return off;
+/* Backward of layer l: on entry dx (n, C) = ∂L/∂x_out, on exit ∂L/∂x. 0 or -1. */
+static int layer_backward(Model *m, int l, LayerActs *la, const int *pos, int n, const AttnLayout *L) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    int C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = m->head_dim, F = c->ffn_dim;
+    size_t N = (size_t)n;
+    float *dx = act(m, ACT_DX, 0), *dxn = act(m, ACT_DXN, 0), *dqkv = act(m, ACT_DQKV, 0), *dao = act(m, ACT_DAO, 0),
+          *dgu = act(m, ACT_DGU, 0), *dact = act(m, ACT_DACT, 0);
+    int tn2 = model_ltid(m, l, P_MLP_NORM), tn1 = model_ltid(m, l, P_ATTN_NORM);
+    /* MLP: dx is ∂L/∂x_out = ∂L/∂x_mid through the residual, plus the branch */
+    be->zero(be, dact, N * F * sizeof(float));
+    linear_backward(m, l, P_DOWN, dact, dx, la->act, n, la->s);
+    be->zero(be, dgu, N * 2 * F * sizeof(float));
+    be->swiglu_backward(be, dgu, dact, la->gu, n, F);
+    be->zero(be, dxn, N * C * sizeof(float));
+    linear_backward(m, l, P_GATE, dxn, dgu, la->xn2, n, la->s);
+    be->rmsnorm_backward(be, dx, model_grad(m, tn2), dxn, la->xmid, model_param(m, tn2), la->rstd2, n, C);
+    /* Attention */
+    be->zero(be, dao, N * H * hd * sizeof(float));
+    linear_backward(m, l, P_O, dao, dx, la->ao, n, la->s);
+    be->zero(be, dqkv, N * m->qkv_dim * sizeof(float));
+    if (be->attention_backward(be, dqkv, dao, la->ao, la->attn, la->qkv, L, H, KV, hd)) return -1;
+    be->rope(be, dqkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 1);
+    be->rope(be, dqkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 1);
+    be->zero(be, dxn, N * C * sizeof(float));
+    linear_backward(m, l, P_Q, dxn, dqkv, la->xn1, n, la->s);
+    be->rmsnorm_backward(be, dx, model_grad(m, tn1), dxn, la->x, model_param(m, tn1), la->rstd1, n, C);
+    return 0;
 }
 
-static AttnLayout attn_layout(const Batch *b, const size_t *off) {
-    AttnLayout L = {b->n, b->nrows, b->row_start, b->seg, b->vis, b->nseg, off};
-    return L;
-}
+/* ---- Whole model ------------------------------------------------------------------- */
 
 float *model_forward(Model *m, const Batch *b) {
+    Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    free(m->acts.probs_off);
-    m->acts.probs_off = probs_layout(b, c->n_heads);
-    if (!m->acts.probs_off) return NULL;
-    if (acts_reserve(m, b->n, c->n_layers, m->acts.probs_off[b->nrows])) return NULL;
-    AttnLayout L = attn_layout(b, m->acts.probs_off);
-    m->be->embedding_forward(m->acts.x, b->ids, model_param(m, m->tid_embed), b->n, c->dim);
+    if (upload_batch(m, b)) return NULL;
+    AttnLayout L = attn_layout(m, b->n);
+    size_t attn_len = be->attention_saved(be, &L, c->n_heads, c->n_kv_heads, m->head_dim);
+    if (acts_reserve(m, b->n, c->n_layers, attn_len, 1)) return NULL;
+    L = attn_layout(m, b->n);
+    be->embedding_forward(be, act(m, ACT_X, 0), m->acts.ids, model_param(m, m->tid_embed), b->n, c->dim);
     for (int l = 0; l < c->n_layers; l++) {
         LayerActs la = layer_acts(m, l);
-        if (layer_forward(m, l, &la, b->pos, b->n, &L, NULL)) return NULL;
+        if (layer_forward(m, l, &la, m->acts.pos, b->n, &L, NULL)) return NULL;
     }
-    LayerActs last = layer_acts(m, c->n_layers - 1);
-    m->be->rmsnorm_forward(m->acts.hf, m->acts.rstdf, last.xout, model_param(m, m->tid_norm), b->n, c->dim,
-                           c->rms_eps);
-    return m->acts.hf;
+    be->rmsnorm_forward(be, act(m, ACT_HF, 0), act(m, ACT_RSTDF, 0), act(m, ACT_X, c->n_layers),
+                        model_param(m, m->tid_norm), b->n, c->dim, c->rms_eps);
+    return act(m, ACT_HF, 0);
 }
 
 int model_backward(Model *m, const Batch *b, const float *dh) {
-    const Backend *be = m->be;
+    Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    Acts *a = &m->acts;
-    int n = b->n, C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = m->head_dim, F = c->ffn_dim;
-    size_t N = (size_t)n;
-    AttnLayout L = attn_layout(b, a->probs_off);
-    memset(a->dx, 0, N * C * sizeof(float));
-    LayerActs last = layer_acts(m, c->n_layers - 1);
-    be->rmsnorm_backward(a->dx, model_grad(m, m->tid_norm), dh, last.xout, model_param(m, m->tid_norm), a->rstdf,
-                         n, C);
+    int n = b->n, C = c->dim;
+    AttnLayout L = attn_layout(m, n);
+    float *dx = act(m, ACT_DX, 0);
+    be->zero(be, dx, (size_t)n * C * sizeof(float));
+    be->rmsnorm_backward(be, dx, model_grad(m, m->tid_norm), dh, act(m, ACT_X, c->n_layers),
+                         model_param(m, m->tid_norm), act(m, ACT_RSTDF, 0), n, C);
     for (int l = c->n_layers - 1; l >= 0; l--) {
         LayerActs la = layer_acts(m, l);
-        /* MLP: x_out = x_mid + down(swiglu(gate_up(norm(x_mid)))) */
-        memset(a->dact, 0, N * F * sizeof(float));
-        be->linear_backward(a->dact, model_grad(m, model_ltid(m, l, P_DOWN)), a->dx, la.act,
-                            model_param(m, model_ltid(m, l, P_DOWN)), n, F, C);
-        memset(a->dgu, 0, N * 2 * F * sizeof(float));
-        be->swiglu_backward(a->dgu, a->dact, la.gu, n, F);
-        memset(a->dxn, 0, N * C * sizeof(float));
-        be->linear_backward(a->dxn, model_grad(m, model_ltid(m, l, P_GATE)), a->dgu, la.xn2,
-                            model_param(m, model_ltid(m, l, P_GATE)), n, C, 2 * F);
-        be->rmsnorm_backward(a->dx, model_grad(m, model_ltid(m, l, P_MLP_NORM)), a->dxn, la.xmid,
-                             model_param(m, model_ltid(m, l, P_MLP_NORM)), la.rstd2, n, C);
-        /* Attention: x_mid = x + o(attn(rope(qkv(norm(x))))) */
-        memset(a->dao, 0, N * H * hd * sizeof(float));
-        be->linear_backward(a->dao, model_grad(m, model_ltid(m, l, P_O)), a->dx, la.ao,
-                            model_param(m, model_ltid(m, l, P_O)), n, H * hd, C);
-        memset(a->dqkv, 0, N * m->qkv_dim * sizeof(float));
-        if (be->attention_backward(a->dqkv, a->dao, la.probs, la.qkv, &L, H, KV, hd)) return -1;
-        be->rope(a->dqkv, b->pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 1);
-        be->rope(a->dqkv, b->pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 1);
-        memset(a->dxn, 0, N * C * sizeof(float));
-        be->linear_backward(a->dxn, model_grad(m, model_ltid(m, l, P_Q)), a->dqkv, la.xn1,
-                            model_param(m, model_ltid(m, l, P_Q)), n, C, m->qkv_dim);
-        be->rmsnorm_backward(a->dx, model_grad(m, model_ltid(m, l, P_ATTN_NORM)), a->dxn, la.x,
-                             model_param(m, model_ltid(m, l, P_ATTN_NORM)), la.rstd1, n, C);
+        if (layer_backward(m, l, &la, m->acts.pos, n, &L)) return -1;
     }
-    be->embedding_backward(model_grad(m, m->tid_embed), a->dx, b->ids, n, C);
+    float *dE = model_grad(m, m->tid_embed);
+    if (dE) be->embedding_backward(be, dE, dx, m->acts.ids, n, C);
     return 0;
 }
 
-int kvcache_init(KVCache *kv, const Model *m, int nseq, int max_len) {
+int kvcache_init(KVCache *kv, Model *m, int nseq, int max_len) {
     size_t len = (size_t)m->cfg.n_layers * nseq * max_len * m->cfg.n_kv_heads * m->head_dim;
     kv->nseq = nseq;
     kv->max_len = max_len;
-    kv->k = malloc(len * sizeof(float));
-    kv->v = malloc(len * sizeof(float));
+    kv->k = m->be->alloc(m->be, len * sizeof(float));
+    kv->v = m->be->alloc(m->be, len * sizeof(float));
     return kv->k && kv->v ? 0 : -1;
 }
 
-void kvcache_free(KVCache *kv) {
-    free(kv->k);
-    free(kv->v);
+void kvcache_free(KVCache *kv, Model *m) {
+    m->be->free(m->be, kv->k);
+    m->be->free(m->be, kv->v);
     kv->k = kv->v = NULL;
 }
 
+/* Upload decoding ids, seq, pos (n each) into the int arena. */
+static int upload_tokens(Model *m, const int *ids, const int *seq, const int *pos, int n) {
+    Acts *a = &m->acts;
+    if ((size_t)3 * n > a->ibuf_len) {
+        m->be->free(m->be, a->ibuf);
+        a->ibuf = m->be->alloc(m->be, (size_t)3 * n * sizeof(int));
+        a->ibuf_len = a->ibuf ? (size_t)3 * n : 0;
+        if (!a->ibuf) return -1;
+    }
+    a->ids = a->ibuf;
+    a->pos = a->ids + n;
+    a->seg = a->pos + n; /* holds seq while decoding */
+    m->be->upload(m->be, a->ids, ids, (size_t)n * sizeof(int));
+    m->be->upload(m->be, a->pos, pos, (size_t)n * sizeof(int));
+    m->be->upload(m->be, a->seg, seq, (size_t)n * sizeof(int));
+    return 0;
+}
+
 float *model_forward_cached(Model *m, KVCache *kv, const int *ids, const int *seq, const int *pos, int n) {
+    Backend *be = m->be;
     const ModelConfig *c = &m->cfg;
-    if (acts_reserve(m, n, 1, 0)) return NULL;
+    int maxp = 0;
+    for (int i = 0; i < n; i++) maxp = pos[i] > maxp ? pos[i] : maxp;
+    if (upload_tokens(m, ids, seq, pos, n) || acts_reserve(m, n, 1, 0, 0)) return NULL;
     size_t layer_len = (size_t)kv->nseq * kv->max_len * c->n_kv_heads * m->head_dim;
-    m->be->embedding_forward(m->acts.x, ids, model_param(m, m->tid_embed), n, c->dim);
+    be->embedding_forward(be, act(m, ACT_X, 0), m->acts.ids, model_param(m, m->tid_embed), n, c->dim);
     for (int l = 0; l < c->n_layers; l++) {
         LayerActs la = layer_acts(m, 0);
-        KVView v = {kv->k + l * layer_len, kv->v + l * layer_len, kv->max_len, seq, pos};
-        if (layer_forward(m, l, &la, pos, n, NULL, &v)) return NULL;
-        memcpy(la.x, la.xout, (size_t)n * c->dim * sizeof(float));
+        KVView v = {kv->k + l * layer_len, kv->v + l * layer_len, kv->max_len, m->acts.seg, m->acts.pos, maxp + 1};
+        if (layer_forward(m, l, &la, m->acts.pos, n, NULL, &v)) return NULL;
+        be->copy(be, la.x, la.xout, (size_t)n * c->dim * sizeof(float));
     }
-    LayerActs la = layer_acts(m, 0);
-    m->be->rmsnorm_forward(m->acts.hf, m->acts.rstdf, la.x, model_param(m, m->tid_norm), n, c->dim, c->rms_eps);
-    return m->acts.hf;
+    be->rmsnorm_forward(be, act(m, ACT_HF, 0), act(m, ACT_RSTDF, 0), act(m, ACT_X, 0), model_param(m, m->tid_norm), n,
+                        c->dim, c->rms_eps);
+    return act(m, ACT_HF, 0);
+}
+
+/* ---- Merging adapters -------------------------------------------------------------- */
+
+int model_params_merged(Model *m, float *host) {
+    Backend *be = m->be;
+    float *w = be->alloc(be, m->nparams * sizeof(float));
+    if (!w) return -1;
+    be->copy(be, w, m->params, m->nparams * sizeof(float));
+    int r = m->lora.rank;
+    for (int l = 0; r > 0 && l < m->cfg.n_layers; l++)
+        for (int t = 0; t < LT_COUNT; t++) {
+            const int *ab = &m->lora_tid[(l * LT_COUNT + t) * 2];
+            if (ab[0] < 0) continue;
+            const Tensor *W = &m->tensors[model_ltid(m, l, LT_BASE[t])];
+            int out = W->shape[0], in = W->shape[1];
+            /* W (out, in) += (alpha/r) · B (out, r) · A (r, in) */
+            be->gemm(be, 0, 0, out, in, r, m->lora.alpha / r, model_param(m, ab[1]), r, model_param(m, ab[0]), in,
+                     1.0f, w + W->offset, in);
+        }
+    be->download(be, host, w, m->nparams * sizeof(float));
+    be->free(be, w);
+    return 0;
 }

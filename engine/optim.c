@@ -1,13 +1,14 @@
-/* AdamW (PyTorch semantics), linear schedule, clipping. */
+/* AdamW (PyTorch semantics), linear schedule, clipping: bookkeeping here, the
+ * arithmetic in the backend's sum_squares, scale and adamw ops. */
 #include "optim.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-int adamw_init(AdamW *o, size_t n, double beta1, double beta2, double eps, double weight_decay) {
+int adamw_init(AdamW *o, Backend *be, size_t n, double beta1, double beta2, double eps, double weight_decay) {
+    o->be = be;
     o->n = n;
-    o->m = calloc(n, sizeof(float));
-    o->v = calloc(n, sizeof(float));
+    o->m = be->alloc(be, (n ? n : 1) * sizeof(float));
+    o->v = be->alloc(be, (n ? n : 1) * sizeof(float));
     o->t = 0;
     o->beta1 = beta1;
     o->beta2 = beta2;
@@ -17,38 +18,24 @@ int adamw_init(AdamW *o, size_t n, double beta1, double beta2, double eps, doubl
 }
 
 void adamw_free(AdamW *o) {
-    free(o->m);
-    free(o->v);
+    if (o->be) {
+        o->be->free(o->be, o->m);
+        o->be->free(o->be, o->v);
+    }
     o->m = o->v = NULL;
 }
 
 double lr_linear_decay(double lr, long t, long T) { return T > 0 ? lr * (double)(T - t) / (double)T : lr; }
 
-double grad_norm(const float *g, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
-}
+double grad_norm(Backend *be, const float *g, size_t n) { return sqrt(be->sum_squares(be, g, n)); }
 
-double clip_grad_norm(float *g, size_t n, double max_norm) {
-    double norm = grad_norm(g, n);
-    if (max_norm > 0 && norm > max_norm) {
-        float s = (float)(max_norm / (norm + 1e-6));
-        for (size_t i = 0; i < n; i++) g[i] *= s;
-    }
+double clip_grad_norm(Backend *be, float *g, size_t n, double max_norm) {
+    double norm = grad_norm(be, g, n);
+    if (max_norm > 0 && norm > max_norm) be->scale(be, g, n, (float)(max_norm / (norm + 1e-6)));
     return norm;
 }
 
 void adamw_step(AdamW *o, float *p, const float *g, double lr) {
     o->t++;
-    float b1 = (float)o->beta1, b2 = (float)o->beta2;
-    float bc1 = (float)(1.0 - pow(o->beta1, (double)o->t)), bc2 = (float)(1.0 - pow(o->beta2, (double)o->t));
-    float step = (float)lr / bc1, decay = (float)(1.0 - lr * o->weight_decay), eps = (float)o->eps;
-    float rbc2 = 1.0f / sqrtf(bc2);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < o->n; i++) {
-        o->m[i] = b1 * o->m[i] + (1.0f - b1) * g[i];
-        o->v[i] = b2 * o->v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] = p[i] * decay - step * o->m[i] / (sqrtf(o->v[i]) * rbc2 + eps);
-    }
+    o->be->adamw(o->be, p, g, o->m, o->v, o->n, lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->t);
 }

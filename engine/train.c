@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,42 @@ static double time_step(Model *m, const Batch *b, const LossOpts *o, LossWork *w
 
 typedef struct EvalCtx { FILE *log; double t0; } EvalCtx;
 
+/* Peak resident memory of this process in MiB. */
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;
+}
+
+LoraConfig lora_config(const Config *c) {
+    LoraConfig l = {c->lora_rank, (float)(c->lora_alpha > 0 ? c->lora_alpha : 2.0 * c->lora_rank),
+                    (float)c->lora_dropout, 0};
+    static const char *names[LT_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+    const char *p = c->lora_targets;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        for (int t = 0; t < LT_COUNT; t++)
+            if (strlen(names[t]) == len && !strncmp(names[t], p, len)) l.targets |= 1u << t;
+        if (!e) break;
+        p = e + 1;
+    }
+    return l;
+}
+
+/* The run's model on backend be: shape from the preset, weights from the
+ * "init" stream, LoRA adapters (when lora_rank > 0) from "lora_init". */
+static int build_model(const Config *c, Backend *be, Model *m, char *err, size_t errn) {
+    ModelConfig mc;
+    if (model_preset(c->model, TOK_VOCAB, &mc, err, errn)) return -1;
+    LoraConfig lc = lora_config(c);
+    if (model_init(m, &mc, &lc, be, err, errn)) return -1;
+    Rng r_init = rng_stream(c->seed, "init");
+    model_init_weights(m, &r_init, (float)c->init_std);
+    Rng r_lora = rng_stream(c->seed, "lora_init");
+    model_init_lora(m, &r_lora);
+    return 0;
+}
+
 static void eval_progress(int done, int total, void *p) {
     EvalCtx *e = p;
     if (!e->log) return;
@@ -70,7 +107,9 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     FILE *curve = NULL, *pred = NULL;
     int *order = NULL, rc = -1;
 
-    backend_cpu_set_threads(c->threads);
+    Backend *be = backend_by_name(c->device);
+    if (!be) { snprintf(err, errn, "device '%s' is not built into this binary", c->device); goto done; }
+    be->set_threads(be, c->threads);
     res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
 
     dataset_path(c->dataset, "train", path, sizeof path);
@@ -79,18 +118,18 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     if (dataset_load(path, c->test_limit, &test, err, errn)) goto done;
 
     Tokenizer tok = tokenizer_byte();
-    ModelConfig mc;
-    if (model_preset(c->model, tok.vocab_size, &mc, err, errn)) goto done;
-    if (model_init(&m, &mc, backend_cpu(), err, errn)) goto done;
-    Rng r_init = rng_stream(c->seed, "init");
-    model_init_weights(&m, &r_init, (float)c->init_std);
-    if (adamw_init(&opt, m.nparams, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay)) {
+    if (build_model(c, be, &m, err, errn)) goto done;
+    const ModelConfig mc = m.cfg;
+    if (adamw_init(&opt, be, m.ntrainable, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay)) {
         snprintf(err, errn, "out of memory (optimizer state)");
         goto done;
     }
+    res->params = (long)m.nparams;
+    res->trainable_params = (long)m.ntrainable;
     if (log)
-        fprintf(log, "model %s: %zu parameters (hidden %d, layers %d, heads %d/%d, ffn %d); %d train, %d test examples\n",
-                c->model, m.nparams, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads, mc.ffn_dim, train.n, test.n);
+        fprintf(log, "model %s: %zu parameters, %zu trainable (hidden %d, layers %d, heads %d/%d, ffn %d%s); %d train, "
+                "%d test examples\n", c->model, m.nparams, m.ntrainable, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads,
+                mc.ffn_dim, m.lora.rank ? ", LoRA" : "", train.n, test.n);
 
     if (run_dir) {
         snprintf(path, sizeof path, "%s/curve.csv", run_dir);
@@ -109,7 +148,8 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     order = malloc((size_t)train.n * sizeof(int));
     if (!order) { snprintf(err, errn, "out of memory"); goto done; }
     for (int i = 0; i < train.n; i++) order[i] = i;
-    Rng r_order = rng_stream(c->seed, "data_order"), r_ld = rng_stream(c->seed, "ld");
+    Rng r_order = rng_stream(c->seed, "data_order"), r_ld = rng_stream(c->seed, "ld"),
+        r_drop = rng_stream(c->seed, "lora_dropout");
 
     /* Test hook: HARNESS_INJECT_NAN_AT_STEP=N makes step N's loss NaN, so the
      * diverged path can be exercised end to end. */
@@ -132,14 +172,15 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
                 snprintf(err, errn, "out of memory (batch)");
                 goto done;
             }
-            memset(m.grads, 0, m.nparams * sizeof(float));
+            model_zero_grads(&m);
+            model_set_training(&m, 1, rng_u64(&r_drop));
             LossOut out;
             if (loss_step(&m, &b, &lo, &w, &out, 1)) {
                 snprintf(err, errn, "out of memory (activations for %d tokens)", b.n);
                 goto done;
             }
             if (step + 1 == nan_step) out.total = NAN;
-            double gn = clip_grad_norm(m.grads, m.nparams, c->grad_clip);
+            double gn = clip_grad_norm(be, m.grads, m.ntrainable, c->grad_clip);
             if (!isfinite(out.total) || !isfinite(gn)) {
                 diverged = 1;
                 snprintf(res->message, sizeof res->message, "non-finite loss or gradient at step %ld (ntp %g, jepa %g)",
@@ -148,7 +189,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
                 break;
             }
             double lr = lr_linear_decay(c->lr, step, T);
-            adamw_step(&opt, m.params, m.grads, lr);
+            adamw_step(&opt, model_trainable(&m), m.grads, lr);
             tokens += b.n;
             win_ntp += out.ntp; win_gn += gn; win_n++;
             ep_ntp += out.ntp; ep_n++;
@@ -170,6 +211,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
         }
         if (!diverged && c->epoch_eval_limit > 0 && ep + 1 < c->epochs) {
             double t0 = now_seconds();
+            model_set_training(&m, 0, 0);
             EvalResult er;
             int nev = c->epoch_eval_limit < test.n ? c->epoch_eval_limit : test.n;
             if (evaluate(&m, &test, nev, vo.include_system, c->max_new_tokens, NULL, &er, NULL, NULL)) {
@@ -199,6 +241,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
 
     /* Final evaluation over the test split. */
     double t0 = now_seconds();
+    model_set_training(&m, 0, 0);
     if (run_dir) {
         snprintf(path, sizeof path, "%s/predictions.jsonl", run_dir);
         if (!(pred = fopen(path, "w"))) {
@@ -235,6 +278,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
                 "step ms: ntp %.1f jepa %.1f (x%.2f)\n", er.acc_exact, er.acc_startswith, er.n, res->train_s,
                 res->eval_s, res->train_tok_s, res->ntp_step_ms, res->jepa_step_ms, res->jepa_ntp_ratio);
 
+    res->peak_rss_mb = peak_rss_mb();
     if (run_dir && strcmp(c->checkpoint, "final") == 0) {
         snprintf(path, sizeof path, "%s/checkpoint", run_dir);
         if (checkpoint_save(&m, &tok, c, path, err, errn)) goto done;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "model.h"
 
 typedef struct TrainResult {
     char status[16];          /* ok | diverged | failed */
@@ -27,6 +28,10 @@ typedef struct TrainResult {
  * Returns 0 when the run finished (res->status ok or diverged), -1 with err
  * on errors (bad data file, out of memory, unwritable run_dir). */
 int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res, char *err, size_t errn);
+
+/* The LoRA settings of a run config (lora_alpha 0 = 2 × rank; targets parsed
+ * from lora_targets, which config_set has validated). */
+LoraConfig lora_config(const Config *c);
 
 /* Wall clock in seconds (monotonic). */
 double now_seconds(void);

@@ -46,7 +46,7 @@ int cmd_loss(int argc, char **argv) {
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
         if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 2; }
     }
-    backend_cpu_set_threads(c.threads);
+    m.be->set_threads(m.be, c.threads);
     Dataset d;
     if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 1; }
     int jepa = !strcmp(c.loss, "jepa");

@@ -24,11 +24,11 @@ static int PROMPT[NP][MAXP];
 static const int *PROMPTS[NP];
 
 static void setup(void) {
-    backend_cpu_set_threads(1);
+    backend_cpu()->set_threads(backend_cpu(), 1);
     ModelConfig mc;
     char err[256];
     cr_assert_eq(model_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(model_init(&M, &mc, backend_cpu(), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_init(&M, &mc, NULL, backend_cpu(), err, sizeof err), 0, "%s", err);
     Rng r = rng_stream(2024, "init");
     model_init_weights(&M, &r, 0.3f); /* large init: varied outputs */
     Rng p = rng_stream(2024, "prompts");

@@ -20,11 +20,11 @@
 #include "model.h"
 #include "rng.h"
 
-static const Backend *BE;
+static Backend *BE;
 
 static void setup(void) {
-    backend_cpu_set_threads(1);
     BE = backend_cpu();
+    BE->set_threads(BE, 1);
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -145,7 +145,7 @@ typedef struct LinCtx { int n, in, out; float *x, *w, *r, *y; } LinCtx;
 
 static double lin_loss(void *p) {
     LinCtx *c = p;
-    BE->linear_forward(c->y, c->x, c->w, c->n, c->in, c->out);
+    BE->linear_forward(BE, c->y, c->x, c->w, c->n, c->in, c->out);
     return dotd(c->r, c->y, (size_t)c->n * c->out);
 }
 
@@ -168,18 +168,18 @@ Test(layers, linear, .init = setup) {
         }
     expect_close(c.y, ref, ny, 1e-6, "linear forward");
     float *dx = zeros(nx), *dw = zeros(nw);
-    BE->linear_backward(dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
     expect_nontrivial(dx, nx, "linear dx");
     expect_nontrivial(dw, nw, "linear dw");
     grad_check(lin_loss, &c, c.x, dx, nx, 0.25, 1e-4, 1e-5, "linear dx");
     grad_check(lin_loss, &c, c.w, dw, nw, 0.25, 1e-4, 1e-5, "linear dw");
     /* dx may be NULL: dw alone is the same */
     float *dw_only = zeros(nw);
-    BE->linear_backward(NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out);
     float *dx1 = dup(dx, nx), *dw1 = dup(dw, nw);
     for (size_t i = 0; i < nw; i++)
         cr_expect_float_eq(dw_only[i], dw1[i], 1e-6 * (1 + fabs(dw1[i])), "dx=NULL changes dw at %zu", i);
-    BE->linear_backward(dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
     expect_doubled(dx, dx1, nx, "linear dx");
     expect_doubled(dw, dw1, nw, "linear dw");
     free(c.x); free(c.w); free(c.r); free(c.y); free(ref); free(dx); free(dw); free(dw_only); free(dx1); free(dw1);
@@ -191,7 +191,7 @@ typedef struct NormCtx { int n, c; float eps; float *x, *w, *r, *y, *rstd; } Nor
 
 static double norm_loss(void *p) {
     NormCtx *c = p;
-    BE->rmsnorm_forward(c->y, c->rstd, c->x, c->w, c->n, c->c, c->eps);
+    BE->rmsnorm_forward(BE, c->y, c->rstd, c->x, c->w, c->n, c->c, c->eps);
     return dotd(c->r, c->y, (size_t)c->n * c->c);
 }
 
@@ -216,14 +216,14 @@ Test(layers, rmsnorm, .init = setup) {
     }
     expect_close(c.y, ref, nx, 1e-6, "rmsnorm forward");
     float *dx = zeros(nx), *dw = zeros((size_t)c.c);
-    BE->rmsnorm_backward(dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
+    BE->rmsnorm_backward(BE, dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
     expect_nontrivial(dx, nx, "rmsnorm dx");
     expect_nontrivial(dw, (size_t)c.c, "rmsnorm dw");
     grad_check(norm_loss, &c, c.x, dx, nx, 1.0 / 32, 1e-4, 1e-5, "rmsnorm dx");
     grad_check(norm_loss, &c, c.w, dw, (size_t)c.c, 0.25, 1e-4, 1e-5, "rmsnorm dw");
     norm_loss(&c); /* restore rstd at the unperturbed x */
     float *dx1 = dup(dx, nx), *dw1 = dup(dw, (size_t)c.c);
-    BE->rmsnorm_backward(dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
+    BE->rmsnorm_backward(BE, dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
     expect_doubled(dx, dx1, nx, "rmsnorm dx");
     expect_doubled(dw, dw1, (size_t)c.c, "rmsnorm dw");
     free(c.x); free(c.w); free(c.r); free(c.y); free(c.rstd); free(ref); free(dx); free(dw); free(dx1); free(dw1);
@@ -238,7 +238,7 @@ typedef struct RopeCtx { float *x, *g, *y, cs[RP_MAXPOS * RP_HALF], sn[RP_MAXPOS
 static double rope_loss(void *p) {
     RopeCtx *c = p;
     memcpy(c->y, c->x, sizeof(float) * RP_N * RP_STRIDE);
-    BE->rope(c->y, c->pos, c->cs, c->sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 0);
+    BE->rope(BE, c->y, c->pos, c->cs, c->sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 0);
     return dotd(c->g, c->y, (size_t)RP_N * RP_STRIDE);
 }
 
@@ -280,12 +280,12 @@ Test(layers, rope, .init = setup) {
                 cr_expect_eq(c.y[t * RP_STRIDE + j], c.x[t * RP_STRIDE + j], "rope touched column %d", j);
     /* backward of y = rope(x) with upstream g is rope(g, inverse) */
     float *dx = dup(c.g, len);
-    BE->rope(dx, c.pos, c.cs, c.sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 1);
+    BE->rope(BE, dx, c.pos, c.cs, c.sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 1);
     grad_check(rope_loss, &c, c.x, dx, len, 0.25, 1e-4, 1e-5, "rope backward (inverse)");
     /* and inverse undoes forward */
     rope_loss(&c);
     float *z = dup(c.y, len);
-    BE->rope(z, c.pos, c.cs, c.sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 1);
+    BE->rope(BE, z, c.pos, c.cs, c.sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 1);
     for (size_t i = 0; i < len; i++) ref[i] = c.x[i];
     expect_close(z, ref, len, 1e-6, "rope inverse(rope(x))");
     free(c.x); free(c.g); free(c.y); free(ref); free(dx); free(z);
@@ -318,7 +318,7 @@ static void make_layout(Layout *y, int nrows, const int *lens, const int *seg, i
     cr_assert_leq(y->n, A_MAXN);
     memcpy(y->seg, seg, (size_t)y->n * sizeof(int));
     memcpy(y->vis, vis, (size_t)nseg * nseg);
-    AttnLayout L = {y->n, nrows, y->row_start, y->seg, y->vis, nseg, y->probs_off};
+    AttnLayout L = {y->n, nrows, y->row_start, y->seg, y->vis, nseg, y->row_start};
     y->L = L;
 }
 
@@ -365,7 +365,7 @@ typedef struct AttnCtx { const Layout *y; float *qkv, *out, *probs, *r; } AttnCt
 
 static double attn_loss(void *p) {
     AttnCtx *c = p;
-    BE->attention_forward(c->out, c->probs, c->qkv, &c->y->L, A_H, A_KV, A_HD);
+    BE->attention_forward(BE, c->out, c->probs, c->qkv, &c->y->L, A_H, A_KV, A_HD);
     return dotd(c->r, c->out, (size_t)c->y->n * A_OUT);
 }
 
@@ -410,14 +410,14 @@ static void check_attention(const Layout *y, uint64_t seed, const int *dead, int
             }
     cr_expect_eq(ndeadtok > 0, ndead > 0, "layout should contain a query that sees nothing");
     float *dq = zeros(nq);
-    BE->attention_backward(dq, c.r, c.probs, c.qkv, &y->L, A_H, A_KV, A_HD);
+    BE->attention_backward(BE, dq, c.r, c.out, c.probs, c.qkv, &y->L, A_H, A_KV, A_HD);
     expect_finite(dq, nq, "attention dqkv");
     expect_nontrivial(dq, nq, what);
     snprintf(msg, sizeof msg, "%s: attention dqkv", what);
     grad_check(attn_loss, &c, c.qkv, dq, nq, 1.0 / 16, 1e-4, 2e-5, msg);
     attn_loss(&c); /* probs at the unperturbed qkv */
     float *dq1 = dup(dq, nq);
-    BE->attention_backward(dq, c.r, c.probs, c.qkv, &y->L, A_H, A_KV, A_HD);
+    BE->attention_backward(BE, dq, c.r, c.out, c.probs, c.qkv, &y->L, A_H, A_KV, A_HD);
     expect_doubled(dq, dq1, nq, msg);
     free(c.qkv); free(c.out); free(c.probs); free(c.r); free(ro); free(rp); free(dq); free(dq1);
 }
@@ -494,12 +494,12 @@ Test(layers, attention_packed_equals_separate, .init = setup) {
         float *qkv = dup(raw, (size_t)N * A_QKV), *probs = zeros(y->probs_off[y->nrows]);
         out[k] = zeros((size_t)N * A_OUT);
         dq[k] = zeros((size_t)N * A_QKV);
-        BE->rope(qkv, pos, cs, sn, N, A_QKV, 0, A_H, A_HD, 0);
-        BE->rope(qkv, pos, cs, sn, N, A_QKV, A_H * A_HD, A_KV, A_HD, 0);
-        BE->attention_forward(out[k], probs, qkv, &y->L, A_H, A_KV, A_HD);
-        BE->attention_backward(dq[k], dout, probs, qkv, &y->L, A_H, A_KV, A_HD);
-        BE->rope(dq[k], pos, cs, sn, N, A_QKV, 0, A_H, A_HD, 1);
-        BE->rope(dq[k], pos, cs, sn, N, A_QKV, A_H * A_HD, A_KV, A_HD, 1);
+        BE->rope(BE, qkv, pos, cs, sn, N, A_QKV, 0, A_H, A_HD, 0);
+        BE->rope(BE, qkv, pos, cs, sn, N, A_QKV, A_H * A_HD, A_KV, A_HD, 0);
+        BE->attention_forward(BE, out[k], probs, qkv, &y->L, A_H, A_KV, A_HD);
+        BE->attention_backward(BE, dq[k], dout, out[k], probs, qkv, &y->L, A_H, A_KV, A_HD);
+        BE->rope(BE, dq[k], pos, cs, sn, N, A_QKV, 0, A_H, A_HD, 1);
+        BE->rope(BE, dq[k], pos, cs, sn, N, A_QKV, A_H * A_HD, A_KV, A_HD, 1);
         free(qkv); free(probs);
     }
     double d = 0, g = 0;
@@ -523,16 +523,16 @@ Test(layers, attention_cached_matches_forward, .init = setup) {
     Layout y;
     make_layout(&y, 1, lens, seg, 1, vis);
     float *probs = zeros(y.probs_off[1]);
-    BE->attention_forward(ref, probs, qkv, &y.L, A_H, A_KV, A_HD);
+    BE->attention_forward(BE, ref, probs, qkv, &y.L, A_H, A_KV, A_HD);
     /* two sequences in the cache; ours is sequence 1 */
     float *K = zeros(2 * (size_t)T * KVD), *V = zeros(2 * (size_t)T * KVD), *out = zeros((size_t)T * A_OUT);
     int sq[T], ps[T];
     for (int t = 0; t < T; t++) { sq[t] = 1; ps[t] = t; }
-    KVView kv = {K, V, T, sq, ps};
-    BE->attention_cached(out, qkv, &kv, 4, A_H, A_KV, A_HD); /* prefill 4 tokens */
+    KVView kv = {K, V, T, sq, ps, 4};
+    BE->attention_cached(BE, out, qkv, &kv, 4, A_H, A_KV, A_HD); /* prefill 4 tokens */
     for (int t = 4; t < T; t++) {
-        KVView k1 = {K, V, T, sq + t, ps + t};
-        BE->attention_cached(out + (size_t)t * A_OUT, qkv + (size_t)t * A_QKV, &k1, 1, A_H, A_KV, A_HD);
+        KVView k1 = {K, V, T, sq + t, ps + t, t + 1};
+        BE->attention_cached(BE, out + (size_t)t * A_OUT, qkv + (size_t)t * A_QKV, &k1, 1, A_H, A_KV, A_HD);
     }
     double d = 0;
     for (int i = 0; i < T * A_OUT; i++) d = fmax(d, fabs(out[i] - ref[i]));
@@ -547,7 +547,7 @@ typedef struct SwiCtx { int n, f; float *gu, *a, *r; } SwiCtx;
 
 static double swi_loss(void *p) {
     SwiCtx *c = p;
-    BE->swiglu_forward(c->a, c->gu, c->n, c->f);
+    BE->swiglu_forward(BE, c->a, c->gu, c->n, c->f);
     return dotd(c->r, c->a, (size_t)c->n * c->f);
 }
 
@@ -567,11 +567,11 @@ Test(layers, swiglu, .init = setup) {
         }
     expect_close(c.a, ref, na, 1e-6, "swiglu forward");
     float *dgu = zeros(ng);
-    BE->swiglu_backward(dgu, c.r, c.gu, c.n, c.f);
+    BE->swiglu_backward(BE, dgu, c.r, c.gu, c.n, c.f);
     expect_nontrivial(dgu, ng, "swiglu dgu");
     grad_check(swi_loss, &c, c.gu, dgu, ng, 1.0 / 16, 1e-4, 1e-5, "swiglu dgu");
     float *d1 = dup(dgu, ng);
-    BE->swiglu_backward(dgu, c.r, c.gu, c.n, c.f);
+    BE->swiglu_backward(BE, dgu, c.r, c.gu, c.n, c.f);
     expect_doubled(dgu, d1, ng, "swiglu dgu");
     free(c.gu); free(c.a); free(c.r); free(ref); free(dgu); free(d1);
 }
@@ -582,7 +582,7 @@ typedef struct EmbCtx { int n, c, V; const int *ids; float *E, *x, *r; } EmbCtx;
 
 static double emb_loss(void *p) {
     EmbCtx *c = p;
-    BE->embedding_forward(c->x, c->ids, c->E, c->n, c->c);
+    BE->embedding_forward(BE, c->x, c->ids, c->E, c->n, c->c);
     return dotd(c->r, c->x, (size_t)c->n * c->c);
 }
 
@@ -599,12 +599,12 @@ Test(layers, embedding, .init = setup) {
         for (int i = 0; i < c.c; i++)
             cr_expect_eq(c.x[t * c.c + i], c.E[ids[t] * c.c + i], "embedding forward at token %d", t);
     float *dE = zeros(nE);
-    BE->embedding_backward(dE, c.r, ids, c.n, c.c);
+    BE->embedding_backward(BE, dE, c.r, ids, c.n, c.c);
     for (int i = 0; i < c.c; i++) cr_expect_eq(dE[2 * c.c + i], 0.0f, "unused row 2 got a gradient");
     expect_nontrivial(dE, nE, "embedding dE");
     grad_check(emb_loss, &c, c.E, dE, nE, 0.25, 1e-4, 1e-5, "embedding dE");
     float *d1 = dup(dE, nE);
-    BE->embedding_backward(dE, c.r, ids, c.n, c.c);
+    BE->embedding_backward(BE, dE, c.r, ids, c.n, c.c);
     expect_doubled(dE, d1, nE, "embedding dE");
     free(c.E); free(c.x); free(c.r); free(dE); free(d1);
 }
@@ -612,18 +612,25 @@ Test(layers, embedding, .init = setup) {
 /* add: y += x */
 Test(layers, add, .init = setup) {
     float y[5] = {1, 2, 3, 4, 5}, x[5] = {0.5f, -1, 2, 0, 10};
-    BE->add(y, x, 4);
+    BE->add(BE, y, x, 4);
     float want[5] = {1.5f, 1, 5, 4, 5};
     for (int i = 0; i < 5; i++) cr_expect_eq(y[i], want[i], "add at %d: %g", i, y[i]);
 }
 
 /* ---- JEPA metrics -------------------------------------------------------------- */
 
-typedef struct MetCtx { const JepaMetric *m; int B, D; float *U, *C; double scale; } MetCtx;
+typedef struct MetCtx { const JepaMetric *m; int B, D; float *U, *C; double scale; LossWork w; } MetCtx;
+
+/* d through the backend (row_stats + the table row); with dU, dC its gradient. */
+static double met_apply(MetCtx *c, float *dU, float *dC) {
+    double d;
+    cr_assert_eq(jepa_metric_apply(BE, c->m, c->U, c->C, dU, dC, c->B, c->D, c->scale, &c->w, &d), 0);
+    return d;
+}
 
 static double met_loss(void *p) {
     MetCtx *c = p;
-    return c->scale * c->m->forward(c->U, c->C, c->B, c->D);
+    return c->scale * met_apply(c, NULL, NULL);
 }
 
 static double metric_ref(const char *name, const float *U, const float *C, int B, int D) {
@@ -643,16 +650,18 @@ static double metric_ref(const char *name, const float *U, const float *C, int B
 
 static void check_metric(const char *name) {
     Rng rg = rng_stream(6, name);
-    MetCtx c = {jepa_metric(name), 3, 5, NULL, NULL, 0.7};
+    static MetCtx c;
+    memset(&c, 0, sizeof c);
+    c.m = jepa_metric(name), c.B = 3, c.D = 5, c.scale = 0.7;
     cr_assert(c.m, "metric %s missing", name);
     size_t n = (size_t)c.B * c.D;
     c.U = randn(n, &rg, 1, 0);
     c.C = randn(n, &rg, 1, 0);
     for (size_t i = 0; i < (size_t)c.D; i++) c.C[i] = c.U[i] + 0.3f * c.C[i]; /* one close pair */
-    double d = c.m->forward(c.U, c.C, c.B, c.D), ref = metric_ref(name, c.U, c.C, c.B, c.D);
+    double d = met_apply(&c, NULL, NULL), ref = metric_ref(name, c.U, c.C, c.B, c.D);
     cr_expect(fabs(d - ref) <= 1e-9 * (1 + fabs(ref)), "%s forward %.12g, reference %.12g", name, d, ref);
     float *dU = zeros(n), *dC = zeros(n);
-    c.m->backward(dU, dC, c.U, c.C, c.B, c.D, c.scale);
+    met_apply(&c, dU, dC);
     char w[64];
     snprintf(w, sizeof w, "%s dU", name);
     expect_nontrivial(dU, n, w);
@@ -661,17 +670,18 @@ static void check_metric(const char *name) {
     snprintf(w, sizeof w, "%s dC", name);
     expect_nontrivial(dC, n, w);
     grad_check(met_loss, &c, c.C, dC, n, 1.0 / 64, 1e-6, 1e-7, w);
-    c.m->backward(dU, dC, c.U, c.C, c.B, c.D, c.scale);
+    met_apply(&c, dU, dC);
     expect_doubled(dU, dU1, n, name);
     expect_doubled(dC, dC1, n, name);
     /* u == c: finite (l2 takes the subgradient 0 there) */
     memcpy(c.C, c.U, n * sizeof(float));
     memset(dU, 0, n * sizeof(float));
     memset(dC, 0, n * sizeof(float));
-    c.m->backward(dU, dC, c.U, c.C, c.B, c.D, c.scale);
+    met_apply(&c, dU, dC);
     expect_finite(dU, n, name);
     expect_finite(dC, n, name);
-    cr_expect(fabs(c.m->forward(c.U, c.C, c.B, c.D)) < 1e-6, "%s(u, u) should be 0", name);
+    cr_expect(fabs(met_apply(&c, NULL, NULL)) < 1e-6, "%s(u, u) should be 0", name);
+    loss_work_free(&c.w);
     free(c.U); free(c.C); free(dU); free(dC); free(dU1); free(dC1);
 }
 
@@ -693,9 +703,9 @@ static double ntp_val(void *p) {
 Test(layers, ntp_loss, .init = setup) {
     static NtpCtx c;
     memset(&c, 0, sizeof c);
-    ModelConfig mc = {8, 1, 2, 1, 8, 13, 16, 1e-5f, 10000.0f, 0};
+    ModelConfig mc = {.dim = 8, .n_layers = 1, .n_heads = 2, .n_kv_heads = 1, .ffn_dim = 8, .vocab_size = 13, .max_pos = 16, .rms_eps = 1e-5f, .rope_theta = 10000.0f};
     char err[256];
-    cr_assert_eq(model_init(&c.m, &mc, BE, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_init(&c.m, &mc, NULL, BE, err, sizeof err), 0, "%s", err);
     Rng rg = rng_stream(8, "ntp");
     model_init_weights(&c.m, &rg, 0.5f);
     enum { N = 5, C = 8, V = 13 };
@@ -723,15 +733,15 @@ Test(layers, ntp_loss, .init = setup) {
     double loss = ntp_val(&c) / c.scale;
     cr_expect(fabs(loss - ref) < 1e-6, "ntp loss %.9g, reference %.9g", loss, ref);
     float *dh = zeros((size_t)N * C);
-    memset(c.m.grads, 0, c.m.nparams * sizeof(float));
+    model_zero_grads(&c.m);
     cr_assert_eq(ntp_loss(&c.m, &c.b, c.h, dh, c.scale, &c.w, &loss), 0);
     float *dW = model_grad(&c.m, c.m.tid_lm_head);
     size_t nW = (size_t)V * C;
     for (int k = 0; k < C; k++) cr_expect_eq(dh[1 * C + k], 0.0f, "token without target got dh");
     expect_nontrivial(dh, (size_t)N * C, "ntp dh");
     expect_nontrivial(dW, nW, "ntp dW");
-    for (size_t i = 0; i < c.m.nparams; i++)
-        if (i < c.m.tensors[c.m.tid_lm_head].offset || i >= c.m.tensors[c.m.tid_lm_head].offset + nW)
+    for (size_t i = 0; i < c.m.ntrainable; i++)
+        if (i < c.m.tensors[c.m.tid_lm_head].goff || i >= c.m.tensors[c.m.tid_lm_head].goff + nW)
             cr_assert_eq(c.m.grads[i], 0.0f, "ntp_loss wrote a gradient outside lm_head");
     grad_check(ntp_val, &c, c.h, dh, (size_t)N * C, 1.0 / 16, 1e-4, 1e-5, "ntp dh");
     grad_check(ntp_val, &c, model_param(&c.m, c.m.tid_lm_head), dW, nW, 1.0 / 16, 1e-4, 1e-5, "ntp dlm_head");

@@ -1,6 +1,7 @@
 /* Whole-model gradient checks (NTP and JEPA, k = 0 and k > 0), separate vs
  * packed agreement, and determinism. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,13 +24,15 @@ typedef struct Ctx {
     LossWork w;
 } Ctx;
 
-static void setup_ctx(Ctx *c, int k, int packed, int jepa, const char *metric, int include_system) {
+static void setup_lora(Ctx *c, int k, int packed, int jepa, const char *metric, int include_system,
+                       const LoraConfig *lora) {
     memset(c, 0, sizeof *c);
-    backend_cpu_set_threads(1);
+    Backend *be = backend_cpu();
+    be->set_threads(be, 1);
     ModelConfig mc;
     char err[256];
     cr_assert_eq(model_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
-    cr_assert_eq(model_init(&c->m, &mc, backend_cpu(), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_init(&c->m, &mc, lora, be, err, sizeof err), 0, "%s", err);
     Rng r = rng_stream(7, "init");
     model_init_weights(&c->m, &r, 0.2f); /* large init: non-trivial attention and gradients */
     Rng r2 = rng_stream(7, "norms");
@@ -43,6 +46,10 @@ static void setup_ctx(Ctx *c, int k, int packed, int jepa, const char *metric, i
     c->o.gamma = 0.7;
     c->o.lambda = jepa ? 1.5 : 0.0;
     c->o.metric = jepa ? jepa_metric(metric) : NULL;
+}
+
+static void setup_ctx(Ctx *c, int k, int packed, int jepa, const char *metric, int include_system) {
+    setup_lora(c, k, packed, jepa, metric, include_system, NULL);
 }
 
 static void teardown_ctx(Ctx *c) {
@@ -62,7 +69,7 @@ static void check_model_grad(int k, int packed, int jepa, const char *metric) {
     Ctx c;
     setup_ctx(&c, k, packed, jepa, metric, 1);
     LossOut out;
-    memset(c.m.grads, 0, c.m.nparams * sizeof(float));
+    model_zero_grads(&c.m);
     cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &out, 1), 0);
     if (jepa) cr_assert(out.jepa > 0.0, "JEPA distance should be computed");
     /* Check a sample of coordinates from every tensor. */
@@ -94,14 +101,14 @@ Test(jepa_pass, separate_equals_packed) {
         setup_ctx(&b, k, 1, 1, "cosine", 1);
         cr_assert_neq(a.b.nrows, b.b.nrows, "separate has more rows than packed");
         LossOut oa, ob;
-        memset(a.m.grads, 0, a.m.nparams * sizeof(float));
-        memset(b.m.grads, 0, b.m.nparams * sizeof(float));
+        model_zero_grads(&a.m);
+        model_zero_grads(&b.m);
         cr_assert_eq(loss_step(&a.m, &a.b, &a.o, &a.w, &oa, 1), 0);
         cr_assert_eq(loss_step(&b.m, &b.b, &b.o, &b.w, &ob, 1), 0);
         cr_expect_float_eq(oa.ntp, ob.ntp, 1e-5);
         cr_expect_float_eq(oa.jepa, ob.jepa, 1e-5);
         double maxd = 0, maxg = 0;
-        for (size_t i = 0; i < a.m.nparams; i++) {
+        for (size_t i = 0; i < a.m.ntrainable; i++) {
             maxd = fmax(maxd, fabs(a.m.grads[i] - b.m.grads[i]));
             maxg = fmax(maxg, fabs(a.m.grads[i]));
         }
@@ -118,15 +125,124 @@ Test(jepa_pass, lambda_zero_monitors_only) {
     setup_ctx(&b, 1, 1, 0, NULL, 1);
     a.o.lambda = 0.0;
     LossOut oa, ob;
-    memset(a.m.grads, 0, a.m.nparams * sizeof(float));
-    memset(b.m.grads, 0, b.m.nparams * sizeof(float));
+    model_zero_grads(&a.m);
+    model_zero_grads(&b.m);
     cr_assert_eq(loss_step(&a.m, &a.b, &a.o, &a.w, &oa, 1), 0);
     cr_assert_eq(loss_step(&b.m, &b.b, &b.o, &b.w, &ob, 1), 0);
     cr_expect(oa.jepa > 0.0);
     cr_expect_float_eq(oa.total, ob.total, 1e-6);
     double maxd = 0;
-    for (size_t i = 0; i < a.m.nparams; i++) maxd = fmax(maxd, fabs(a.m.grads[i] - b.m.grads[i]));
+    for (size_t i = 0; i < a.m.ntrainable; i++) maxd = fmax(maxd, fabs(a.m.grads[i] - b.m.grads[i]));
     cr_expect_leq(maxd, 1e-5, "gradients differ by %g", maxd);
     teardown_ctx(&a);
     teardown_ctx(&b);
+}
+
+/* ---- LoRA (ALGORITHM.md §5) ------------------------------------------------------- */
+
+/* A pico model with adapters of rank 2 on every target, B made non-zero so
+ * every adapter gradient is non-trivial, and a fixed dropout key. */
+static void setup_lora_ctx(Ctx *c, int jepa, float dropout) {
+    LoraConfig lc = {2, 4.0f, dropout, (1u << LT_COUNT) - 1};
+    setup_lora(c, 1, 1, jepa, "cosine", 1, &lc);
+    Rng r = rng_stream(9, "lora");
+    model_init_lora(&c->m, &r);
+    for (int t = 0; t < c->m.ntensors; t++) {
+        Tensor *T = &c->m.tensors[t];
+        if (!strstr(T->name, ".lora_B.")) continue;
+        for (size_t i = 0; i < T->numel; i++) c->m.params[T->offset + i] = (float)(0.3 * rng_normal(&r));
+    }
+    model_set_training(&c->m, dropout > 0, 12345); /* the same masks on every forward: FD is valid */
+}
+
+static void check_lora_grad(int jepa, float dropout) {
+    Ctx c;
+    setup_lora_ctx(&c, jepa, dropout);
+    cr_assert_gt(c.m.ntrainable, 0);
+    int nlora = 0;
+    for (int t = 0; t < c.m.ntensors; t++) {
+        Tensor *T = &c.m.tensors[t];
+        int is_lora = strstr(T->name, ".lora_") != NULL;
+        nlora += is_lora;
+        cr_expect_eq(T->trainable, is_lora, "%s: trainable %d", T->name, T->trainable);
+        cr_expect_eq(model_grad(&c.m, t) == NULL, !is_lora, "%s: frozen tensors have no gradient", T->name);
+    }
+    cr_expect_eq(nlora, 2 * 7 * c.m.cfg.n_layers, "A and B of 7 targets per layer");
+    model_zero_grads(&c.m);
+    LossOut out;
+    cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &out, 1), 0);
+    double worst = 0;
+    for (int t = 0; t < c.m.ntensors; t++) {
+        Tensor *T = &c.m.tensors[t];
+        if (!T->trainable) continue;
+        size_t idx[5];
+        for (int s = 0; s < 5; s++) idx[s] = (size_t)((s * 7919u + t * 104729u) % T->numel);
+        double w = fd_check(total_loss, &c, c.m.params + T->offset, c.m.grads + T->goff, idx, 5, 1e-2, 3e-2, 2e-4,
+                            T->name);
+        worst = fmax(worst, w);
+    }
+    cr_expect_leq(worst, 1.0, "LoRA finite differences (jepa=%d dropout=%g): ratio %.3g", jepa, dropout, worst);
+    teardown_ctx(&c);
+}
+
+Test(lora, grad_ntp) { check_lora_grad(0, 0.0f); }
+Test(lora, grad_jepa) { check_lora_grad(1, 0.0f); }
+Test(lora, grad_with_dropout) { check_lora_grad(1, 0.3f); }
+
+/* A fresh adapter (B = 0) leaves the model's function unchanged. */
+Test(lora, zero_b_is_identity) {
+    Ctx a, b;
+    setup_ctx(&a, 1, 1, 1, "cosine", 1);
+    LoraConfig lc = {3, 6.0f, 0.0f, (1u << LT_COUNT) - 1};
+    setup_lora(&b, 1, 1, 1, "cosine", 1, &lc);
+    Rng r = rng_stream(3, "lora");
+    model_init_lora(&b.m, &r);
+    LossOut oa, ob;
+    cr_assert_eq(loss_step(&a.m, &a.b, &a.o, &a.w, &oa, 0), 0);
+    cr_assert_eq(loss_step(&b.m, &b.b, &b.o, &b.w, &ob, 0), 0);
+    cr_expect_eq(oa.total, ob.total, "B = 0: %.9g vs %.9g", oa.total, ob.total);
+    teardown_ctx(&a);
+    teardown_ctx(&b);
+}
+
+/* Merging W + (alpha/r) B A gives the same loss as the model with adapters. */
+Test(lora, merged_equals_unmerged) {
+    Ctx c, p;
+    setup_lora_ctx(&c, 1, 0.0f);
+    model_set_training(&c.m, 0, 0);
+    setup_ctx(&p, 1, 1, 1, "cosine", 1);
+    float *host = malloc(c.m.nparams * sizeof(float));
+    cr_assert_eq(model_params_merged(&c.m, host), 0);
+    for (int t = 0; t < p.m.ntensors; t++) /* plain model: same base names, merged values */
+        model_tensor_set(&p.m, t, host + c.m.tensors[model_tensor_id(&c.m, p.m.tensors[t].name)].offset);
+    LossOut oc, op;
+    cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &oc, 0), 0);
+    cr_assert_eq(loss_step(&p.m, &p.b, &p.o, &p.w, &op, 0), 0);
+    cr_expect(fabs(oc.total - op.total) <= 1e-5 * fabs(oc.total), "merged %.9g vs adapters %.9g", op.total, oc.total);
+    cr_expect(fabs(oc.jepa - op.jepa) <= 1e-5, "jepa merged %.9g vs adapters %.9g", op.jepa, oc.jepa);
+    free(host);
+    teardown_ctx(&c);
+    teardown_ctx(&p);
+}
+
+/* Kaiming-uniform(a=√5) A within ±1/√in, B zero. */
+Test(lora, init) {
+    Ctx c;
+    LoraConfig lc = {4, 8.0f, 0.1f, 1u << LT_Q | 1u << LT_DOWN};
+    setup_lora(&c, 0, 0, 0, NULL, 1, &lc);
+    Rng r = rng_stream(5, "lora");
+    model_init_lora(&c.m, &r);
+    int n = 0;
+    for (int t = 0; t < c.m.ntensors; t++) {
+        Tensor *T = &c.m.tensors[t];
+        if (!strstr(T->name, ".lora_")) continue;
+        n++;
+        int is_a = strstr(T->name, ".lora_A.") != NULL;
+        double bound = 1.0 / sqrt((double)T->shape[1]), mx = 0;
+        for (size_t i = 0; i < T->numel; i++) mx = fmax(mx, fabs(c.m.params[T->offset + i]));
+        if (is_a) cr_expect(mx > 0.5 * bound && mx <= bound, "%s: max |A| %g, bound %g", T->name, mx, bound);
+        else cr_expect_eq(mx, 0.0, "%s: B must start at 0", T->name);
+    }
+    cr_expect_eq(n, 2 * 2 * c.m.cfg.n_layers, "q and down only");
+    teardown_ctx(&c);
 }

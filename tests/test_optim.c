@@ -3,41 +3,73 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
+#include "backend.h"
 #include "optim.h"
 #include "rng.h"
 
+/* Device copy of host x (n floats) on be. */
+static float *dev(Backend *be, const float *x, size_t n) {
+    float *d = be->alloc(be, n * sizeof(float));
+    be->upload(be, d, x, n * sizeof(float));
+    return d;
+}
+
+static float get1(Backend *be, const float *d, size_t i) {
+    float v;
+    be->download(be, &v, d + i, sizeof v);
+    return v;
+}
+
+/* Golden values on every built backend (the optimizer's arithmetic is backend ops). */
 Test(optim, adamw_two_steps_golden) {
-    AdamW o;
-    cr_assert_eq(adamw_init(&o, 2, 0.9, 0.999, 1e-8, 0.01), 0);
-    float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.0f};
-    adamw_step(&o, p, g, 0.1);
-    /* m = 0.05, v = 0.00025; m^ = 0.5, v^ = 0.25; p = 1*(1 - 0.1*0.01) - 0.1*0.5/(0.5+1e-8) */
-    cr_expect_float_eq(p[0], 0.899f, 1e-6f, "p0 = %.9g", p[0]);
-    cr_expect_float_eq(p[1], -2.0f * 0.999f, 1e-6f, "zero gradient: decay only, got %.9g", p[1]);
-    g[0] = -0.25f;
-    adamw_step(&o, p, g, 0.05);
-    /* m = 0.9*0.05 - 0.025 = 0.02, v = 0.999*0.00025 + 0.001*0.0625 = 0.00031225
-       m^ = 0.02/0.19 ; v^ = 0.00031225/0.001999 ; p = 0.899*(1-0.0005) - 0.05*m^/(sqrt(v^)+eps) */
-    double mh = 0.02 / 0.19, vh = 0.00031225 / (1 - 0.999 * 0.999);
-    double want = 0.899 * (1 - 0.05 * 0.01) - 0.05 * mh / (sqrt(vh) + 1e-8);
-    cr_expect_float_eq(p[0], (float)want, 2e-6f, "p0 = %.9g, want %.9g", p[0], want);
-    adamw_free(&o);
+    int nb;
+    Backend **all = backend_all(&nb);
+    for (int k = 0; k < nb; k++) {
+        Backend *be = all[k];
+        AdamW o;
+        cr_assert_eq(adamw_init(&o, be, 2, 0.9, 0.999, 1e-8, 0.01), 0);
+        float hp[2] = {1.0f, -2.0f}, hg[2] = {0.5f, 0.0f};
+        float *p = dev(be, hp, 2), *g = dev(be, hg, 2);
+        adamw_step(&o, p, g, 0.1);
+        /* m = 0.05, v = 0.00025; m^ = 0.5, v^ = 0.25; p = 1*(1 - 0.1*0.01) - 0.1*0.5/(0.5+1e-8) */
+        cr_expect_float_eq(get1(be, p, 0), 0.899f, 1e-6f, "%s: p0 = %.9g", be->name, get1(be, p, 0));
+        cr_expect_float_eq(get1(be, p, 1), -2.0f * 0.999f, 1e-6f, "%s: zero gradient: decay only", be->name);
+        hg[0] = -0.25f;
+        be->upload(be, g, hg, sizeof hg);
+        adamw_step(&o, p, g, 0.05);
+        /* m = 0.9*0.05 - 0.025 = 0.02, v = 0.999*0.00025 + 0.001*0.0625 = 0.00031225
+           m^ = 0.02/0.19 ; v^ = 0.00031225/0.001999 ; p = 0.899*(1-0.0005) - 0.05*m^/(sqrt(v^)+eps) */
+        double mh = 0.02 / 0.19, vh = 0.00031225 / (1 - 0.999 * 0.999);
+        double want = 0.899 * (1 - 0.05 * 0.01) - 0.05 * mh / (sqrt(vh) + 1e-8);
+        cr_expect_float_eq(get1(be, p, 0), (float)want, 2e-6f, "%s: p0 = %.9g, want %.9g", be->name, get1(be, p, 0),
+                           want);
+        adamw_free(&o);
+        be->free(be, p);
+        be->free(be, g);
+    }
 }
 
 Test(optim, linear_decay_and_clipping) {
     cr_expect_float_eq(lr_linear_decay(1e-3, 0, 100), 1e-3, 1e-15);
     cr_expect_float_eq(lr_linear_decay(1e-3, 50, 100), 5e-4, 1e-15);
     cr_expect_float_eq(lr_linear_decay(1e-3, 99, 100), 1e-5, 1e-15);
-    float g[3] = {3.0f, 4.0f, 0.0f};
-    double n = clip_grad_norm(g, 3, 1.0);
-    cr_expect_float_eq(n, 5.0, 1e-9, "returns the norm before clipping");
-    cr_expect_float_eq(grad_norm(g, 3), 1.0, 1e-5);
-    cr_expect_float_eq(g[0], 0.6f, 1e-5f);
-    float h[2] = {0.3f, 0.4f};
-    clip_grad_norm(h, 2, 1.0);
-    cr_expect_eq(h[0], 0.3f, "below the limit nothing changes");
-    clip_grad_norm(g, 3, 0.0);
-    cr_expect_float_eq(grad_norm(g, 3), 1.0, 1e-5, "0 = off");
+    int nb;
+    Backend **all = backend_all(&nb);
+    for (int k = 0; k < nb; k++) {
+        Backend *be = all[k];
+        float hg[3] = {3.0f, 4.0f, 0.0f}, hh[2] = {0.3f, 0.4f};
+        float *g = dev(be, hg, 3), *h = dev(be, hh, 2);
+        double n = clip_grad_norm(be, g, 3, 1.0);
+        cr_expect_float_eq(n, 5.0, 1e-9, "%s: returns the norm before clipping", be->name);
+        cr_expect_float_eq(grad_norm(be, g, 3), 1.0, 1e-5);
+        cr_expect_float_eq(get1(be, g, 0), 0.6f, 1e-5f);
+        clip_grad_norm(be, h, 2, 1.0);
+        cr_expect_eq(get1(be, h, 0), 0.3f, "%s: below the limit nothing changes", be->name);
+        clip_grad_norm(be, g, 3, 0.0);
+        cr_expect_float_eq(grad_norm(be, g, 3), 1.0, 1e-5, "0 = off");
+        be->free(be, g);
+        be->free(be, h);
+    }
 }
 
 Test(rng, streams_are_seeded_and_independent) {
