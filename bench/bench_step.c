@@ -17,6 +17,7 @@
 #include "data.h"
 #include "loss.h"
 #include "model.h"
+#include "model_config.h"
 #include "train.h"
 
 #define STEPS 8
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
     if (dataset_load(path, c.batch_size * STEPS, &d, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 1; }
     ModelConfig mc;
     Model m;
-    if (model_preset(c.model, TOK_VOCAB, &mc, err, sizeof err) ||
+    if (model_config_preset(c.model, TOK_VOCAB, &mc, err, sizeof err) ||
         model_init(&m, &mc, NULL, backend_profiled(be), err, sizeof err)) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;

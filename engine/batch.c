@@ -156,6 +156,30 @@ int view_prompt(const Example *e, int include_system, int *out, int cap) {
     return n;
 }
 
+int view_positions(const Example *e, const ViewOpts *o, int max_new) {
+    int S = (int)strlen(e->system), U = (int)strlen(e->user), A = (int)strlen(e->assistant);
+    int sys = o->include_system ? 1 + S : 0;
+    int ntp = 1 + sys + 1 + U + 1 + A + 1;       /* ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U ⟨assistant⟩ A ⟨eos⟩ */
+    int text = 2 + U + o->k + 1, code = 2 + A + 1; /* views restart their positions */
+    int prompt = 1 + sys + 1 + U + 1 + max_new;   /* the prompt, then greedy tokens */
+    int m = ntp > text ? ntp : text;
+    m = m > code ? m : code;
+    return m > prompt ? m : prompt;
+}
+
+int dataset_check_positions(const Dataset *d, const ViewOpts *o, int max_new, int max_pos, char *err, size_t errn) {
+    for (int i = 0; i < d->n; i++) {
+        int need = view_positions(&d->ex[i], o, max_new);
+        if (need > max_pos) {
+            snprintf(err, errn, "%s:%d: the example needs %d positions (longest of its NTP sequence, views and "
+                     "prompt + max_new_tokens %d), more than max_position_embeddings %d", d->path, d->ex[i].line,
+                     need, max_new, max_pos);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void batch_free(Batch *b) {
     free(b->ids); free(b->pos); free(b->seg); free(b->tgt);
     free(b->row_start); free(b->enc_text); free(b->enc_code);

@@ -45,6 +45,15 @@ int batch_build(Batch *b, const Example *ex, const int *idx, int m, const ViewOp
  * (capacity cap); returns its length, or -1 if it does not fit. */
 int view_prompt(const Example *e, int include_system, int *out, int cap);
 
+/* Positions the longest row of example e needs: its NTP sequence, its Text
+ * and Code views, and the evaluation prompt plus max_new generated tokens. */
+int view_positions(const Example *e, const ViewOpts *o, int max_new);
+
+/* Every example of d fits in max_pos positions (view_positions), else -1
+ * with "FILE:LINE: the example needs N positions (...), more than
+ * max_position_embeddings M". */
+int dataset_check_positions(const Dataset *d, const ViewOpts *o, int max_new, int max_pos, char *err, size_t errn);
+
 void batch_free(Batch *b);
 
 #endif

@@ -1,288 +1,286 @@
-/* safetensors + config.json reading and writing (cJSON). */
+/* Checkpoints: loading (ours, Hugging Face Llama, PEFT adapters), the run's
+ * model (init= or from scratch), and saving (merged model + PEFT adapter).
+ * The file formats live in safetensors.c, hf_config.c and peft.c. */
 #include "checkpoint.h"
-#include "fsutil.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-static int write_file(const char *path, const void *a, size_t na, const void *b, size_t nb, char *err, size_t errn) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { snprintf(err, errn, "%s: cannot write: %s", tmp, strerror(errno)); return -1; }
-    int ok = fwrite(a, 1, na, f) == na && (nb == 0 || fwrite(b, 1, nb, f) == nb);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path)) { snprintf(err, errn, "%s: write failed", path); return -1; }
+#include "errmsg.h"
+#include "fsutil.h"
+#include "hf_config.h"
+#include "model_config.h"
+#include "peft.h"
+#include "rng.h"
+#include "safetensors.h"
+#include "train.h"
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- Where the weights are ------------------------------------------------------ */
+
+/* A checkpoint directory: model_dir holds config.json and the weights; when
+ * dir is a PEFT adapter, model_dir is its base and pc its adapter config. */
+typedef struct CkDirs { char model_dir[2048], adapter_dir[2048]; int is_adapter; PeftConfig pc; } CkDirs;
+
+static int resolve_dirs(const char *dir, CkDirs *d, char *err, size_t errn) {
+    char path[4096];
+    memset(d, 0, sizeof *d);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    if (!exists(path)) {
+        snprintf(d->model_dir, sizeof d->model_dir, "%s", dir);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if (!exists(path)) return errf(err, errn, "%s: not a checkpoint directory (no config.json or adapter_config.json)", dir);
+        return 0;
+    }
+    d->is_adapter = 1;
+    snprintf(d->adapter_dir, sizeof d->adapter_dir, "%s", dir);
+    if (peft_config_read(path, &d->pc, err, errn)) return -1;
+    const char *base = d->pc.base_model;
+    if (!base[0]) return errf(err, errn, "%s: base_model_name_or_path is empty: the adapter's base is unknown", path);
+    char rel[2048];
+    snprintf(rel, sizeof rel, "%s/%s", dir, base); /* relative to the adapter, then as given */
+    snprintf(d->model_dir, sizeof d->model_dir, "%s", base[0] != '/' && exists(rel) ? rel : base);
+    snprintf(path, sizeof path, "%s/config.json", d->model_dir);
+    if (!exists(path))
+        return errf(err, errn, "%s: its base '%s' is not a checkpoint directory here (no %s)", dir, base, path);
+    snprintf(path, sizeof path, "%s/adapter_config.json", d->model_dir);
+    if (exists(path)) return errf(err, errn, "%s: its base %s is itself an adapter (not supported)", dir, d->model_dir);
     return 0;
 }
 
-int checkpoint_save(const Model *m, const Tokenizer *tok, const Config *run, const char *dir, char *err, size_t errn) {
-    if (mkdir_p(dir)) { snprintf(err, errn, "%s: cannot create directory: %s", dir, strerror(errno)); return -1; }
-    const ModelConfig *c = &m->cfg;
-    char path[1100];
-    /* config.json */
-    cJSON *j = cJSON_CreateObject();
-    cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
-    cJSON_AddStringToObject(j, "model_type", "llama");
-    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
-    cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
-    cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
-    cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_kv_heads);
-    cJSON_AddNumberToObject(j, "head_dim", m->head_dim);
-    cJSON_AddNumberToObject(j, "intermediate_size", c->ffn_dim);
-    cJSON_AddNumberToObject(j, "rms_norm_eps", c->rms_eps);
-    cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
-    cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_pos);
-    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_embeddings);
-    cJSON_AddStringToObject(j, "hidden_act", "silu");
-    cJSON_AddStringToObject(j, "torch_dtype", "float32");
-    cJSON_AddNumberToObject(j, "bos_token_id", tok->bos);
-    cJSON_AddNumberToObject(j, "eos_token_id", tok->eos);
-    cJSON_AddNumberToObject(j, "pad_token_id", tok->pad);
-    cJSON *t = cJSON_AddObjectToObject(j, "tokenizer");
-    cJSON_AddStringToObject(t, "kind", tok->kind);
-    cJSON_AddNumberToObject(t, "bos", tok->bos);
-    cJSON_AddNumberToObject(t, "eos", tok->eos);
-    cJSON_AddNumberToObject(t, "pad", tok->pad);
-    cJSON_AddNumberToObject(t, "system", tok->system);
-    cJSON_AddNumberToObject(t, "user", tok->user);
-    cJSON_AddNumberToObject(t, "assistant", tok->assistant);
-    cJSON *preds = cJSON_AddArrayToObject(t, "pred");
-    for (int i = 1; i <= tok->npred; i++) cJSON_AddItemToArray(preds, cJSON_CreateNumber(tok_pred(tok, i)));
-    if (run) {
-        cJSON *r = cJSON_AddObjectToObject(j, "llm_jepa");
-        int n;
-        const CfgKey *s = config_schema(&n);
-        for (int i = 0; i < n; i++) {
-            char v[CFG_PATH_MAX];
-            config_get(run, &s[i], v, sizeof v);
-            cJSON_AddStringToObject(r, s[i].name, v);
-        }
+/* config.json of model_dir into mc; ck_vocab = the file's vocabulary, and
+ * mc->vocab_size raised to TOK_VOCAB when the byte tokenizer's special tokens
+ * must be appended (see checkpoint.h). */
+static int read_model_config(const char *model_dir, ModelConfig *mc, HfExtras *x, int *ck_vocab, char *note,
+                             size_t notn, char *err, size_t errn) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", model_dir);
+    if (hf_config_read(path, mc, x, err, errn)) return -1;
+    if (x->has_tokenizer && strcmp(x->tok.kind, "byte"))
+        return errf(err, errn, "%s: tokenizer kind '%s' is not supported (only the byte tokenizer)", path, x->tok.kind);
+    *ck_vocab = mc->vocab_size;
+    if (mc->vocab_size < 256)
+        return errf(err, errn, "%s: vocab_size %d cannot hold the byte tokenizer's 256 byte ids (Hugging Face "
+                    "tokenizer.json is not supported yet)", path, mc->vocab_size);
+    if (mc->vocab_size < TOK_VOCAB) {
+        if (note) snprintf(note, notn, "%s: vocab_size %d: appended %d special tokens (rows %d..%d = mean of the "
+                           "existing rows)", path, mc->vocab_size, TOK_VOCAB - mc->vocab_size, mc->vocab_size,
+                           TOK_VOCAB - 1);
+        mc->vocab_size = TOK_VOCAB;
     }
-    char *js = cJSON_Print(j);
-    cJSON_Delete(j);
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = write_file(path, js, strlen(js), "\n", 1, err, errn);
-    free(js);
-    if (rc) return -1;
+    return 0;
+}
 
-    /* model.safetensors: u64 header length, JSON header, raw little-endian data */
-    cJSON *h = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(h, "__metadata__");
-    cJSON_AddStringToObject(meta, "format", "pt");
-    size_t off = 0;
-    for (int i = 0; i < m->ntensors; i++) {
-        const Tensor *T = &m->tensors[i];
-        if (strstr(T->name, ".lora_")) continue; /* the merged model is a plain Llama */
-        cJSON *e = cJSON_AddObjectToObject(h, T->name);
-        cJSON_AddStringToObject(e, "dtype", "F32");
-        cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-        for (int d = 0; d < T->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber(T->shape[d]));
-        cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
-        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)(off + T->numel * 4)));
-        off += T->numel * 4;
+/* Rows [ck_vocab, V) of E (V, C) = the mean of rows [0, ck_vocab) (in double). */
+static void mean_rows(float *E, int ck_vocab, int V, int C) {
+    for (int c = 0; c < C; c++) {
+        double s = 0;
+        for (int v = 0; v < ck_vocab; v++) s += E[(size_t)v * C + c];
+        for (int v = ck_vocab; v < V; v++) E[(size_t)v * C + c] = (float)(s / ck_vocab);
     }
-    char *hs = cJSON_PrintUnformatted(h);
-    cJSON_Delete(h);
-    size_t hl = strlen(hs), padded = (hl + 7) / 8 * 8;
-    size_t total = 8 + padded + off;
-    unsigned char *buf = malloc(total);
-    if (!buf) { free(hs); snprintf(err, errn, "out of memory"); return -1; }
-    uint64_t L = padded;
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(L >> (8 * i));
-    memcpy(buf + 8, hs, hl);
-    memset(buf + 8 + hl, ' ', padded - hl);
-    free(hs);
-    unsigned char *p = buf + 8 + padded;
-    float *host = malloc(m->nparams * sizeof(float));
-    if (!host || model_params_merged((Model *)m, host)) {
-        free(host); free(buf);
-        snprintf(err, errn, "out of memory");
-        return -1;
-    }
-    for (int i = 0; i < m->ntensors; i++) {
-        const Tensor *T = &m->tensors[i];
+}
+
+/* Every base tensor of m from the weights in model_dir (vocabulary rows
+ * beyond ck_vocab appended as means). */
+static int load_base(Model *m, const char *model_dir, int ck_vocab, char *err, size_t errn) {
+    SafeTensors st;
+    if (safetensors_open(&st, model_dir, err, errn)) return -1;
+    int rc = 0;
+    for (int t = 0; t < m->ntensors && !rc; t++) {
+        Tensor *T = &m->tensors[t];
         if (strstr(T->name, ".lora_")) continue;
-        memcpy(p, host + T->offset, T->numel * 4); /* x86-64 and aarch64 are little-endian */
-        p += T->numel * 4;
+        int vocab_rows = t == m->tid_embed || t == m->tid_lm_head;
+        int shape[2] = {vocab_rows ? ck_vocab : T->shape[0], T->shape[1]};
+        float *h = malloc(T->numel * sizeof(float));
+        if (!h) rc = errf(err, errn, "out of memory");
+        else if (safetensors_read_f32(&st, T->name, T->ndim, shape, h, err, errn)) rc = -1;
+        else {
+            if (vocab_rows && ck_vocab < T->shape[0]) mean_rows(h, ck_vocab, T->shape[0], T->shape[1]);
+            model_tensor_set(m, t, h);
+        }
+        free(h);
     }
-    free(host);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    rc = write_file(path, buf, total, NULL, 0, err, errn);
-    free(buf);
+    safetensors_close(&st);
     return rc;
 }
 
-static char *read_all(const char *path, size_t *len, char *err, size_t errn) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errn, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        snprintf(err, errn, "%s: read failed", path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
-
-static int get_int(cJSON *j, const char *key, int *out, const char *path, char *err, size_t errn) {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) { snprintf(err, errn, "%s: expected a number for \"%s\"", path, key); return -1; }
-    *out = v->valueint;
-    return 0;
-}
-
-int checkpoint_read_config(const char *dir, ModelConfig *mc, Config *run, int *has_run, char *err, size_t errn) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t len;
-    char *txt = read_all(path, &len, err, errn);
-    if (!txt) return -1;
-    cJSON *j = cJSON_Parse(txt);
-    free(txt);
-    if (!j) { snprintf(err, errn, "%s: not valid JSON", path); return -1; }
-    int rc = -1;
-    memset(mc, 0, sizeof *mc);
-    if (get_int(j, "hidden_size", &mc->dim, path, err, errn) ||
-        get_int(j, "num_hidden_layers", &mc->n_layers, path, err, errn) ||
-        get_int(j, "num_attention_heads", &mc->n_heads, path, err, errn) ||
-        get_int(j, "intermediate_size", &mc->ffn_dim, path, err, errn) ||
-        get_int(j, "vocab_size", &mc->vocab_size, path, err, errn))
-        goto done;
-    mc->n_kv_heads = mc->n_heads;
-    cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "num_key_value_heads")) && cJSON_IsNumber(v)) mc->n_kv_heads = v->valueint;
-    mc->rms_eps = 1e-6f;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "rms_norm_eps")) && cJSON_IsNumber(v)) mc->rms_eps = (float)v->valuedouble;
-    mc->rope_theta = 10000.0f;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "rope_theta")) && cJSON_IsNumber(v)) mc->rope_theta = (float)v->valuedouble;
-    mc->max_pos = 2048;
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "max_position_embeddings")) && cJSON_IsNumber(v)) mc->max_pos = v->valueint;
-    v = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
-    mc->tie_embeddings = cJSON_IsTrue(v);
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, "head_dim")) && cJSON_IsNumber(v) && mc->n_heads > 0 &&
-        v->valueint * mc->n_heads != mc->dim) {
-        snprintf(err, errn, "%s: head_dim %d != hidden_size / num_attention_heads is not supported", path, v->valueint);
-        goto done;
-    }
-    if (has_run) *has_run = 0;
-    cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "llm_jepa");
-    if (run && cJSON_IsObject(r)) {
-        config_defaults(run);
-        cJSON *e;
-        cJSON_ArrayForEach(e, r) {
-            char msg[256];
-            if (!cJSON_IsString(e) || config_set(run, e->string, e->valuestring, msg, sizeof msg)) {
-                snprintf(err, errn, "%s: \"llm_jepa\": %s", path, cJSON_IsString(e) ? msg : "values must be strings");
-                goto done;
+/* The adapter's A and B into the LoRA tensors of t. */
+static int load_adapter(Model *t, const CkDirs *d, char *err, size_t errn) {
+    SafeTensors st;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", d->adapter_dir);
+    if (safetensors_open(&st, path, err, errn)) return -1;
+    int rc = 0;
+    for (int l = 0; l < t->cfg.n_layers && !rc; l++)
+        for (int g = 0; g < LT_COUNT && !rc; g++)
+            for (int b = 0; b < 2 && !rc; b++) {
+                int tid = t->lora_tid[(l * LT_COUNT + g) * 2 + b];
+                if (tid < 0) continue;
+                Tensor *T = &t->tensors[tid];
+                char name[160];
+                peft_tensor_name(l, g, b, name, sizeof name);
+                float *h = malloc(T->numel * sizeof(float));
+                if (!h) rc = errf(err, errn, "out of memory");
+                else if (safetensors_read_f32(&st, name, 2, T->shape, h, err, errn)) rc = -1;
+                else model_tensor_set(t, tid, h);
+                free(h);
             }
-        }
-        if (has_run) *has_run = 1;
-    }
-    rc = 0;
-done:
-    cJSON_Delete(j);
+    safetensors_close(&st);
     return rc;
 }
 
-static float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+/* Base weights of m = the adapter's base with the adapter merged (PEFT's
+ * merge_and_unload), through a temporary model carrying the adapter. */
+static int load_merged(Model *m, const CkDirs *d, int ck_vocab, char *err, size_t errn) {
+    Model t;
+    LoraConfig lc = d->pc.lora;
+    lc.dropout = 0.0f;
+    if (model_init(&t, &m->cfg, &lc, m->be, err, errn)) return -1;
+    float *host = malloc(t.nparams * sizeof(float));
+    int rc = !host ? errf(err, errn, "out of memory") : 0;
+    if (!rc && (load_base(&t, d->model_dir, ck_vocab, err, errn) || load_adapter(&t, d, err, errn))) rc = -1;
+    if (!rc && model_params_merged(&t, host)) rc = errf(err, errn, "out of memory merging the adapter");
+    for (int i = 0; !rc && i < m->ntensors; i++) /* base tensors come first, in the same order */
+        if (!strstr(m->tensors[i].name, ".lora_")) model_tensor_set(m, i, host + t.tensors[i].offset);
+    free(host);
+    model_free(&t);
+    return rc;
 }
 
-static float f16_to_f32(uint16_t h) {
-    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff, u;
-    if (e == 0) {
-        if (m == 0) u = s;
-        else { /* subnormal */
-            e = 127 - 15 + 1;
-            while (!(m & 0x400)) { m <<= 1; e--; }
-            u = s | (e << 23) | ((m & 0x3ff) << 13);
-        }
-    } else if (e == 31) u = s | 0x7f800000u | (m << 13);
-    else u = s | ((e + 127 - 15) << 23) | (m << 13);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+static int load_weights(Model *m, const CkDirs *d, int ck_vocab, char *err, size_t errn) {
+    return d->is_adapter ? load_merged(m, d, ck_vocab, err, errn) : load_base(m, d->model_dir, ck_vocab, err, errn);
+}
+
+/* ---- Loading ------------------------------------------------------------------------ */
+
+static int apply_run(const HfExtras *x, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
+    if (has_run) *has_run = 0;
+    if (!run || !x->has_run) return 0;
+    config_defaults(run);
+    for (int i = 0; i < x->nrun; i++) {
+        char msg[256];
+        if (config_set(run, x->run[i].key, x->run[i].value, msg, sizeof msg))
+            return errf(err, errn, "%s/config.json: \"llm_jepa\": %s", dir, msg);
+    }
+    if (has_run) *has_run = 1;
+    return 0;
 }
 
 int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
+    CkDirs d;
     ModelConfig mc;
-    if (checkpoint_read_config(dir, &mc, run, has_run, err, errn)) return -1;
-    if (model_init(m, &mc, NULL, be, err, errn)) return -1;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    size_t len;
-    char *buf = read_all(path, &len, err, errn);
-    if (!buf) { model_free(m); return -1; }
-    int rc = -1;
-    cJSON *h = NULL;
-    uint64_t hl = 0;
-    if (len < 8) { snprintf(err, errn, "%s: too short for a safetensors header", path); goto done; }
-    for (int i = 0; i < 8; i++) hl |= (uint64_t)(unsigned char)buf[i] << (8 * i);
-    if (hl > len - 8) { snprintf(err, errn, "%s: header length %llu exceeds the file", path, (unsigned long long)hl); goto done; }
-    h = cJSON_ParseWithLength(buf + 8, (size_t)hl);
-    if (!h) { snprintf(err, errn, "%s: header is not valid JSON", path); goto done; }
-    const unsigned char *data = (const unsigned char *)buf + 8 + hl;
-    size_t dlen = len - 8 - hl;
-    for (int t = 0; t < m->ntensors; t++) {
-        Tensor *T = &m->tensors[t];
-        cJSON *e = cJSON_GetObjectItemCaseSensitive(h, T->name);
-        if (!e) { snprintf(err, errn, "%s: missing tensor %s", path, T->name); goto done; }
-        cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(e, "shape"),
-              *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) {
-            snprintf(err, errn, "%s: tensor %s: expected dtype, shape and data_offsets", path, T->name);
-            goto done;
-        }
-        int nd = cJSON_GetArraySize(sh), okshape = nd == T->ndim;
-        for (int d = 0; okshape && d < nd; d++) okshape = cJSON_GetArrayItem(sh, d)->valueint == T->shape[d];
-        if (!okshape) {
-            snprintf(err, errn, "%s: tensor %s: shape does not match config.json (expected [%d%s%.0d])", path, T->name,
-                     T->shape[0], T->ndim == 2 ? ", " : "", T->ndim == 2 ? T->shape[1] : 0);
-            goto done;
-        }
-        size_t a = (size_t)cJSON_GetArrayItem(of, 0)->valuedouble, b = (size_t)cJSON_GetArrayItem(of, 1)->valuedouble;
-        int es = !strcmp(dt->valuestring, "F32") ? 4 : (!strcmp(dt->valuestring, "BF16") || !strcmp(dt->valuestring, "F16")) ? 2 : 0;
-        if (!es) { snprintf(err, errn, "%s: tensor %s: unsupported dtype %s (F32, BF16, F16)", path, T->name, dt->valuestring); goto done; }
-        if (b < a || b > dlen || b - a != T->numel * (size_t)es) {
-            snprintf(err, errn, "%s: tensor %s: data_offsets [%zu, %zu) do not fit the data (%zu bytes)", path, T->name, a, b, dlen);
-            goto done;
-        }
-        float *dst = malloc(T->numel * sizeof(float));
-        if (!dst) { snprintf(err, errn, "out of memory"); goto done; }
-        const unsigned char *src = data + a;
-        for (size_t i = 0; i < T->numel; i++) {
-            if (es == 4) memcpy(&dst[i], src + 4 * i, 4);
-            else {
-                uint16_t v = (uint16_t)(src[2 * i] | src[2 * i + 1] << 8);
-                dst[i] = dt->valuestring[0] == 'B' ? bf16_to_f32(v) : f16_to_f32(v);
-            }
-        }
-        model_tensor_set(m, t, dst);
-        free(dst);
+    HfExtras x;
+    int ck_vocab;
+    memset(&x, 0, sizeof x);
+    int rc = resolve_dirs(dir, &d, err, errn) || read_model_config(d.model_dir, &mc, &x, &ck_vocab, NULL, 0, err, errn) ||
+             apply_run(&x, d.model_dir, run, has_run, err, errn) || model_init(m, &mc, NULL, be, err, errn);
+    hf_extras_free(&x);
+    if (rc) return -1;
+    if (load_weights(m, &d, ck_vocab, err, errn)) { model_free(m); return -1; }
+    return 0;
+}
+
+int model_build(const Config *c, Backend *be, Model *m, char *note, size_t notn, char *err, size_t errn) {
+    LoraConfig lc = lora_config(c);
+    ModelConfig mc;
+    if (note && notn) note[0] = 0;
+    if (!c->init[0]) {
+        if (model_config_resolve(c, NULL, TOK_VOCAB, &mc, err, errn) || model_init(m, &mc, &lc, be, err, errn))
+            return -1;
+        Rng r_init = rng_stream(c->seed, "init");
+        model_init_weights(m, &r_init, (float)c->init_std);
+    } else {
+        CkDirs d;
+        ModelConfig ck;
+        HfExtras x;
+        int ck_vocab;
+        memset(&x, 0, sizeof x);
+        int rc = resolve_dirs(c->init, &d, err, errn) ||
+                 read_model_config(d.model_dir, &ck, &x, &ck_vocab, note, notn, err, errn) ||
+                 model_config_resolve(c, &ck, 0, &mc, err, errn) || model_init(m, &mc, &lc, be, err, errn);
+        hf_extras_free(&x);
+        if (rc) return -1;
+        if (load_weights(m, &d, ck_vocab, err, errn)) { model_free(m); return -1; }
     }
-    rc = 0;
-done:
-    cJSON_Delete(h);
-    free(buf);
-    if (rc) model_free(m);
+    Rng r_lora = rng_stream(c->seed, "lora_init");
+    model_init_lora(m, &r_lora);
+    return 0;
+}
+
+/* ---- Saving ---------------------------------------------------------------------- */
+
+/* The PEFT adapter of m into dir (adapter_config.json, adapter_model.safetensors). */
+static int save_adapter(Model *m, const Config *run, const char *dir, char *err, size_t errn) {
+    if (mkdir_p(dir)) return errf(err, errn, "%s: cannot create directory: %s", dir, strerror(errno));
+    int n = 0, cap = 2 * LT_COUNT * m->cfg.n_layers;
+    char **names = calloc((size_t)cap, sizeof *names);
+    int *nd = calloc((size_t)cap, sizeof *nd);
+    const int **shapes = calloc((size_t)cap, sizeof *shapes);
+    float **data = calloc((size_t)cap, sizeof *data);
+    int rc = !names || !nd || !shapes || !data ? errf(err, errn, "out of memory") : 0;
+    for (int l = 0; !rc && l < m->cfg.n_layers; l++)
+        for (int g = 0; g < LT_COUNT; g++)
+            for (int b = 0; b < 2; b++) {
+                int tid = m->lora_tid[(l * LT_COUNT + g) * 2 + b];
+                if (tid < 0) continue;
+                names[n] = malloc(160);
+                data[n] = malloc(m->tensors[tid].numel * sizeof(float));
+                if (!names[n] || !data[n]) { rc = errf(err, errn, "out of memory"); n++; goto out; }
+                peft_tensor_name(l, g, b, names[n], 160);
+                nd[n] = 2;
+                shapes[n] = m->tensors[tid].shape;
+                model_tensor_get(m, tid, data[n]);
+                n++;
+            }
+out:;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    if (!rc && safetensors_write(path, n, (const char *const *)names, nd, shapes, (const float *const *)data, ST_F32,
+                                 err, errn))
+        rc = -1;
+    PeftConfig pc;
+    memset(&pc, 0, sizeof pc);
+    pc.lora = m->lora;
+    if (run) snprintf(pc.base_model, sizeof pc.base_model, "%s", run->init);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    if (!rc && peft_config_write(path, &pc, err, errn)) rc = -1;
+    for (int i = 0; i < n; i++) { free(names[i]); free(data[i]); }
+    free(names); free(nd); free(shapes); free(data);
+    return rc;
+}
+
+int checkpoint_save(Model *m, const Tokenizer *tok, const Config *run, const char *dir, char *err, size_t errn) {
+    if (mkdir_p(dir)) return errf(err, errn, "%s: cannot create directory: %s", dir, strerror(errno));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hf_config_write(path, &m->cfg, tok, run, "float32", err, errn)) return -1;
+    float *host = malloc(m->nparams * sizeof(float));
+    int n = 0, rc = 0;
+    const char **names = calloc((size_t)m->ntensors, sizeof *names);
+    int *nd = calloc((size_t)m->ntensors, sizeof *nd);
+    const int **shapes = calloc((size_t)m->ntensors, sizeof *shapes);
+    const float **data = calloc((size_t)m->ntensors, sizeof *data);
+    if (!host || !names || !nd || !shapes || !data || model_params_merged(m, host)) rc = errf(err, errn, "out of memory");
+    for (int t = 0; !rc && t < m->ntensors; t++) {
+        const Tensor *T = &m->tensors[t];
+        if (strstr(T->name, ".lora_")) continue; /* the merged model is a plain Llama */
+        names[n] = T->name, nd[n] = T->ndim, shapes[n] = T->shape, data[n] = host + T->offset;
+        n++;
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc && safetensors_write(path, n, names, nd, shapes, data, ST_F32, err, errn)) rc = -1;
+    free(host); free(names); free(nd); free(shapes); free(data);
+    if (!rc && m->lora.rank > 0) {
+        snprintf(path, sizeof path, "%s/adapter", dir);
+        rc = save_adapter(m, run, path, err, errn);
+    }
     return rc;
 }

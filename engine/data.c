@@ -70,6 +70,7 @@ static int parse_line(const char *line, Example *e, char *why, size_t whyn) {
 int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn) {
     d->ex = NULL;
     d->n = 0;
+    snprintf(d->path, sizeof d->path, "%s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errn, "%s: cannot open", path);
@@ -96,6 +97,7 @@ int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn
             dataset_free(d);
             return -1;
         }
+        d->ex[d->n].line = lineno;
         d->n++;
     }
     free(line);

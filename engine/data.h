@@ -8,11 +8,13 @@
 
 typedef struct Example {
     char *system, *user, *assistant; /* owned, NUL-terminated UTF-8 */
+    int line;                        /* 1-based line of the jsonl file (0 = not from a file) */
 } Example;
 
 typedef struct Dataset {
     Example *ex;
     int n;
+    char path[512];                  /* the file it was read from */
 } Dataset;
 
 /* Read the first `limit` examples of a jsonl file (limit 0 = all).

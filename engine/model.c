@@ -1,37 +1,12 @@
 /* Llama-style decoder: tensor table, activation table, forward, backward,
  * cached decoding, LoRA adapters. Every tensor operation goes through m->be. */
 #include "model.h"
+#include "rope.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int model_preset(const char *name, int vocab_size, ModelConfig *mc, char *err, size_t errn) {
-    /* name, C, L, H, KV, F */
-    static const struct { const char *name; int C, L, H, KV, F; } P[] = {
-        {"pico", 32, 2, 4, 2, 64},     /* tests: grouped-query heads */
-        {"nano", 128, 3, 4, 4, 320},   /* the CPU demo preset */
-        {"micro", 192, 6, 6, 2, 512},
-    };
-    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
-        if (strcmp(P[i].name, name)) continue;
-        memset(mc, 0, sizeof *mc);
-        mc->dim = P[i].C;
-        mc->n_layers = P[i].L;
-        mc->n_heads = P[i].H;
-        mc->n_kv_heads = P[i].KV;
-        mc->ffn_dim = P[i].F;
-        mc->vocab_size = vocab_size;
-        mc->max_pos = 2048;
-        mc->rms_eps = 1e-5f;
-        mc->rope_theta = 10000.0f;
-        mc->tie_embeddings = 0;
-        return 0;
-    }
-    snprintf(err, errn, "unknown model preset '%s' (pico, nano, micro)", name);
-    return -1;
-}
 
 /* ---- Tensor table ------------------------------------------------------------------ */
 
@@ -99,21 +74,14 @@ static int add_lora_tensors(Model *m, int *cap) {
     return 0;
 }
 
-/* cos/sin (max_pos, hd/2): inv_freq_i = theta^(-2i/hd), Hugging Face's rotary embedding. */
-static int rope_upload(Model *m) {
-    int half = m->head_dim / 2, P = m->cfg.max_pos;
-    float *c = malloc((size_t)P * half * sizeof(float)), *s = malloc((size_t)P * half * sizeof(float));
-    int rc = -1;
-    if (c && s) {
-        for (int p = 0; p < P; p++)
-            for (int i = 0; i < half; i++) {
-                double f = (double)p * pow((double)m->cfg.rope_theta, -2.0 * i / m->head_dim);
-                c[(size_t)p * half + i] = (float)cos(f);
-                s[(size_t)p * half + i] = (float)sin(f);
-            }
-        m->be->upload(m->be, m->rope_cos, c, (size_t)P * half * sizeof(float));
-        m->be->upload(m->be, m->rope_sin, s, (size_t)P * half * sizeof(float));
-        rc = 0;
+/* RoPE tables (rope.c: Hugging Face's default and llama3 frequencies) onto the device. */
+static int rope_upload(Model *m, char *err, size_t errn) {
+    size_t len = (size_t)m->cfg.max_pos * (m->head_dim / 2);
+    float *c = malloc(len * sizeof(float)), *s = malloc(len * sizeof(float));
+    int rc = !c || !s ? -1 : rope_tables(&m->cfg, m->head_dim, c, s, err, errn);
+    if (!rc) {
+        m->be->upload(m->be, m->rope_cos, c, len * sizeof(float));
+        m->be->upload(m->be, m->rope_sin, s, len * sizeof(float));
     }
     free(c);
     free(s);
@@ -151,7 +119,11 @@ int model_init(Model *m, const ModelConfig *mc, const LoraConfig *lora, Backend 
     m->grads = be->alloc(be, (m->ntrainable ? m->ntrainable : 1) * sizeof(float));
     m->rope_cos = be->alloc(be, (size_t)mc->max_pos * half * sizeof(float));
     m->rope_sin = be->alloc(be, (size_t)mc->max_pos * half * sizeof(float));
-    if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin || rope_upload(m)) goto oom;
+    if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin) goto oom;
+    if (rope_upload(m, err, errn)) {
+        model_free(m);
+        return -1;
+    }
     return 0;
 oom:
     snprintf(err, errn, "out of memory allocating the model");

@@ -125,9 +125,6 @@ typedef struct Model {
     uint64_t dropout_key;   /* LoRA dropout masks of the next forward derive from it */
 } Model;
 
-/* The named presets (config key `model`). Returns 0 or -1 + message. */
-int model_preset(const char *name, int vocab_size, ModelConfig *mc, char *err, size_t errn);
-
 /* Allocate a model on backend be: the tensor table (base tensors, then the
  * adapters of lora when lora && lora->rank > 0, which freezes every base
  * tensor), parameters zeroed, gradients zeroed, RoPE tables. Errors: bad

@@ -71,19 +71,7 @@ LoraConfig lora_config(const Config *c) {
     return l;
 }
 
-/* The run's model on backend be: shape from the preset, weights from the
- * "init" stream, LoRA adapters (when lora_rank > 0) from "lora_init". */
-static int build_model(const Config *c, Backend *be, Model *m, char *err, size_t errn) {
-    ModelConfig mc;
-    if (model_preset(c->model, TOK_VOCAB, &mc, err, errn)) return -1;
-    LoraConfig lc = lora_config(c);
-    if (model_init(m, &mc, &lc, be, err, errn)) return -1;
-    Rng r_init = rng_stream(c->seed, "init");
-    model_init_weights(m, &r_init, (float)c->init_std);
-    Rng r_lora = rng_stream(c->seed, "lora_init");
-    model_init_lora(m, &r_lora);
-    return 0;
-}
+
 
 static void eval_progress(int done, int total, void *p) {
     EvalCtx *e = p;
@@ -118,8 +106,14 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     if (dataset_load(path, c->test_limit, &test, err, errn)) goto done;
 
     Tokenizer tok = tokenizer_byte();
-    if (build_model(c, be, &m, err, errn)) goto done;
+    char note[1024];
+    if (model_build(c, be, &m, note, sizeof note, err, errn)) goto done;
+    if (log && note[0]) fprintf(log, "%s\n", note);
     const ModelConfig mc = m.cfg;
+    ViewOpts vo = view_opts(c);
+    if (dataset_check_positions(&train, &vo, c->max_new_tokens, mc.max_pos, err, errn) ||
+        dataset_check_positions(&test, &vo, c->max_new_tokens, mc.max_pos, err, errn))
+        goto done;
     if (adamw_init(&opt, be, m.ntrainable, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay)) {
         snprintf(err, errn, "out of memory (optimizer state)");
         goto done;
@@ -128,7 +122,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     res->trainable_params = (long)m.ntrainable;
     if (log)
         fprintf(log, "model %s: %zu parameters, %zu trainable (hidden %d, layers %d, heads %d/%d, ffn %d%s); %d train, "
-                "%d test examples\n", c->model, m.nparams, m.ntrainable, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads,
+                "%d test examples\n", c->init[0] ? c->init : c->model, m.nparams, m.ntrainable, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads,
                 mc.ffn_dim, m.lora.rank ? ", LoRA" : "", train.n, test.n);
 
     if (run_dir) {
@@ -142,7 +136,6 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
 
     int jepa = strcmp(c->loss, "jepa") == 0;
     LossOpts lo = {c->gamma, jepa ? c->lambda : 0.0, jepa ? jepa_metric(c->jepa_metric) : NULL};
-    ViewOpts vo = view_opts(c);
     int B = c->batch_size < train.n ? c->batch_size : train.n;
     long steps_per_epoch = (train.n + B - 1) / B, T = steps_per_epoch * c->epochs;
     order = malloc((size_t)train.n * sizeof(int));

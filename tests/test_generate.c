@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "generate.h"
 #include "model.h"
+#include "model_config.h"
 #include "rng.h"
 #include "tokenizer.h"
 
@@ -27,7 +28,7 @@ static void setup(void) {
     backend_cpu()->set_threads(backend_cpu(), 1);
     ModelConfig mc;
     char err[256];
-    cr_assert_eq(model_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0, "%s", err);
     cr_assert_eq(model_init(&M, &mc, NULL, backend_cpu(), err, sizeof err), 0, "%s", err);
     Rng r = rng_stream(2024, "init");
     model_init_weights(&M, &r, 0.3f); /* large init: varied outputs */

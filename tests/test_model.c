@@ -10,6 +10,7 @@
 #include "fd.h"
 #include "loss.h"
 #include "model.h"
+#include "model_config.h"
 
 static Example EX[3] = {
     {"Convert.", "lines with a vowel", "[AEIOU]"},
@@ -31,7 +32,7 @@ static void setup_lora(Ctx *c, int k, int packed, int jepa, const char *metric, 
     be->set_threads(be, 1);
     ModelConfig mc;
     char err[256];
-    cr_assert_eq(model_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
+    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
     cr_assert_eq(model_init(&c->m, &mc, lora, be, err, sizeof err), 0, "%s", err);
     Rng r = rng_stream(7, "init");
     model_init_weights(&c->m, &r, 0.2f); /* large init: non-trivial attention and gradients */
