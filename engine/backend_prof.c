@@ -1,19 +1,24 @@
-/* Timing wrapper around a backend op table. */
+/* Timing wrapper around a backend (backend_prof.h). */
 #include "backend_prof.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { OP_LINEAR_F, OP_LINEAR_B, OP_RMS_F, OP_RMS_B, OP_ROPE, OP_ATT_F, OP_ATT_B, OP_ATT_C, OP_SWI_F, OP_SWI_B,
-       OP_EMB_F, OP_EMB_B, OP_ADD, OP_COUNT };
-static const char *NAMES[OP_COUNT] = {"linear_forward", "linear_backward", "rmsnorm_forward", "rmsnorm_backward",
-                                      "rope", "attention_forward", "attention_backward", "attention_cached",
-                                      "swiglu_forward", "swiglu_backward", "embedding_forward", "embedding_backward",
-                                      "add"};
+#define PROF_OPS(X)                                                                                                   \
+    X(set_threads) X(alloc) X(free) X(zero) X(upload) X(download) X(copy) X(gemm) X(linear_forward)                    \
+    X(linear_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(rope) X(attention_saved) X(attention_forward)          \
+    X(attention_backward) X(attention_cached) X(swiglu_forward) X(swiglu_backward) X(embedding_forward)                \
+    X(embedding_backward) X(add) X(dropout_forward) X(dropout_backward) X(gather_rows) X(scatter_add_rows)             \
+    X(cross_entropy) X(row_stats) X(row_axpby) X(argmax_rows) X(sum_squares) X(scale) X(adamw)
+
+#define AS_ENUM(op) OP_##op,
+#define AS_NAME(op) #op,
+enum { PROF_OPS(AS_ENUM) OP_COUNT };
+static const char *NAMES[OP_COUNT] = {PROF_OPS(AS_NAME)};
+
 static double g_sec[OP_COUNT];
 static long g_calls[OP_COUNT];
-static const Backend *g_in;
 
 static double now(void) {
     struct timespec ts;
@@ -21,59 +26,168 @@ static double now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define TIMED(op, call) do { double t0 = now(); call; g_sec[op] += now() - t0; g_calls[op]++; } while (0)
+/* Runs `call` on the inner backend `in`, charging its wall time to op. */
+#define TIMED(op, call)                                                                                               \
+    do {                                                                                                              \
+        Backend *in = be->ctx;                                                                                        \
+        double t0 = now();                                                                                            \
+        call;                                                                                                         \
+        g_sec[OP_##op] += now() - t0;                                                                                 \
+        g_calls[OP_##op]++;                                                                                           \
+    } while (0)
 
-static void linear_forward(float *y, const float *x, const float *w, int n, int in, int out) {
-    TIMED(OP_LINEAR_F, g_in->linear_forward(y, x, w, n, in, out));
+/* ---- device, memory ---- */
+
+static void set_threads(Backend *be, int threads) { TIMED(set_threads, in->set_threads(in, threads)); }
+static void *alloc(Backend *be, size_t bytes) {
+    void *p;
+    TIMED(alloc, p = in->alloc(in, bytes));
+    return p;
 }
-static void linear_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int n, int in,
-                            int out) {
-    TIMED(OP_LINEAR_B, g_in->linear_backward(dx, dw, dy, x, w, n, in, out));
+static void free_(Backend *be, void *p) { TIMED(free, in->free(in, p)); }
+static void zero(Backend *be, void *p, size_t bytes) { TIMED(zero, in->zero(in, p, bytes)); }
+static void upload(Backend *be, void *dst, const void *src, size_t bytes) {
+    TIMED(upload, in->upload(in, dst, src, bytes));
 }
-static void rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int n, int c, float eps) {
-    TIMED(OP_RMS_F, g_in->rmsnorm_forward(y, rstd, x, w, n, c, eps));
+static void download(Backend *be, void *dst, const void *src, size_t bytes) {
+    TIMED(download, in->download(in, dst, src, bytes));
 }
-static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rstd,
-                             int n, int c) {
-    TIMED(OP_RMS_B, g_in->rmsnorm_backward(dx, dw, dy, x, w, rstd, n, c));
+static void copy(Backend *be, void *dst, const void *src, size_t bytes) { TIMED(copy, in->copy(in, dst, src, bytes)); }
+
+/* ---- dense algebra ---- */
+
+static void gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *Bm, int ldb, float beta, float *Cm, int ldc) {
+    TIMED(gemm, in->gemm(in, ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc));
 }
-static void rope(float *x, const int *pos, const float *cs, const float *sn, int n, int stride, int col0, int nh, int hd,
-                 int inv) {
-    TIMED(OP_ROPE, g_in->rope(x, pos, cs, sn, n, stride, col0, nh, hd, inv));
+static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int i, int o) {
+    TIMED(linear_forward, in->linear_forward(in, y, x, w, n, i, o));
 }
-static int attention_forward(float *out, float *probs, const float *qkv, const AttnLayout *L, int H, int KV, int hd) {
+static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
+                            int i, int o) {
+    TIMED(linear_backward, in->linear_backward(in, dx, dw, dy, x, w, n, i, o));
+}
+
+/* ---- layers ---- */
+
+static void rmsnorm_forward(Backend *be, float *y, float *rstd, const float *x, const float *w, int n, int c,
+                            float eps) {
+    TIMED(rmsnorm_forward, in->rmsnorm_forward(in, y, rstd, x, w, n, c, eps));
+}
+static void rmsnorm_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
+                             const float *rstd, int n, int c) {
+    TIMED(rmsnorm_backward, in->rmsnorm_backward(in, dx, dw, dy, x, w, rstd, n, c));
+}
+static void rope(Backend *be, float *x, const int *pos, const float *cs, const float *sn, int n, int stride, int col0,
+                 int nh, int hd, int inv) {
+    TIMED(rope, in->rope(in, x, pos, cs, sn, n, stride, col0, nh, hd, inv));
+}
+static size_t attention_saved(Backend *be, const AttnLayout *L, int H, int KV, int hd) {
+    size_t s;
+    TIMED(attention_saved, s = in->attention_saved(in, L, H, KV, hd));
+    return s;
+}
+static int attention_forward(Backend *be, float *out, float *saved, const float *qkv, const AttnLayout *L, int H,
+                             int KV, int hd) {
     int rc;
-    TIMED(OP_ATT_F, rc = g_in->attention_forward(out, probs, qkv, L, H, KV, hd));
+    TIMED(attention_forward, rc = in->attention_forward(in, out, saved, qkv, L, H, KV, hd));
     return rc;
 }
-static int attention_backward(float *dqkv, const float *dout, const float *probs, const float *qkv, const AttnLayout *L,
-                              int H, int KV, int hd) {
+static int attention_backward(Backend *be, float *dqkv, const float *dout, const float *out, const float *saved,
+                              const float *qkv, const AttnLayout *L, int H, int KV, int hd) {
     int rc;
-    TIMED(OP_ATT_B, rc = g_in->attention_backward(dqkv, dout, probs, qkv, L, H, KV, hd));
+    TIMED(attention_backward, rc = in->attention_backward(in, dqkv, dout, out, saved, qkv, L, H, KV, hd));
     return rc;
 }
-static void attention_cached(float *out, const float *qkv, const KVView *kv, int n, int H, int KV, int hd) {
-    TIMED(OP_ATT_C, g_in->attention_cached(out, qkv, kv, n, H, KV, hd));
+static void attention_cached(Backend *be, float *out, const float *qkv, const KVView *kv, int n, int H, int KV,
+                             int hd) {
+    TIMED(attention_cached, in->attention_cached(in, out, qkv, kv, n, H, KV, hd));
 }
-static void swiglu_forward(float *a, const float *gu, int n, int f) { TIMED(OP_SWI_F, g_in->swiglu_forward(a, gu, n, f)); }
-static void swiglu_backward(float *dgu, const float *da, const float *gu, int n, int f) {
-    TIMED(OP_SWI_B, g_in->swiglu_backward(dgu, da, gu, n, f));
+static void swiglu_forward(Backend *be, float *a, const float *gu, int n, int f) {
+    TIMED(swiglu_forward, in->swiglu_forward(in, a, gu, n, f));
 }
-static void embedding_forward(float *x, const int *ids, const float *E, int n, int c) {
-    TIMED(OP_EMB_F, g_in->embedding_forward(x, ids, E, n, c));
+static void swiglu_backward(Backend *be, float *dgu, const float *da, const float *gu, int n, int f) {
+    TIMED(swiglu_backward, in->swiglu_backward(in, dgu, da, gu, n, f));
 }
-static void embedding_backward(float *dE, const float *dx, const int *ids, int n, int c) {
-    TIMED(OP_EMB_B, g_in->embedding_backward(dE, dx, ids, n, c));
+static void embedding_forward(Backend *be, float *x, const int *ids, const float *E, int n, int c) {
+    TIMED(embedding_forward, in->embedding_forward(in, x, ids, E, n, c));
 }
-static void add(float *y, const float *x, size_t len) { TIMED(OP_ADD, g_in->add(y, x, len)); }
+static void embedding_backward(Backend *be, float *dE, const float *dx, const int *ids, int n, int c) {
+    TIMED(embedding_backward, in->embedding_backward(in, dE, dx, ids, n, c));
+}
+static void add(Backend *be, float *y, const float *x, size_t len) { TIMED(add, in->add(in, y, x, len)); }
+static void dropout_forward(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key) {
+    TIMED(dropout_forward, in->dropout_forward(in, y, x, len, p, key));
+}
+static void dropout_backward(Backend *be, float *dx, const float *dy, size_t len, float p, uint64_t key) {
+    TIMED(dropout_backward, in->dropout_backward(in, dx, dy, len, p, key));
+}
 
-static Backend PROF = {"profiled", linear_forward, linear_backward, rmsnorm_forward, rmsnorm_backward, rope,
-                       attention_forward, attention_backward, attention_cached, swiglu_forward, swiglu_backward,
-                       embedding_forward, embedding_backward, add};
+/* ---- rows ---- */
 
-const Backend *backend_profiled(const Backend *inner) {
-    g_in = inner;
-    return &PROF;
+static void gather_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
+    TIMED(gather_rows, in->gather_rows(in, dst, src, rows, m, c));
+}
+static void scatter_add_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
+    TIMED(scatter_add_rows, in->scatter_add_rows(in, dst, src, rows, m, c));
+}
+static void cross_entropy(Backend *be, float *loss, float *dl, const float *l, const int *tgt, int M, int V,
+                          float dscale) {
+    TIMED(cross_entropy, in->cross_entropy(in, loss, dl, l, tgt, M, V, dscale));
+}
+static void row_stats(Backend *be, double *stats, const float *U, const float *Cc, int B, int D) {
+    TIMED(row_stats, in->row_stats(in, stats, U, Cc, B, D));
+}
+static void row_axpby(Backend *be, float *y, const double *a, const float *x, const double *b, const float *z, int B,
+                      int D) {
+    TIMED(row_axpby, in->row_axpby(in, y, a, x, b, z, B, D));
+}
+static void argmax_rows(Backend *be, int *out, const float *x, int m, int V) {
+    TIMED(argmax_rows, in->argmax_rows(in, out, x, m, V));
+}
+
+/* ---- optimizer ---- */
+
+static double sum_squares(Backend *be, const float *x, size_t n) {
+    double s;
+    TIMED(sum_squares, s = in->sum_squares(in, x, n));
+    return s;
+}
+static void scale(Backend *be, float *x, size_t n, float s) { TIMED(scale, in->scale(in, x, n, s)); }
+static void adamw(Backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr, double beta1,
+                  double beta2, double eps, double wd, long t) {
+    TIMED(adamw, in->adamw(in, p, g, m, v, n, lr, beta1, beta2, eps, wd, t));
+}
+
+static const Backend PROF = {
+    .name = "prof",
+    .set_threads = set_threads, .alloc = alloc, .free = free_, .zero = zero, .upload = upload,
+    .download = download, .copy = copy, .gemm = gemm, .linear_forward = linear_forward,
+    .linear_backward = linear_backward, .rmsnorm_forward = rmsnorm_forward, .rmsnorm_backward = rmsnorm_backward,
+    .rope = rope, .attention_saved = attention_saved, .attention_forward = attention_forward,
+    .attention_backward = attention_backward, .attention_cached = attention_cached,
+    .swiglu_forward = swiglu_forward, .swiglu_backward = swiglu_backward, .embedding_forward = embedding_forward,
+    .embedding_backward = embedding_backward, .add = add, .dropout_forward = dropout_forward,
+    .dropout_backward = dropout_backward, .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows,
+    .cross_entropy = cross_entropy, .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
+    .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
+};
+
+enum { MAX_WRAPPED = 8 };
+static Backend g_wrap[MAX_WRAPPED];
+static char g_name[MAX_WRAPPED][48];
+
+Backend *backend_profiled(Backend *inner) {
+    for (int i = 0; i < MAX_WRAPPED; i++) {
+        if (g_wrap[i].ctx == inner) return &g_wrap[i];
+        if (g_wrap[i].ctx) continue;
+        g_wrap[i] = PROF;
+        g_wrap[i].ctx = inner;
+        snprintf(g_name[i], sizeof g_name[i], "prof:%s", inner->name);
+        g_wrap[i].name = g_name[i];
+        return &g_wrap[i];
+    }
+    return NULL;
 }
 
 void backend_prof_reset(void) {
@@ -90,7 +204,7 @@ double backend_prof_total(void) {
 void backend_prof_print(FILE *f) {
     int idx[OP_COUNT];
     for (int i = 0; i < OP_COUNT; i++) idx[i] = i;
-    for (int i = 0; i < OP_COUNT; i++)
+    for (int i = 0; i < OP_COUNT; i++) /* slowest first */
         for (int j = i + 1; j < OP_COUNT; j++)
             if (g_sec[idx[j]] > g_sec[idx[i]]) { int t = idx[i]; idx[i] = idx[j]; idx[j] = t; }
     double tot = backend_prof_total();

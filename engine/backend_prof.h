@@ -1,7 +1,9 @@
-/* A profiling backend: wraps another backend's op table and accumulates the
- * wall time and call count of every op, so a benchmark can report the share
- * of time per op without touching the model code. Not thread-safe across
- * concurrent models (one global set of counters). */
+/* A profiling backend: wraps another backend and accumulates the wall time
+ * and call count of every op and memory function, so a benchmark can report
+ * the share of time per op without touching the model code. Timing is
+ * host-side around each call: exact for the CPU backends; on an asynchronous
+ * device it charges queued work to whichever call waits for it (download).
+ * One global set of counters, not thread-safe. */
 #ifndef ENGINE_BACKEND_PROF_H
 #define ENGINE_BACKEND_PROF_H
 
@@ -9,13 +11,14 @@
 
 #include "backend.h"
 
-/* The op table of inner with timing around every op. */
-const Backend *backend_profiled(const Backend *inner);
+/* inner with timing around every call; the same wrapper for the same inner
+ * (up to 8 distinct inners; NULL beyond). Its name is "prof:" + inner's. */
+Backend *backend_profiled(Backend *inner);
 /* Zero the counters. */
 void backend_prof_reset(void);
-/* Print op, calls, seconds and share of the total, slowest first. */
+/* Markdown table of op, calls, seconds and share of the total, slowest first. */
 void backend_prof_print(FILE *f);
-/* Seconds spent in ops since the last reset. */
+/* Seconds spent in wrapped calls since the last reset. */
 double backend_prof_total(void);
 
 #endif

@@ -34,80 +34,82 @@ static int check_lora_targets(const char *v, char *err, size_t errn) {
     return 0;
 }
 
-/* name, type, offset, default, min, max, choices, identity, doc, requires, check */
+/* name, type, offset, default, min, max, choices, identity, neutral, doc, requires, check.
+ * A new key MUST give its neutral value (config.h "Run identity and schema
+ * growth"); NULL is kept only by the keys older than neutral values. */
 static const CfgKey SCHEMA[] = {
-    {"model", CFG_ENUM, F(model), "nano", 0, 0, "pico|nano|micro", 1,
+    {"model", CFG_ENUM, F(model), "nano", 0, 0, "pico|nano|micro", 1, NULL,
      "model preset (Llama-style, byte-level vocabulary)", NULL, NULL},
-    {"init", CFG_STR, F(init), "", 0, 0, NULL, 1,
+    {"init", CFG_STR, F(init), "", 0, 0, NULL, 1, "",
      "start from this checkpoint directory (ours, Hugging Face Llama, or a PEFT adapter; \"\" = from scratch)",
      NULL, NULL},
-    {"hidden_size", CFG_INT, F(hidden_size), "0", 0, 65536, NULL, 1, "override the preset (0 = preset or init)", NULL, NULL},
-    {"num_hidden_layers", CFG_INT, F(num_hidden_layers), "0", 0, 1024, NULL, 1,
+    {"hidden_size", CFG_INT, F(hidden_size), "0", 0, 65536, NULL, 1, "0", "override the preset (0 = preset or init)", NULL, NULL},
+    {"num_hidden_layers", CFG_INT, F(num_hidden_layers), "0", 0, 1024, NULL, 1, "0",
      "override the preset (0 = preset or init)", NULL, NULL},
-    {"num_attention_heads", CFG_INT, F(num_attention_heads), "0", 0, 1024, NULL, 1,
+    {"num_attention_heads", CFG_INT, F(num_attention_heads), "0", 0, 1024, NULL, 1, "0",
      "override the preset (0 = preset or init)", NULL, NULL},
-    {"num_key_value_heads", CFG_INT, F(num_key_value_heads), "0", 0, 1024, NULL, 1,
+    {"num_key_value_heads", CFG_INT, F(num_key_value_heads), "0", 0, 1024, NULL, 1, "0",
      "override the preset (0 = preset or init)", NULL, NULL},
-    {"intermediate_size", CFG_INT, F(intermediate_size), "0", 0, 1 << 20, NULL, 1,
+    {"intermediate_size", CFG_INT, F(intermediate_size), "0", 0, 1 << 20, NULL, 1, "0",
      "override the preset (0 = preset or init)", NULL, NULL},
-    {"max_position_embeddings", CFG_INT, F(max_position_embeddings), "0", 0, 1 << 20, NULL, 1,
+    {"max_position_embeddings", CFG_INT, F(max_position_embeddings), "0", 0, 1 << 20, NULL, 1, "0",
      "override the preset (0 = preset or init)", NULL, NULL},
-    {"rope_theta", CFG_FLOAT, F(rope_theta), "0", 0, 1e12, NULL, 1, "override the preset (0 = preset or init)",
+    {"rope_theta", CFG_FLOAT, F(rope_theta), "0", 0, 1e12, NULL, 1, "0", "override the preset (0 = preset or init)",
      NULL, NULL},
-    {"tie_word_embeddings", CFG_ENUM, F(tie_word_embeddings), "auto", 0, 0, "auto|true|false", 1,
+    {"tie_word_embeddings", CFG_ENUM, F(tie_word_embeddings), "auto", 0, 0, "auto|true|false", 1, "auto",
      "share the LM head with the embedding (auto = preset or init)", NULL, NULL},
-    {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk", 1,
+    {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk", 1, NULL,
      "data set: data/<dataset>_{train,test}.jsonl", NULL, NULL},
-    {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1,
+    {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1, NULL,
      "use the first N train examples (0 = all)", NULL, NULL},
-    {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1,
+    {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1, NULL,
      "evaluate on the first N test examples (0 = all)", NULL, NULL},
-    {"system_prompt", CFG_ENUM, F(system_prompt), "include", 0, 0, "include|omit", 1,
+    {"system_prompt", CFG_ENUM, F(system_prompt), "include", 0, 0, "include|omit", 1, NULL,
      "keep or drop <system> S in the NTP sequence and the prompt", NULL, NULL},
-    {"ntp_targets", CFG_ENUM, F(ntp_targets), "all", 0, 0, "all|assistant", 1,
+    {"ntp_targets", CFG_ENUM, F(ntp_targets), "all", 0, 0, "all|assistant", 1, NULL,
      "NTP trains every token after <bos>, or only the answer and <eos>", NULL, NULL},
-    {"loss", CFG_ENUM, F(loss), "ntp", 0, 0, "ntp|jepa", 1,
+    {"loss", CFG_ENUM, F(loss), "ntp", 0, 0, "ntp|jepa", 1, NULL,
      "ntp: gamma*L_NTP; jepa: gamma*L_NTP + lambda*d(Pred(Enc(Text)), Enc(Code))", NULL, NULL},
-    {"lambda", CFG_FLOAT, F(lambda), "1", 0, 1e6, NULL, 1,
+    {"lambda", CFG_FLOAT, F(lambda), "1", 0, 1e6, NULL, 1, NULL,
      "JEPA weight (0 = distance logged, not trained on)", "loss=jepa", NULL},
-    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, "NTP weight", NULL, NULL},
-    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, "number of [PRED] tokens (0 = Pred is identity)", "loss=jepa", NULL},
-    {"ld", CFG_FLOAT, F(ld), "0", 0, 1, NULL, 1,
+    {"gamma", CFG_FLOAT, F(gamma), "1", 0, 1e6, NULL, 1, NULL, "NTP weight", NULL, NULL},
+    {"k", CFG_INT, F(k), "1", 0, 16, NULL, 1, NULL, "number of [PRED] tokens (0 = Pred is identity)", "loss=jepa", NULL},
+    {"ld", CFG_FLOAT, F(ld), "0", 0, 1, NULL, 1, NULL,
      "loss dropout: probability that a batch skips the JEPA term", "loss=jepa", NULL},
-    {"jepa_metric", CFG_ENUM, F(jepa_metric), "cosine", 0, 0, "cosine|l2|mse", 1,
+    {"jepa_metric", CFG_ENUM, F(jepa_metric), "cosine", 0, 0, "cosine|l2|mse", 1, NULL,
      "d: 1-cos, L2 distance, or mean squared error", "loss=jepa", NULL},
-    {"jepa_pass", CFG_ENUM, F(jepa_pass), "packed", 0, 0, "separate|packed", 1,
+    {"jepa_pass", CFG_ENUM, F(jepa_pass), "packed", 0, 0, "separate|packed", 1, NULL,
      "separate: rows NTP;Text;Code. packed: rows NTP;Text||Code, block-causal", "loss=jepa", NULL},
-    {"lora_rank", CFG_INT, F(lora_rank), "0", 0, 65536, NULL, 1,
+    {"lora_rank", CFG_INT, F(lora_rank), "0", 0, 65536, NULL, 1, "0",
      "LoRA rank r (0 = full fine-tuning); base weights, embeddings and LM head frozen", NULL, NULL},
-    {"lora_alpha", CFG_FLOAT, F(lora_alpha), "0", 0, 1e6, NULL, 1, "LoRA alpha (0 = 2 * lora_rank); scaling alpha/r",
+    {"lora_alpha", CFG_FLOAT, F(lora_alpha), "0", 0, 1e6, NULL, 1, "0", "LoRA alpha (0 = 2 * lora_rank); scaling alpha/r",
      "lora_rank!=0", NULL},
-    {"lora_dropout", CFG_FLOAT, F(lora_dropout), "0.1", 0, 0.99, NULL, 1, "dropout on the adapter input",
+    {"lora_dropout", CFG_FLOAT, F(lora_dropout), "0.1", 0, 0.99, NULL, 1, "0.1", "dropout on the adapter input",
      "lora_rank!=0", NULL},
-    {"lora_targets", CFG_STR, F(lora_targets), "q,k,v,o,gate,up,down", 0, 0, NULL, 1,
+    {"lora_targets", CFG_STR, F(lora_targets), "q,k,v,o,gate,up,down", 0, 0, NULL, 1, "q,k,v,o,gate,up,down",
      "projections that get adapters", "lora_rank!=0", check_lora_targets},
-    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, "peak learning rate (linear decay to 0)", NULL, NULL},
-    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, "passes over the train split", NULL, NULL},
-    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, "examples per update", NULL, NULL},
-    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, "AdamW decoupled weight decay", NULL, NULL},
-    {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1,
+    {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, NULL, "peak learning rate (linear decay to 0)", NULL, NULL},
+    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, NULL, "passes over the train split", NULL, NULL},
+    {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, NULL, "examples per update", NULL, NULL},
+    {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, NULL, "AdamW decoupled weight decay", NULL, NULL},
+    {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1, NULL,
      "clip the global gradient L2 norm (0 = off)", NULL, NULL},
-    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, "AdamW beta1", NULL, NULL},
-    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, "AdamW beta2", NULL, NULL},
-    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, "AdamW epsilon", NULL, NULL},
-    {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1,
+    {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, NULL, "AdamW beta1", NULL, NULL},
+    {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, NULL, "AdamW beta2", NULL, NULL},
+    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, NULL, "AdamW epsilon", NULL, NULL},
+    {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1, NULL,
      "std of the normal init of weights (from-scratch presets)", NULL, NULL},
-    {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1,
+    {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1, NULL,
      "greedy decoding limit at evaluation", NULL, NULL},
-    {"epoch_eval_limit", CFG_INT, F(epoch_eval_limit), "200", 0, 1e9, NULL, 0,
+    {"epoch_eval_limit", CFG_INT, F(epoch_eval_limit), "200", 0, 1e9, NULL, 0, NULL,
      "test examples evaluated after each epoch for curve.csv (0 = off; the final evaluation uses test_limit)", NULL, NULL},
-    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, "run seed (feeds every random stream)", NULL, NULL},
-    {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0,
+    {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, NULL, "run seed (feeds every random stream)", NULL, NULL},
+    {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0, NULL,
      "CPU threads (0 = all cores; harness run -j N splits the cores)", NULL, NULL},
-    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, "backend", NULL, NULL},
-    {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0,
+    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu", 0, NULL, "backend", NULL, NULL},
+    {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0, NULL,
      "write checkpoint/ (safetensors + config.json) at the end of the run", NULL, NULL},
-    {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0,
+    {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0, NULL,
      "steps between curve.csv rows", NULL, NULL},
 };
 
@@ -249,50 +251,123 @@ int config_key_applies(const Config *c, const CfgKey *k) {
     return config_key_applies_by(k, config_lookup, (void *)c);
 }
 
-char *config_canonical(const Config *c, int identity_only) {
-    int n;
-    const CfgKey *s = config_schema(&n);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) return NULL;
-    buf[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (identity_only && (!s[i].identity || !config_key_applies(c, &s[i]))) continue;
-        char v[CFG_PATH_MAX];
-        config_get(c, &s[i], v, sizeof v);
-        int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
-        if (w < 0 || (size_t)w >= cap - len) { free(buf); return NULL; }
-        len += (size_t)w;
-    }
-    return buf;
+/* Numeric value of text v for a numeric key type; 0 when not a number. */
+static int as_number(CfgType t, const char *v, long double *out) {
+    char *end = NULL;
+    errno = 0;
+    if (t == CFG_U64) *out = (long double)strtoull(v, &end, 10);
+    else *out = strtold(v, &end);
+    return !errno && end != v && !*end;
 }
 
-void config_run_id(const Config *c, char out[17]) {
-    char *s = config_canonical(c, 1);
+int config_is_neutral(const CfgKey *k, const char *v) {
+    if (!k->neutral) return 0;
+    if (k->type == CFG_ENUM || k->type == CFG_STR) return strcmp(v, k->neutral) == 0;
+    long double x, y;
+    if (!as_number(k->type, v, &x) || !as_number(k->type, k->neutral, &y)) return 0;
+    if (k->type == CFG_FLOAT) return (double)x == (double)y; /* as the Config field holds it */
+    return x == y;
+}
+
+int config_in_identity(const Config *c, const CfgKey *k) {
+    if (!k->identity || !config_key_applies(c, k)) return 0;
+    char v[CFG_PATH_MAX];
+    config_get(c, k, v, sizeof v);
+    return !config_is_neutral(k, v);
+}
+
+int config_neutral_text(const CfgKey *k, char *out, size_t outn) {
+    if (!k->neutral) return -1;
+    Config tmp;
+    char err[256];
+    memset(&tmp, 0, sizeof tmp);
+    if (config_set(&tmp, k->name, k->neutral, err, sizeof err)) return -1; /* schema bug */
+    config_get(&tmp, k, out, outn);
+    return 0;
+}
+
+/* The identity text of key k in c into v: its config_get value, except init,
+ * which is "sha256:" and the content hash of its directory. */
+static int identity_value(const Config *c, const CfgKey *k, HashCache *hc, char *v, size_t vn, char *err,
+                          size_t errn) {
+    if (k->offset != F(init)) {
+        config_get(c, k, v, vn);
+        return 0;
+    }
+    char hex[65], herr[768];
+    if (hash_cache_checkpoint(hc, c->init, hex, herr, sizeof herr)) {
+        snprintf(err, errn, "init: %s", herr);
+        return -1;
+    }
+    snprintf(v, vn, "sha256:%s", hex);
+    return 0;
+}
+
+int config_canonical(const Config *c, int identity_only, HashCache *hc, char **out, char *err, size_t errn) {
+    int n;
+    const CfgKey *s = config_schema(&n);
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    *out = NULL;
+    if (!buf) { snprintf(err, errn, "out of memory"); return -1; }
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        char v[CFG_PATH_MAX];
+        if (!identity_only) config_get(c, &s[i], v, sizeof v);
+        else if (!config_in_identity(c, &s[i])) continue;
+        else if (identity_value(c, &s[i], hc, v, sizeof v, err, errn)) { free(buf); return -1; }
+        int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
+        if (w < 0 || (size_t)w >= cap - len) { /* cannot happen: 42 keys of < 600 bytes */
+            free(buf);
+            snprintf(err, errn, "config text longer than %zu bytes", cap);
+            return -1;
+        }
+        len += (size_t)w;
+    }
+    *out = buf;
+    return 0;
+}
+
+int config_run_id_cached(const Config *c, HashCache *hc, char out[17], char *err, size_t errn) {
+    char *s;
+    out[0] = 0;
+    if (config_canonical(c, 1, hc, &s, err, errn)) return -1;
     uint64_t h = 1469598103934665603ULL;
-    for (const char *p = s ? s : ""; *p; p++) {
+    for (const char *p = s; *p; p++) {
         h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }
     free(s);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+int config_run_id(const Config *c, char out[17], char *err, size_t errn) {
+    return config_run_id_cached(c, NULL, out, err, errn);
 }
 
 void config_print_help(FILE *f) {
     int n;
     const CfgKey *s = config_schema(&n);
-    fprintf(f, "Config keys (key=value; * = not part of the run identity; lambda, k, ld, jepa_metric and\n"
-               "jepa_pass act only with loss=jepa and are not part of an NTP run's identity):\n\n");
-    fprintf(f, "  %-15s %-7s %-9s %-22s %s\n", "key", "type", "default", "allowed", "meaning");
+    fprintf(f, "Config keys (key=value). identity: whether the key is part of the run identity (run_id):\n"
+               "\"yes\"; \"no\"; \"unless N\": yes except at N, its neutral value (the behaviour from before the\n"
+               "key existed), so runs recorded before it keep their run_id. init enters the identity as the\n"
+               "content hash of its .json/.safetensors files, not its path. lambda, k, ld, jepa_metric and\n"
+               "jepa_pass act only with loss=jepa and are not part of an NTP run's identity; lora_alpha,\n"
+               "lora_dropout and lora_targets act only with lora_rank != 0.\n\n");
+    fprintf(f, "  %-24s %-7s %-9s %-15s %-22s %s\n", "key", "type", "default", "identity", "allowed", "meaning");
     for (int i = 0; i < n; i++) {
         const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_STR ? "string" : s[i].type == CFG_FLOAT ? "float" : "int";
-        char range[64];
+        char range[64], id[80];
         if (s[i].type == CFG_ENUM) snprintf(range, sizeof range, "%s", s[i].choices);
         else if (s[i].type == CFG_STR) snprintf(range, sizeof range, "text");
         else if (s[i].type == CFG_U64) snprintf(range, sizeof range, "[0, 2^64)");
         else snprintf(range, sizeof range, "[%g, %g]", s[i].min, s[i].max);
-        fprintf(f, "  %-14s%s %-7s %-9s %-22s %s\n", s[i].name, s[i].identity ? " " : "*", ty, s[i].def,
-                range, s[i].doc);
+        if (!s[i].identity) snprintf(id, sizeof id, "no");
+        else if (!s[i].neutral) snprintf(id, sizeof id, "yes");
+        else snprintf(id, sizeof id, "unless %s", *s[i].neutral ? s[i].neutral : "\"\"");
+        fprintf(f, "  %-24s %-7s %-9s %-15s %-22s %s\n", s[i].name, ty, *s[i].def ? s[i].def : "\"\"", id, range,
+                s[i].doc);
     }
 }
 

@@ -3,13 +3,34 @@
  * Every run is a flat set of key=value pairs. The schema table in config.c
  * (name, type, default, range, doc) is the single definition used by the grid
  * parser, `harness train`, `harness train --help`, run identity and the
- * results CSV columns. */
+ * results CSV columns.
+ *
+ * Run identity and schema growth
+ * ------------------------------
+ * run_id hashes the identity text config_canonical(c, 1): the "key=value"
+ * lines of the identity keys that have an effect in the run. A key whose
+ * value equals its NEUTRAL value (CfgKey.neutral: the value that reproduces
+ * the behaviour from before the key existed) is left out of that text, so
+ * adding a key never changes the run_id of the runs recorded before it, and
+ * an old runs.csv reads as if it had the new column at its neutral value.
+ *
+ *   RULE: every key added to the schema must declare its neutral value (for
+ *   an identity key, one that leaves the run exactly as before the key). Never
+ *   change a neutral value once set. neutral = NULL (always in the identity)
+ *   is kept only for the keys that existed before neutral values did.
+ *
+ * Numeric keys compare with their neutral value as numbers ("0" == "0.0"),
+ * other keys as text. The key `init` (a checkpoint directory) enters the
+ * identity as "init=sha256:<checkpoint_content_hash>" (hash.h), not as its
+ * path: the same files under another path are the same run. */
 #ifndef ENGINE_CONFIG_H
 #define ENGINE_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "hash.h"
 
 #define CFG_STR_MAX 64
 #define CFG_PATH_MAX 512
@@ -71,6 +92,9 @@ typedef struct CfgKey {
     double min, max;        /* inclusive range for numbers */
     const char *choices;    /* "a|b|c" for CFG_ENUM */
     int identity;           /* 1: part of run_id and of a cell */
+    const char *neutral;    /* value that reproduces the behaviour from before the key existed: at
+                               this value the key is left out of the identity text and run_id
+                               (NULL: always part of it; only keys older than this field) */
     const char *doc;
     const char *requires;   /* "key=value" or "key!=value" under which the key has an
                                effect (NULL: always) */
@@ -101,15 +125,38 @@ int config_key_applies_by(const CfgKey *k, const char *(*get)(const char *name, 
 /* The same for a Config. */
 int config_key_applies(const Config *c, const CfgKey *k);
 
-/* Canonical "key=value\n" text of every key, in schema order. With
- * identity_only, only keys that define the run (seed included) and have an
- * effect (config_key_applies): an NTP run's id does not depend on lambda. */
-char *config_canonical(const Config *c, int identity_only);
+/* Whether text value v of key k equals k's neutral value (numerically for
+ * numeric keys). 0 when k has no neutral value. */
+int config_is_neutral(const CfgKey *k, const char *v);
 
-/* run_id: 16 hex digits of FNV-1a 64 over config_canonical(c, 1). out >= 17. */
-void config_run_id(const Config *c, char out[17]);
+/* Whether key k is part of c's identity text: an identity key that has an
+ * effect in c (config_key_applies) and is not at its neutral value. */
+int config_in_identity(const Config *c, const CfgKey *k);
 
-/* Print the schema (name, type, default, range, doc) for --help. */
+/* Canonical "key=value\n" text of every key, in schema order, into *out
+ * (malloc'd; the caller frees). With identity_only, only the keys of
+ * config_in_identity (seed included), and init as "init=sha256:<hex>", the
+ * checkpoint_content_hash of its directory, looked up through hc (NULL: no
+ * cache): an NTP run's id does not depend on lambda, nor a run's on where
+ * its init checkpoint lies. Returns 0, or -1 with a message in err (size
+ * errn): "init: " and why the directory cannot be hashed, or out of memory;
+ * *out is then NULL. */
+int config_canonical(const Config *c, int identity_only, HashCache *hc, char **out, char *err, size_t errn);
+
+/* run_id: 16 hex digits of FNV-1a 64 over config_canonical(c, 1) into out
+ * (size >= 17), init hashed through hc (NULL: no cache). Returns 0, or -1
+ * with config_canonical's message (out is then ""). */
+int config_run_id_cached(const Config *c, HashCache *hc, char out[17], char *err, size_t errn);
+/* The same without a cache. */
+int config_run_id(const Config *c, char out[17], char *err, size_t errn);
+
+/* The neutral value of k as config_get would print it (e.g. "0.10000000000000001"
+ * for "0.1") into out. Returns 0, or -1 when k has no neutral value. */
+int config_neutral_text(const CfgKey *k, char *out, size_t outn);
+
+/* Print the schema (name, type, default, identity, range, doc) for --help;
+ * the identity column says "yes", "no", or "unless N" (left out of run_id at
+ * its neutral value N). */
 void config_print_help(FILE *f);
 
 /* Cross-key checks (e.g. k within the tokenizer's pred tokens). 0 or -1 + err. */

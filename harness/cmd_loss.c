@@ -52,6 +52,12 @@ int cmd_loss(int argc, char **argv) {
     int jepa = !strcmp(c.loss, "jepa");
     LossOpts lo = {c.gamma, jepa ? c.lambda : 0.0, jepa ? jepa_metric(c.jepa_metric) : NULL};
     ViewOpts vo = view_opts(&c);
+    if (dataset_check_positions(&d, &vo, 0, m.cfg.max_pos, err, sizeof err)) {
+        fprintf(stderr, "harness loss: %s\n", err);
+        dataset_free(&d);
+        model_free(&m);
+        return 1;
+    }
     Batch b = {0};
     LossWork w = {0};
     double ntp_sum = 0, jepa_sum = 0;

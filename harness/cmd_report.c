@@ -7,8 +7,22 @@
 #include <string.h>
 
 #include "commands.h"
+#include "record.h"
 #include "report.h"
 #include "store.h"
+
+/* For each row of t, why its data changed since it was recorded
+ * (record_data_changed, each data file hashed once), or NULL. NULL when out
+ * of memory (or t has no rows). */
+static const char **stale_rows(const Table *t) {
+    const char **stale = t->nrows ? calloc((size_t)t->nrows, sizeof *stale) : NULL;
+    HashCache hc = {0};
+    char why[600];
+    for (int r = 0; stale && r < t->nrows; r++)
+        if (record_data_changed(t, r, &hc, why, sizeof why)) stale[r] = strdup(why);
+    hash_cache_free(&hc);
+    return stale;
+}
 
 int cmd_report(int argc, char **argv) {
     const char *arg = NULL, *out = NULL, *results = "results";
@@ -18,7 +32,9 @@ int cmd_report(int argc, char **argv) {
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: harness report CSV|GRID [--out FILE] [--results DIR]\n"
                    "  CSV: a runs.csv; GRID: a .grid file or grid name (reads DIR/<name>/runs.csv).\n"
-                   "  Prints the Markdown report and writes it to FILE (default: report.md beside the CSV).\n");
+                   "  Prints the Markdown report and writes it to FILE (default: report.md beside the CSV).\n"
+                   "  Runs whose train/test data file changed since they were recorded (its sha256 now, found\n"
+                   "  as harness run finds it: $HARNESS_DATA or data/) are listed as stale.\n");
             return 0;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "harness report: unknown option '%s'\n", argv[i]);
@@ -51,7 +67,11 @@ int cmd_report(int argc, char **argv) {
     if (store_read(csv, &t, err, sizeof err)) { fprintf(stderr, "harness report: %s\n", err); return 1; }
     if (t.skipped) fprintf(stderr, "harness report: %s: ignored %d malformed or partial line(s)\n", csv, t.skipped);
     char *md = NULL;
-    int rc = report_markdown(&t, grid, &md, err, sizeof err);
+    const char **stale = stale_rows(&t);
+    int rc = stale || t.nrows == 0 ? report_markdown(&t, grid, stale, &md, err, sizeof err)
+                                   : (snprintf(err, sizeof err, "out of memory"), -1);
+    for (int r = 0; stale && r < t.nrows; r++) free((char *)stale[r]);
+    free(stale);
     table_free(&t);
     if (rc) { fprintf(stderr, "harness report: %s: %s\n", csv, err); return 1; }
     fputs(md, stdout);

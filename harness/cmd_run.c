@@ -35,7 +35,7 @@ static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
 /* Start `self train ...` for run gr; its stdout and stderr go to log.txt. */
-static pid_t spawn(const char *self, const char *results, const Grid *g, const GridRun *gr, int threads,
+static pid_t spawn(const char *self, const char *results, Grid *g, const GridRun *gr, int threads,
                    const char *dir) {
     int n;
     const CfgKey *s = config_schema(&n);
@@ -52,6 +52,13 @@ static pid_t spawn(const char *self, const char *results, const Grid *g, const G
     argv[a++] = (char *)gr->arm;
     argv[a++] = "--out";
     argv[a++] = (char *)dir;
+    int first_owned = a;
+    char hex[65], herr[256];
+    if (gr->cfg.init[0] && hash_cache_checkpoint(&g->hashes, gr->cfg.init, hex, herr, sizeof herr) == 0) {
+        argv[a++] = "--init-sha256"; /* hashed when the grid was parsed: the child need not hash it again */
+        argv[a++] = strdup(hex);
+        first_owned = a - 1;
+    }
     for (int i = 0; i < n; i++) {
         char v[CFG_PATH_MAX], kv[CFG_PATH_MAX + 64];
         if (!strcmp(s[i].name, "threads") && gr->cfg.threads == 0) snprintf(v, sizeof v, "%d", threads);
@@ -76,7 +83,7 @@ static pid_t spawn(const char *self, const char *results, const Grid *g, const G
         fprintf(stderr, "harness run: cannot execute %s: %s\n", self, strerror(errno));
         _exit(127);
     }
-    for (int i = 11; i < a; i++) free(argv[i]);
+    for (int i = first_owned; i < a; i++) free(argv[i]);
     free(argv);
     return pid;
 }
@@ -142,18 +149,19 @@ static double grid_eta(const Grid *g, const int *todo, int ntodo, int next, cons
 /* Claim a run for this process: an exclusive, non-blocking flock on
  * dir/lock (inherited by the child, so it is held until both let go), then a
  * fresh look at runs.csv in case another `harness run` of the same grid
- * finished it meanwhile. Returns the lock's fd, or -1 when the run is being
+ * finished it meanwhile (record_run_done: a run whose data changed is not
+ * finished). Returns the lock's fd, or -1 when the run is being
  * run or was recorded elsewhere (the caller skips it). */
-static int claim_run(const char *dir, const char *csv, const char *run_id) {
+static int claim_run(const char *dir, const char *csv, const char *run_id, HashCache *hc) {
     char path[1300];
     snprintf(path, sizeof path, "%s/lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) { close(fd); return -1; }
     Table t;
-    char err[256], st[32];
+    char err[256], why[512];
     if (store_read(csv, &t, err, sizeof err) == 0) {
-        int done = store_status_of(&t, run_id, st, sizeof st) && (!strcmp(st, "ok") || !strcmp(st, "diverged"));
+        int done = record_run_done(&t, run_id, hc, why, sizeof why);
         table_free(&t);
         if (done) { close(fd); return -1; }
     }
@@ -199,7 +207,9 @@ int cmd_run(int argc, char **argv, const char *argv0) {
                    "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
                    "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
                    "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
-                   "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n");
+                   "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n"
+                   "  A recorded run whose train or test data file changed since (its train_sha256 or\n"
+                   "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n");
             return 0;
         } else if (a[0] == '-') {
             fprintf(stderr, "harness run: unknown option '%s'\n", a);
@@ -230,22 +240,29 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         return 1;
     }
     if (t.skipped) fprintf(stderr, "harness run: %s: ignoring %d malformed or partial line(s)\n", csv, t.skipped);
-    int *todo = malloc((size_t)g.nruns * sizeof(int)), ntodo = 0, nmine = 0, ndone_before = 0;
+    int *todo = malloc((size_t)g.nruns * sizeof(int)), ntodo = 0, nmine = 0, ndone_before = 0, nchanged = 0;
     for (int r = 0; r < g.nruns; r++) {
         if (r % slice_n != slice_i) continue;
         nmine++;
-        char st[32];
-        if (store_status_of(&t, g.runs[r].run_id, st, sizeof st) && (!strcmp(st, "ok") || !strcmp(st, "diverged"))) {
+        char why[512];
+        if (record_run_done(&t, g.runs[r].run_id, &g.hashes, why, sizeof why)) {
             ndone_before++;
             continue;
+        }
+        if (why[0]) { /* recorded, but its data changed since: run it again; its new row supersedes the old */
+            fprintf(stderr, "  rerun    %s  %-10s seed %-6llu %s\n", g.runs[r].run_id, g.runs[r].arm,
+                    (unsigned long long)g.runs[r].cfg.seed, why);
+            nchanged++;
         }
         todo[ntodo++] = r;
     }
     table_free(&t);
     int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int threads = ncores / jobs > 0 ? ncores / jobs : 1;
-    fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded, %d to run, %d at a time, %d thread%s each\n",
-            g.name, nmine, g.ncells, slice_n > 1 ? " in this slice" : "", ndone_before, ntodo, jobs, threads,
+    char changed[96] = "";
+    if (nchanged) snprintf(changed, sizeof changed, " (%d because their data changed)", nchanged);
+    fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded, %d to run%s, %d at a time, %d thread%s each\n",
+            g.name, nmine, g.ncells, slice_n > 1 ? " in this slice" : "", ndone_before, ntodo, changed, jobs, threads,
             threads > 1 ? "s" : "");
     if (ntodo == 0) {
         fprintf(stderr, "grid %s: nothing to do: every run is recorded in %s\n", g.name, csv);
@@ -286,7 +303,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             }
             int s = 0;
             while (slots[s].pid) s++;
-            int lock_fd = claim_run(dir, csv, gr->run_id);
+            int lock_fd = claim_run(dir, csv, gr->run_id, &g.hashes);
             if (lock_fd < 0) { /* another harness run has it, or finished it */
                 fprintf(stderr, "%s  skipped  %s  (running or recorded by another harness run)\n", tty ? "\r\033[K" : "",
                         gr->run_id);
@@ -331,7 +348,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
                     snprintf(res.status, sizeof res.status, "failed");
                     char end[32];
                     iso_time_now(end, sizeof end);
-                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, err, sizeof err))
+                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, &g.hashes, err, sizeof err))
                         fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
                 }
             }

@@ -31,55 +31,26 @@ static int write_text(const char *path, const char *text) {
     return fclose(f);
 }
 
-int cmd_train(int argc, char **argv) {
-    const char *out = NULL, *results = "results", *grid = "train", *arm = "main";
-    int quiet = 0;
-    Config c;
-    config_defaults(&c);
-    char err[1024];
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
-                   "  Trains and evaluates one run. Files go to DIR (default RESULTS/GRID/runs/<run_id>);\n"
-                   "  the row goes to RESULTS/GRID/runs.csv. Exit 0 ok, 3 diverged, 1 failed, 2 usage.\n\n");
-            config_print_help(stdout);
-            return 0;
-        }
-        if ((!strcmp(a, "--out") || !strcmp(a, "--results") || !strcmp(a, "--grid") || !strcmp(a, "--arm"))) {
-            if (i + 1 >= argc) { fprintf(stderr, "harness train: %s needs a value\n", a); return 2; }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--results")) results = v;
-            else if (!strcmp(a, "--grid")) grid = v;
-            else arm = v;
-            continue;
-        }
-        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
-        const char *eq = strchr(a, '=');
-        if (!eq || eq == a) {
-            fprintf(stderr, "harness train: argument %d '%s': expected key=value or an option\n", i + 1, a);
-            return 2;
-        }
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
-        if (config_set(&c, key, eq + 1, err, sizeof err)) {
-            fprintf(stderr, "harness train: argument %d: %s\n", i + 1, err);
-            return 2;
-        }
-    }
-    if (config_validate(&c, err, sizeof err)) { fprintf(stderr, "harness train: %s\n", err); return 2; }
-    char run_id[17], dir[1024], csv[1024], path[1100];
-    config_run_id(&c, run_id);
+/* The run of c once its arguments are read: run directory, config.txt,
+ * log, train_run, DONE, the row. Returns the exit code. */
+static int train_one(const Config *cp, const char *out, const char *results, const char *grid, const char *arm,
+                        int quiet, HashCache *hc) {
+    Config c = *cp;
+    char run_id[17], dir[1024], csv[1024], path[1100], err[1024];
+    if (config_run_id_cached(&c, hc, run_id, err, sizeof err)) { fprintf(stderr, "harness train: %s\n", err); return 2; }
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else snprintf(dir, sizeof dir, "%s/%s/runs/%s", results, grid, run_id);
     snprintf(csv, sizeof csv, "%s/%s/runs.csv", results, grid);
     if (mkdir_p(dir)) { fprintf(stderr, "harness train: %s: cannot create: %s\n", dir, strerror(errno)); return 1; }
     snprintf(path, sizeof path, "%s/DONE", dir);
     unlink(path); /* a rerun is not done until it is */
-    char *canon = config_canonical(&c, 0);
+    char *canon = NULL;
     snprintf(path, sizeof path, "%s/config.txt", dir);
-    if (!canon || write_text(path, canon)) { fprintf(stderr, "harness train: %s: cannot write\n", path); free(canon); return 1; }
+    if (config_canonical(&c, 0, NULL, &canon, err, sizeof err) || write_text(path, canon)) {
+        fprintf(stderr, "harness train: %s: cannot write\n", path);
+        free(canon);
+        return 1;
+    }
     free(canon);
     snprintf(path, sizeof path, "%s/log.txt", dir);
     FILE *logf = NULL, *log = stderr;
@@ -116,7 +87,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(res.status, sizeof res.status, "failed");
         exitc = 1;
     }
-    if (record_run(csv, grid, arm, &c, &res, start, end, rerr, sizeof rerr)) {
+    if (record_run(csv, grid, arm, &c, &res, start, end, hc, rerr, sizeof rerr)) {
         fprintf(log, "error: recording the run: %s\n", rerr);
         unlink(path);
         exitc = 1;
@@ -124,5 +95,57 @@ int cmd_train(int argc, char **argv) {
     if (log != stderr) fclose(log);
     if (logf) fclose(logf);
     if (rc) fprintf(stderr, "harness train: %s\n", err);
+    return exitc;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *out = NULL, *results = "results", *grid = "train", *arm = "main", *init_hash = NULL;
+    int quiet = 0;
+    Config c;
+    config_defaults(&c);
+    char err[1024];
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
+                   "  Trains and evaluates one run. Files go to DIR (default RESULTS/GRID/runs/<run_id>);\n"
+                   "  the row goes to RESULTS/GRID/runs.csv. Exit 0 ok, 3 diverged, 1 failed, 2 usage.\n"
+                   "  --init-sha256 HEX: the content hash of init's directory, already computed (harness run\n"
+                   "  passes it so that a grid hashes each init checkpoint once).\n\n");
+            config_print_help(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--out") || !strcmp(a, "--results") || !strcmp(a, "--grid") || !strcmp(a, "--arm") ||
+            !strcmp(a, "--init-sha256")) {
+            if (i + 1 >= argc) { fprintf(stderr, "harness train: %s needs a value\n", a); return 2; }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--results")) results = v;
+            else if (!strcmp(a, "--grid")) grid = v;
+            else if (!strcmp(a, "--init-sha256")) init_hash = v;
+            else arm = v;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) { quiet = 1; continue; }
+        const char *eq = strchr(a, '=');
+        if (!eq || eq == a) {
+            fprintf(stderr, "harness train: argument %d '%s': expected key=value or an option\n", i + 1, a);
+            return 2;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+        if (config_set(&c, key, eq + 1, err, sizeof err)) {
+            fprintf(stderr, "harness train: argument %d: %s\n", i + 1, err);
+            return 2;
+        }
+    }
+    if (config_validate(&c, err, sizeof err)) { fprintf(stderr, "harness train: %s\n", err); return 2; }
+    HashCache hc = {0}; /* init and data hashed once for run_id and the row */
+    if (init_hash && hash_cache_put_checkpoint(&hc, c.init, init_hash)) {
+        fprintf(stderr, "harness train: --init-sha256: expected 64 lowercase hex digits, got '%s'\n", init_hash);
+        return 2;
+    }
+    int exitc = train_one(&c, out, results, grid, arm, quiet, &hc);
+    hash_cache_free(&hc);
     return exitc;
 }

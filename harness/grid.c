@@ -130,6 +130,53 @@ static int section_line(Parser *p, char *s, int line) {
     return 0;
 }
 
+/* Split the value text val (trimmed, not empty) of key into its list items
+ * into *items (malloc'd pointers into val, which is modified): commas
+ * separate items, except inside double quotes; an item that starts with '"'
+ * is the text up to the next '"', kept as it is (blanks and commas; it may be
+ * empty). Returns the item count, or -1 with the grid error (unterminated
+ * quote, text after a closing quote, an empty unquoted item). */
+static int split_items(Parser *p, int line, const char *key, char *val, char ***items) {
+    int cap = 1, n = 0, rc = 0;
+    for (const char *c = val; *c; c++) cap += *c == ',';
+    char **it = *items = calloc((size_t)cap, sizeof *it);
+    if (!it) return fail(p, line, "out of memory");
+    for (char *s = val;; s++) {
+        while (isspace((unsigned char)*s)) s++;
+        int quoted = *s == '"';
+        char *end = quoted ? strchr(s + 1, '"') : s + strcspn(s, ",");
+        if (quoted && !end) {
+            rc = fail(p, line, "key '%s': unterminated quote in item %d: expected a closing '\"' before the end of "
+                      "the line (or a comment)", key, n + 1);
+            break;
+        }
+        it[n++] = quoted ? s + 1 : s;
+        if (quoted) {
+            *end++ = 0; /* the closing quote */
+            while (isspace((unsigned char)*end)) end++;
+            if (*end && *end != ',') {
+                rc = fail(p, line, "key '%s': unexpected text '%s' after the closing quote of item %d: expected ',' "
+                          "or the end of the line", key, end, n);
+                break;
+            }
+        }
+        int more = *end == ',';
+        *end = 0;
+        if (!quoted && !*(it[n - 1] = trim(it[n - 1]))) {
+            rc = fail(p, line, "key '%s': empty item %d in the list: expected a value between commas", key, n);
+            break;
+        }
+        if (!more) break;
+        s = end;
+    }
+    if (rc) {
+        free(it);
+        *items = NULL;
+        return -1;
+    }
+    return n;
+}
+
 /* Handle a "key = value" line (s trimmed, comment removed) into the last scope. */
 static int key_line(Parser *p, char *s, int line) {
     char *eq = strchr(s, '=');
@@ -166,8 +213,9 @@ static int key_line(Parser *p, char *s, int line) {
         return fail(p, line, "%s", msg);
     }
     /* split the list */
-    int nitems = 1;
-    for (const char *c = val; *c; c++) nitems += *c == ',';
+    char **items = NULL;
+    int nitems = split_items(p, line, key, val, &items);
+    if (nitems < 0) return -1;
     char **vals = calloc((size_t)nitems, sizeof *vals);
     char (*canon)[CFG_PATH_MAX] = calloc((size_t)nitems, sizeof *canon);
     uint64_t *seeds = calloc((size_t)nitems, sizeof *seeds);
@@ -176,17 +224,8 @@ static int key_line(Parser *p, char *s, int line) {
         rc = fail(p, line, "out of memory");
         goto done;
     }
-    char *item = val;
     for (int i = 0; i < nitems; i++) {
-        char *comma = strchr(item, ',');
-        if (comma) *comma = 0;
-        char *v = trim(item);
-        if (!*v) {
-            rc = fail(p, line,
-                      "key '%s': empty item %d of %d in the list: expected a value between commas", key,
-                      i + 1, nitems);
-            goto done;
-        }
+        char *v = items[i];
         if (is_seeds) {
             if (parse_seed(v, &seeds[i]) != 0) {
                 rc = fail(p, line, "key 'seeds': bad seed '%s': expected a non-negative integer below 2^64",
@@ -219,7 +258,6 @@ static int key_line(Parser *p, char *s, int line) {
             goto done;
         }
         nv++;
-        if (comma) item = comma + 1;
     }
     if (sc->ne == sc->cap) {
         int nc = sc->cap ? sc->cap * 2 : 16;
@@ -247,6 +285,7 @@ done:
         for (int i = 0; i < nv; i++) free(vals[i]);
         free(vals);
     }
+    free(items);
     free(canon);
     free(seeds);
     return rc;
@@ -278,6 +317,13 @@ static int effective(const Scope *top, const Scope *arm, Effective *ef) {
             else ef->e[ef->n++] = &arm->e[i];
         }
     return 0;
+}
+
+/* The line that set key in ef, else dflt. */
+static int entry_line(const Effective *ef, const char *key, int dflt) {
+    for (int i = 0; i < ef->n; i++)
+        if (!strcmp(ef->e[i]->key, key)) return ef->e[i]->line;
+    return dflt;
 }
 
 /* Short text of a cell's axis values, for messages. */
@@ -367,7 +413,12 @@ static int expand(Parser *p, Grid *g) {
                 run->cfg = c;
                 if (ef.seeds) parse_seed(ef.seeds->vals[s], &run->cfg.seed);
                 else run->cfg.seed = default_seed;
-                config_run_id(&run->cfg, run->run_id);
+                if (config_run_id_cached(&run->cfg, &g->hashes, run->run_id, msg, sizeof msg) != 0) {
+                    int rc = fail(p, entry_line(&ef, "init", arm->line), "%s", msg); /* init cannot be hashed */
+                    free(pos);
+                    free(ef.e);
+                    return rc;
+                }
             }
             cell++;
             /* odometer: the last axis varies fastest */
@@ -400,13 +451,24 @@ static int expand(Parser *p, Grid *g) {
                       "arm '%s' cell %d and arm '%s' cell %d have the same run_id %s (seed %llu): "
                       "their configs differ only in keys outside the run identity (e.g. threads), in keys "
                       "without effect in that run (lambda, k, ld, jepa_metric, jepa_pass under loss=ntp), "
-                      "or not at all; expected every cell to differ in a key that changes the run",
+                      "in init paths to the same checkpoint files, or not at all; expected every cell to differ "
+                      "in a key that changes the run",
                       y->arm, y->cell, x->arm, x->cell, y->run_id, (unsigned long long)y->cfg.seed);
         free(sorted);
         return rc;
     }
     free(sorted);
     return 0;
+}
+
+/* The '#' that starts the comment of line s (outside double quotes), or NULL. */
+static char *comment_start(char *s) {
+    int quoted = 0;
+    for (; *s; s++) {
+        if (*s == '"') quoted = !quoted;
+        else if (*s == '#' && !quoted) return s;
+    }
+    return NULL;
 }
 
 static void name_from_path(const char *path, char *out, size_t n) {
@@ -448,7 +510,7 @@ int grid_parse_text(const char *text, const char *filename, const char *name, Gr
         char *nl = strchr(s, '\n');
         char *next = nl ? nl + 1 : s + strlen(s);
         if (nl) *nl = 0;
-        char *hash = strchr(s, '#');
+        char *hash = comment_start(s);
         if (hash) *hash = 0;
         char *t = trim(s);
         if (*t == '[') rc = section_line(&p, t, line);
@@ -514,5 +576,6 @@ int grid_parse_file(const char *path, Grid *g, char *err, size_t errn) {
 void grid_free(Grid *g) {
     if (!g) return;
     free(g->runs);
+    hash_cache_free(&g->hashes);
     memset(g, 0, sizeof *g);
 }

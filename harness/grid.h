@@ -27,7 +27,12 @@
  *   for that arm. A grid without sections is one arm named "main". An arm
  *   with no keys is fine (it runs the top keys alone). The arm named
  *   "baseline" is not special here; the report compares the others to it.
- * - A value `a, b, c` is an axis. Each arm expands to the Cartesian product
+ * - A value `a, b, c` is an axis. An item in double quotes is taken as it is,
+ *   commas and blanks included, and may be empty: `lora_targets = "q,v",
+ *   "q,k,v,o,gate,up,down"` is an axis of two values, `init = "", "/ckpt"`
+ *   one of two (from scratch, and from /ckpt). A quoted item runs to the next
+ *   '"' (it cannot hold one); '#' inside quotes does not start a comment.
+ *   Each arm expands to the Cartesian product
  *   of its axes: the axis whose key first appears in the file (top section
  *   first, then the arm) varies slowest. Each combination is a cell; cells
  *   are numbered across the whole grid in arm order.
@@ -36,7 +41,8 @@
  *   runs once with the schema's default seed. The config key `seed` itself is
  *   not accepted in a grid (use `seeds`).
  * - Runs are listed cell-major, seeds inner. Each run's run_id is
- *   config_run_id of its resolved config.
+ *   config_run_id of its resolved config; an `init` checkpoint directory is
+ *   hashed once per grid (Grid.hashes) however many runs start from it.
  *
  * Errors
  * ------
@@ -49,6 +55,8 @@
  *   - '=' with nothing before it: "empty key"
  *   - '=' with nothing after it: "empty value"
  *   - an empty list item (`a,,b`, `a, b,`, `,a`): "empty item"
+ *   - a '"' without its closing '"' on the line: "unterminated quote"
+ *   - text between a closing '"' and the next ',': "after the closing quote"
  *   - an unknown key, a value of the wrong type, out of range or not one of
  *     the choices: config_set's message ("unknown key", "expected an
  *     integer", "out of range", "is not one of")
@@ -68,6 +76,9 @@
  *     the run identity, e.g. `threads = 1, 2`, or two arms with the same
  *     config): "same run_id", at the later arm's line
  *   - more than GRID_MAX_RUNS runs: "too many runs"
+ *   - an `init` directory that is missing, unreadable or holds no
+ *     .json/.safetensors file (it cannot be hashed, hash.h): "init: " and
+ *     why, at the line that set init
  */
 #ifndef HARNESS_GRID_H
 #define HARNESS_GRID_H
@@ -75,6 +86,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "hash.h"
 
 #define GRID_MAX_RUNS 100000
 
@@ -82,7 +94,7 @@ typedef struct {
     char arm[64];
     int cell;        /* index across the grid, 0-based */
     Config cfg;      /* fully resolved, seed included */
-    char run_id[17]; /* config_run_id(&cfg) */
+    char run_id[17]; /* config_run_id_cached(&cfg, &grid->hashes) */
 } GridRun;
 
 typedef struct {
@@ -90,6 +102,7 @@ typedef struct {
     char path[512];  /* the file name given to the parser */
     int nruns, ncells;
     GridRun *runs;   /* cell-major, seeds inner; nruns entries */
+    HashCache hashes; /* content hashes of init directories (and data files, cmd_run) by path */
 } Grid;
 
 /* Parse the grid file at path into g (which need not be initialised).

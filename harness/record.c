@@ -1,25 +1,66 @@
-/* Build and append one runs.csv row. */
+/* Build and append one runs.csv row; check recorded data hashes. */
 #include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data.h"
 #include "provenance.h"
-#include "store.h"
+
+/* The value of result column k for a run (v, size vn; left "" when the run
+ * did not produce it). */
+static void result_value(const char *k, const TrainResult *res, const Provenance *p, const char *start,
+                         const char *end, char *v, size_t vn) {
+    int ok = strcmp(res->status, "ok") == 0, finished = ok || !strcmp(res->status, "diverged");
+    if (!strcmp(k, "status")) snprintf(v, vn, "%s", res->status);
+    else if (!strcmp(k, "acc_exact") && ok) snprintf(v, vn, "%.4f", res->acc_exact);
+    else if (!strcmp(k, "acc_startswith") && ok) snprintf(v, vn, "%.4f", res->acc_startswith);
+    else if (!strcmp(k, "ntp_loss") && finished) snprintf(v, vn, "%.6f", res->ntp_loss);
+    else if (!strcmp(k, "jepa_dist") && finished) snprintf(v, vn, "%.6f", res->jepa_dist);
+    else if (!strcmp(k, "steps") && finished) snprintf(v, vn, "%ld", res->steps);
+    else if (!strcmp(k, "train_s") && finished) snprintf(v, vn, "%.2f", res->train_s);
+    else if (!strcmp(k, "eval_s") && ok) snprintf(v, vn, "%.2f", res->eval_s);
+    else if (!strcmp(k, "train_tok_s") && finished) snprintf(v, vn, "%.0f", res->train_tok_s);
+    else if (!strcmp(k, "ntp_step_ms") && ok) snprintf(v, vn, "%.2f", res->ntp_step_ms);
+    else if (!strcmp(k, "jepa_step_ms") && ok) snprintf(v, vn, "%.2f", res->jepa_step_ms);
+    else if (!strcmp(k, "jepa_ntp_ratio") && ok) snprintf(v, vn, "%.3f", res->jepa_ntp_ratio);
+    else if (!strcmp(k, "git_commit")) snprintf(v, vn, "%s", p->git_commit);
+    else if (!strcmp(k, "git_dirty")) snprintf(v, vn, "%s", p->git_dirty);
+    else if (!strcmp(k, "build_type")) snprintf(v, vn, "%s", p->build_type);
+    else if (!strcmp(k, "host")) snprintf(v, vn, "%s", p->host);
+    else if (!strcmp(k, "threads_used")) snprintf(v, vn, "%d", res->threads_used);
+    else if (!strcmp(k, "start_time")) snprintf(v, vn, "%s", start ? start : "");
+    else if (!strcmp(k, "end_time")) snprintf(v, vn, "%s", end ? end : "");
+    else if (!strcmp(k, "peak_rss_mb") && res->peak_rss_mb > 0) snprintf(v, vn, "%.1f", res->peak_rss_mb);
+    else if (!strcmp(k, "params") && res->params > 0) snprintf(v, vn, "%ld", res->params);
+    else if (!strcmp(k, "trainable_params") && res->trainable_params > 0) snprintf(v, vn, "%ld", res->trainable_params);
+}
+
+/* The content hash columns of c: train_sha256, test_sha256, init_sha256 ("" when unknown). */
+static void hash_value(const char *k, const Config *c, HashCache *hc, char *v, size_t vn) {
+    char path[1100], hex[65] = "", err[512];
+    if (!strcmp(k, "init_sha256")) {
+        if (c->init[0] && hash_cache_checkpoint(hc, c->init, hex, err, sizeof err)) hex[0] = 0;
+    } else {
+        dataset_path(c->dataset, !strcmp(k, "train_sha256") ? "train" : "test", path, sizeof path);
+        if (hash_cache_file(hc, path, hex, err, sizeof err)) hex[0] = 0;
+    }
+    snprintf(v, vn, "%s", hex);
+}
 
 int record_run(const char *csv_path, const char *grid, const char *arm, const Config *c, const TrainResult *res,
-               const char *start, const char *end, char *err, size_t errn) {
+               const char *start, const char *end, HashCache *hc, char *err, size_t errn) {
+    char run_id[17];
+    if (config_run_id_cached(c, hc, run_id, err, errn)) return -1;
     const char *const *cols;
     int n = store_columns(&cols);
     char **vals = calloc((size_t)n, sizeof *vals);
     if (!vals) { snprintf(err, errn, "out of memory"); return -1; }
     Provenance p;
     provenance_get(&p);
-    char run_id[17];
-    config_run_id(c, run_id);
-    int ok = strcmp(res->status, "ok") == 0, finished = ok || !strcmp(res->status, "diverged");
-    for (int i = 0; i < n; i++) {
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
         char v[CFG_PATH_MAX] = "";
         const char *k = cols[i];
         const CfgKey *ck = config_key(k);
@@ -27,29 +68,38 @@ int record_run(const char *csv_path, const char *grid, const char *arm, const Co
         else if (!strcmp(k, "run_id")) snprintf(v, sizeof v, "%s", run_id);
         else if (!strcmp(k, "grid")) snprintf(v, sizeof v, "%s", grid);
         else if (!strcmp(k, "arm")) snprintf(v, sizeof v, "%s", arm);
-        else if (!strcmp(k, "status")) snprintf(v, sizeof v, "%s", res->status);
-        else if (!strcmp(k, "acc_exact") && ok) snprintf(v, sizeof v, "%.4f", res->acc_exact);
-        else if (!strcmp(k, "acc_startswith") && ok) snprintf(v, sizeof v, "%.4f", res->acc_startswith);
-        else if (!strcmp(k, "ntp_loss") && finished) snprintf(v, sizeof v, "%.6f", res->ntp_loss);
-        else if (!strcmp(k, "jepa_dist") && finished) snprintf(v, sizeof v, "%.6f", res->jepa_dist);
-        else if (!strcmp(k, "steps") && finished) snprintf(v, sizeof v, "%ld", res->steps);
-        else if (!strcmp(k, "train_s") && finished) snprintf(v, sizeof v, "%.2f", res->train_s);
-        else if (!strcmp(k, "eval_s") && ok) snprintf(v, sizeof v, "%.2f", res->eval_s);
-        else if (!strcmp(k, "train_tok_s") && finished) snprintf(v, sizeof v, "%.0f", res->train_tok_s);
-        else if (!strcmp(k, "ntp_step_ms") && ok) snprintf(v, sizeof v, "%.2f", res->ntp_step_ms);
-        else if (!strcmp(k, "jepa_step_ms") && ok) snprintf(v, sizeof v, "%.2f", res->jepa_step_ms);
-        else if (!strcmp(k, "jepa_ntp_ratio") && ok) snprintf(v, sizeof v, "%.3f", res->jepa_ntp_ratio);
-        else if (!strcmp(k, "git_commit")) snprintf(v, sizeof v, "%s", p.git_commit);
-        else if (!strcmp(k, "git_dirty")) snprintf(v, sizeof v, "%s", p.git_dirty);
-        else if (!strcmp(k, "build_type")) snprintf(v, sizeof v, "%s", p.build_type);
-        else if (!strcmp(k, "host")) snprintf(v, sizeof v, "%s", p.host);
-        else if (!strcmp(k, "threads_used")) snprintf(v, sizeof v, "%d", res->threads_used);
-        else if (!strcmp(k, "start_time")) snprintf(v, sizeof v, "%s", start ? start : "");
-        else if (!strcmp(k, "end_time")) snprintf(v, sizeof v, "%s", end ? end : "");
-        vals[i] = strdup(v);
+        else if (strstr(k, "_sha256")) hash_value(k, c, hc, v, sizeof v);
+        else result_value(k, res, &p, start, end, v, sizeof v);
+        if (!(vals[i] = strdup(v))) rc = -1;
     }
-    int rc = store_append(csv_path, (const char *const *)vals, n, err, errn);
+    if (rc) snprintf(err, errn, "out of memory");
+    else rc = store_append(csv_path, (const char *const *)vals, n, err, errn);
     for (int i = 0; i < n; i++) free(vals[i]);
     free(vals);
     return rc;
+}
+
+int record_data_changed(const Table *t, int r, HashCache *hc, char *why, size_t whyn) {
+    static const char *const splits[] = {"train", "test"};
+    const char *ds = table_get(t, r, "dataset");
+    if (whyn) why[0] = 0;
+    for (int s = 0; s < 2 && ds; s++) {
+        char col[32], path[1100], hex[65], err[512];
+        snprintf(col, sizeof col, "%s_sha256", splits[s]);
+        const char *was = table_get(t, r, col);
+        if (!was || !*was) continue; /* unknown: recorded before data hashes were */
+        dataset_path(ds, splits[s], path, sizeof path);
+        if (hash_cache_file(hc, path, hex, err, sizeof err) || !strcmp(hex, was)) continue;
+        snprintf(why, whyn, "data changed since it was recorded: %s sha256 %.8s… → %.8s…", path, was, hex);
+        return 1;
+    }
+    return 0;
+}
+
+int record_run_done(const Table *t, const char *run_id, HashCache *hc, char *why, size_t whyn) {
+    if (whyn) why[0] = 0;
+    int r = store_last_row(t, run_id);
+    const char *st = r >= 0 ? table_get(t, r, "status") : NULL;
+    if (!st || (strcmp(st, "ok") && strcmp(st, "diverged"))) return 0;
+    return !record_data_changed(t, r, hc, why, whyn);
 }

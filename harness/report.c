@@ -109,6 +109,7 @@ typedef struct {
     const char **vals;  /* nkeys values (pointers into the table, or "") */
     int arm_rank;       /* order of the arm in the report */
     int first_row;
+    int nstale;         /* runs whose data changed since they were recorded */
     int n, cap;
     const char **seeds;
     double *exact, *sw; /* sw is NaN where acc_startswith is unreadable */
@@ -190,7 +191,69 @@ static const char *cell_val(const Table *t, int r, const CfgKey *k, int col) {
     return config_key_applies_by(k, row_lookup, &rr) ? t->rows[r][col] : "";
 }
 
-int report_markdown(const Table *t, const char *grid_name, char **out, char *err, size_t errn) {
+/* ---- data provenance ---- */
+
+static int finished_status(const char *st) {
+    return st && (!strcmp(st, "ok") || !strcmp(st, "diverged"));
+}
+
+/* Whether an earlier row e of a run recorded other data than its last row
+ * l: a train or test hash both hold that differs. */
+static int data_differs(const Table *t, int e, int l) {
+    static const char *const cols[] = {"train_sha256", "test_sha256"};
+    for (int i = 0; i < 2; i++) {
+        const char *a = table_get(t, e, cols[i]), *b = table_get(t, l, cols[i]);
+        if (a && b && *a && *b && strcmp(a, b)) return 1;
+    }
+    return 0;
+}
+
+/* The data lines of the header: runs re-run because their data changed
+ * (ids sorted by run_id then row), stale runs (stale[r] for the last rows,
+ * may be NULL), runs of unknown data, and columns an older file lacked. */
+static void data_notes(Buf *b, const Table *t, const IdRow *ids, const char *is_last, const char *const *stale) {
+    int nrerun = 0, nstale = 0, nunknown = 0;
+    for (int i = 0, first = 0; i < t->nrows; i++) {
+        if (i > 0 && strcmp(ids[i].id, ids[i - 1].id)) first = i;
+        if (!is_last[ids[i].row]) continue;
+        int l = ids[i].row, changed = 0;
+        for (int e = first; e < i && !changed; e++)
+            changed = finished_status(table_get(t, ids[e].row, "status")) && data_differs(t, ids[e].row, l);
+        nrerun += changed;
+        if (!finished_status(table_get(t, l, "status"))) continue;
+        const char *h = table_get(t, l, "train_sha256");
+        nunknown += !h || !*h;
+        nstale += stale && stale[l];
+    }
+    if (nrerun)
+        bprintf(b, "%d run%s re-run because %s data changed since %s first recorded (the newer row counts).\n\n",
+                nrerun, nrerun == 1 ? " was" : "s were", nrerun == 1 ? "its" : "their", nrerun == 1 ? "it was" : "they were");
+    if (nunknown)
+        bprintf(b, "%d run%s recorded before data hashes were kept (no train_sha256): %s data is unknown, and %s "
+                "reused as recorded.\n\n", nunknown, nunknown == 1 ? " was" : "s were", nunknown == 1 ? "its" : "their",
+                nunknown == 1 ? "it is" : "they are");
+    if (t->filled)
+        bprintf(b, "runs.csv has an older header: %d column%s it lacks read as the key's neutral value (result "
+                "columns as empty).\n\n", t->filled, t->filled == 1 ? "" : "s");
+    if (!nstale) return;
+    bprintf(b, "**%d stale run%s**: recorded, but %s data file changed since and %s not been re-run yet "
+            "(`harness run` re-runs %s); ok ones still count in the table, marked in its note column:\n\n",
+            nstale, nstale == 1 ? "" : "s", nstale == 1 ? "its" : "their", nstale == 1 ? "it has" : "they have",
+            nstale == 1 ? "it" : "them");
+    for (int r = 0; r < t->nrows; r++) {
+        if (!is_last[r] || !stale[r] || !finished_status(table_get(t, r, "status"))) continue;
+        const char *arm = table_get(t, r, "arm"), *seed = table_get(t, r, "seed");
+        bprintf(b, "- `%s` ", table_get(t, r, "run_id"));
+        bput_md(b, arm ? arm : "");
+        bprintf(b, " seed %s: ", seed ? seed : "?");
+        bput_md(b, stale[r]);
+        bprintf(b, "\n");
+    }
+    bprintf(b, "\n");
+}
+
+int report_markdown(const Table *t, const char *grid_name, const char *const *stale, char **out, char *err,
+                    size_t errn) {
     *out = NULL;
     Buf b = {0};
     bprintf(&b, "# Report: %s\n\n", grid_name ? grid_name : "");
@@ -299,6 +362,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
             ci = nc - 1;
         }
         if (cell_add(&cells[ci], c_seed >= 0 ? t->rows[r][c_seed] : "", ex, sw) != 0) goto oom;
+        cells[ci].nstale += stale && stale[r];
     }
 
     /* order: baseline first, then arms by first appearance; cells by value */
@@ -430,6 +494,7 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
     if (t->nrows > nruns) bprintf(&b, "; the last row of a run counts");
     if (t->skipped) bprintf(&b, "; %d malformed row%s skipped", t->skipped, t->skipped == 1 ? "" : "s");
     bprintf(&b, ").\n\n");
+    data_notes(&b, t, ids, is_last, stale);
     if (nc == 0) {
         bprintf(&b, "No ok runs to report.\n");
         rc = 0;
@@ -443,7 +508,8 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
         for (int k = 0; k < nkeys; k++) {
             int same = 1;
             for (int i = 1; i < nc && same; i++) same = strcmp(cells[i].vals[k], cells[0].vals[k]) == 0;
-            if (!same || strcmp(cells[0].vals[k], defv[k]) == 0) continue;
+            /* "" = no effect in any cell (lora_dropout without LoRA) */
+            if (!same || !cells[0].vals[k][0] || strcmp(cells[0].vals[k], defv[k]) == 0) continue;
             char sv[64];
             short_val(cells[0].vals[k], sv, sizeof sv);
             bprintf(&b, "%s`%s=", any ? " " : "Common settings (not default): ", keys[k]->name);
@@ -528,20 +594,23 @@ int report_markdown(const Table *t, const char *grid_name, char **out, char *err
             bput_md(&b, sd[s]);
         }
         free(sd);
+        char note[200] = "";
+        size_t nl = 0;
+        if (c->nstale)
+            nl += (size_t)snprintf(note, sizeof note, "%d stale (data changed)", c->nstale);
         if (strcmp(c->arm, "baseline") == 0) {
-            bprintf(&b, " | — | | | | | | |\n");
+            bprintf(&b, " | — | | | | | |%s%s |\n", nl ? " " : "", note);
             continue;
         }
         if (c->base < 0) {
-            bprintf(&b, " | — | | | | | | %s |\n", c->why);
+            bprintf(&b, " | — | | | | | | %s%s%s |\n", c->why, nl ? "; " : "", note);
             continue;
         }
         bprintf(&b, " | ");
         bput_md(&b, cells[c->base].label);
-        char note[160] = "";
-        size_t nl = 0;
-        if (c->npaired < c->n || c->npaired < cells[c->base].n)
-            nl += (size_t)snprintf(note, sizeof note, "%d of %d seeds paired", c->npaired, c->n);
+        if ((c->npaired < c->n || c->npaired < cells[c->base].n) && nl < sizeof note)
+            nl += (size_t)snprintf(note + nl, sizeof note - nl, "%s%d of %d seeds paired", nl ? "; " : "", c->npaired,
+                                   c->n);
         if (c->pt.note && nl < sizeof note)
             snprintf(note + nl, sizeof note - nl, "%s%s", nl ? "; " : "", c->pt.note);
         if (c->npaired == 0) {

@@ -28,13 +28,25 @@
 /* Write the report of table t for grid grid_name into *out (a malloc'd
  * NUL-terminated Markdown string, which the caller frees): heading
  * "# Report: <grid>", a line counting the ok runs and failed / diverged
- * ones, the settings shared by the cells, one table row per cell (n,
- * exact-match and startswith accuracy as mean ± sd in %, seeds, the paired
- * baseline cell, Δ in percentage points, t, df, one-tailed p, Holm-adjusted
- * p, note), and a legend. A table with no rows gives a report saying so.
+ * ones, the data notes, the settings shared by the cells, one table row per
+ * cell (n, exact-match and startswith accuracy as mean ± sd in %, seeds, the
+ * paired baseline cell, Δ in percentage points, t, df, one-tailed p,
+ * Holm-adjusted p, note), and a legend. A table with no rows gives a report
+ * saying so.
+ *
+ * Data notes: how many runs were re-run because their data changed (a run
+ * whose last row's train_sha256 or test_sha256 differs from an earlier ok or
+ * diverged row's); how many finished runs were recorded before data hashes
+ * were kept (empty train_sha256: unknown, reused, never stale); whether the
+ * file had an older header (t->filled); and the STALE runs, listed with
+ * stale[r]: stale (NULL, or t->nrows entries) gives for each row why its
+ * data changed since it was recorded (record_data_changed), NULL when it did
+ * not or is unknown. A cell's note counts its stale runs.
+ *
  * Returns 0, or -1 with a message in err (size errn) when t has rows but
  * lacks a needed column (run_id, arm, status, acc_exact) or on out of
  * memory; *out is then NULL. */
-int report_markdown(const Table *t, const char *grid_name, char **out, char *err, size_t errn);
+int report_markdown(const Table *t, const char *grid_name, const char *const *stale, char **out, char *err,
+                    size_t errn);
 
 #endif

@@ -2,7 +2,7 @@
  * results/<grid>/runs.csv, one row per finished run.
  *
  * Columns: run_id, grid, arm, every config schema key in schema order, then
- * the result columns (status .. end_time, see store_columns). The first line
+ * the result columns (status .. trainable_params, see store_columns). The first line
  * is the header. Fields are comma-separated; a field is quoted (RFC 4180,
  * quotes doubled, via libcsv) when it holds a comma, a quote or leading or
  * trailing blanks. Values never span lines: store_append turns CR and LF in
@@ -10,9 +10,32 @@
  * left by a killed writer can never swallow the rows after it.
  *
  * Writers serialise on an exclusive flock of "<csv>.lock" (a separate file,
- * so readers of the CSV never wait) and append each row with one write() on
- * an O_APPEND descriptor, then fsync. Readers skip malformed rows (wrong
- * field count, a last line without its newline) and count them. */
+ * so readers of the CSV never wait), open the CSV only once they hold it, and
+ * append each row with one write() on an O_APPEND descriptor, then fsync.
+ * Readers skip malformed rows (wrong field count, a last line without its
+ * newline) and count them.
+ *
+ * Older headers
+ * -------------
+ * The columns grow with the schema; a runs.csv written by an older version
+ * stays readable and writable. Its header is an OLDER HEADER when it holds
+ * run_id, grid, arm, status and every config key without a neutral value
+ * (config.h), each once; it may lack config keys that have one and result
+ * columns, and may hold columns the current ones lack (EXTRAS, e.g. a key
+ * since removed). Anything else (say, no run_id) is not runs.csv's header.
+ * - store_read gives an older file the current layout: the current columns,
+ *   then the extras in the file's order; a config key the file lacks reads as
+ *   its neutral value (as config_get prints it), a result column as "".
+ * - store_append to an older file first migrates it, under the lock: every
+ *   row that store_read returns is written, in order and in the current
+ *   layout, to "<csv>.migrate.<pid>" beside it, fsynced; the original is
+ *   kept as "<csv>.v<N>.bak" (N = 1 for the file's first migration, then
+ *   2, ...: a hard link, else a copy) and the new file is renamed over
+ *   <csv>; then the row is appended to the new file. Malformed lines, which
+ *   readers skip, are not carried over (the .bak keeps them). Concurrent
+ *   appenders wait on the lock and then open the migrated file; readers see
+ *   the old file or the new one, each complete. A file whose header is the
+ *   current columns followed by extras gets rows padded with empty extras. */
 #ifndef HARNESS_STORE_H
 #define HARNESS_STORE_H
 
@@ -29,12 +52,13 @@ int store_column_index(const char *name);
  * the CSV at csv_path. n must equal store_columns(). Creates the parent
  * directories and the file with its header when missing (a file holding no
  * complete line, left by a writer killed while creating it, is started
- * again). Under an exclusive flock of "<csv_path>.lock": checks that the
- * existing header equals the current columns, writes a '\n' first when the
- * file does not end in one (a killed writer's partial line), writes the row
- * with one write(), fsyncs. Returns 0, or -1 with a message in err (size
- * errn): wrong n, a header that differs from the current columns (nothing is
- * appended), or a system error (mkdir, open, flock, write, fsync). */
+ * again). Under an exclusive flock of "<csv_path>.lock": checks the existing
+ * header, migrates an older header (see "Older headers"), writes a '\n'
+ * first when the file does not end in one (a killed writer's partial line),
+ * writes the row with one write(), fsyncs. Returns 0, or -1 with a message
+ * in err (size errn): wrong n, a header that is neither the current nor an
+ * older one (it names the missing column; nothing is appended), or a system
+ * error (mkdir, open, flock, write, fsync, rename). */
 int store_append(const char *csv_path, const char *const *values, int n, char *err, size_t errn);
 
 typedef struct {
@@ -44,10 +68,13 @@ typedef struct {
     char ***rows;  /* rows[r][c], ncols strings each */
     int skipped;   /* malformed rows skipped: wrong field count, or a last
                       line without its newline */
+    int filled;    /* current columns an older file lacked, filled (see "Older headers") */
 } Table;
 
 /* Read the CSV at csv_path into t (which need not be initialised). The
- * first complete line is the header. Blank lines are ignored. Rows whose
+ * first complete line is the header; an older header of runs.csv gets the
+ * current layout (see "Older headers"; t->filled counts the columns filled),
+ * any other header is kept as it is. Blank lines are ignored. Rows whose
  * field count differs from the header, and a last line with no trailing
  * newline, are skipped and counted in t->skipped, never an error. A missing
  * file gives an empty table (ncols = nrows = 0) and returns 0. Returns -1
@@ -64,6 +91,9 @@ const char *table_get(const Table *t, int row, const char *col);
 
 /* Free everything in t and zero it. Safe on a zeroed Table and twice. */
 void table_free(Table *t);
+
+/* Index of the LAST row of t whose run_id is run_id (a run's state), or -1. */
+int store_last_row(const Table *t, const char *run_id);
 
 /* The status of the LAST row of t whose run_id is run_id, copied into
  * status (size n). Returns 1 when found, 0 when not (status is then ""). */

@@ -60,7 +60,7 @@ Test(data, limit_and_blank_lines) {
     unlink(g_path);
 }
 
-static Example EX = {"S", "ab", "xyz"};
+static Example EX = {"S", "ab", "xyz", 1};
 
 Test(views, ntp_row_and_targets) {
     Batch b = {0};

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "grid.h"
@@ -48,7 +49,7 @@ Test(grid, example_expands) {
         cr_assert_eq(r->cfg.epochs, 4);
         cr_assert_eq(r->cfg.lr, 8e-5);
         char id[17];
-        config_run_id(&r->cfg, id);
+        cr_assert_eq(config_run_id(&r->cfg, id, NULL, 0), 0);
         cr_assert_str_eq(r->run_id, id);
         for (int j = 0; j < i; j++) cr_assert_str_neq(r->run_id, g.runs[j].run_id, "runs %d and %d", i, j);
         if (i < 5) {
@@ -147,6 +148,34 @@ Test(grid, explicit_name) {
     grid_free(&g);
 }
 
+/* Double-quoted items hold commas: one item each. */
+Test(grid, quoted_items) {
+    Grid g = parse_ok("lora_rank = 4\n"
+                      "lora_targets = \"q,v\", \"q,k,v,o,gate,up,down\"  # two values\n"
+                      "[a]\n"
+                      "lora_dropout = \"0.05\", 0.2\n");
+    cr_assert_eq(g.ncells, 4);
+    cr_assert_eq(g.nruns, 4);
+    cr_expect_str_eq(g.runs[0].cfg.lora_targets, "q,v");
+    cr_expect_eq(g.runs[0].cfg.lora_dropout, 0.05);
+    cr_expect_eq(g.runs[1].cfg.lora_dropout, 0.2);
+    cr_expect_str_eq(g.runs[2].cfg.lora_targets, "q,k,v,o,gate,up,down");
+    grid_free(&g);
+    /* a quoted single value, '#' inside quotes, and an empty quoted item */
+    g = parse_ok("lora_rank = 2\nlora_targets = \"q,k\"\n");
+    cr_assert_eq(g.nruns, 1);
+    cr_expect_str_eq(g.runs[0].cfg.lora_targets, "q,k");
+    grid_free(&g);
+    g = parse_ok("init = \"\"\n");
+    cr_expect_str_eq(g.runs[0].cfg.init, "");
+    grid_free(&g);
+    /* without quotes a comma list is an axis of single targets */
+    g = parse_ok("lora_rank = 2\nlora_targets = q, v\n");
+    cr_expect_eq(g.nruns, 2);
+    cr_expect_str_eq(g.runs[1].cfg.lora_targets, "v");
+    grid_free(&g);
+}
+
 /* ---- errors ---- */
 
 typedef struct {
@@ -187,6 +216,12 @@ static const Bad BAD[] = {
     {"epochs = 2\n\n[a]\nadam_beta1 = 1\n", "t.grid:3: ", "adam_beta1"},
     {"k = 1\n[a]\n[b]\n", "t.grid:3: ", "same run_id"},
     {"threads = 1, 2\n", "t.grid:1: ", "same run_id"},
+    {"epochs = 1\nlora_targets = \"q,v\", \"q,k\n", "t.grid:2: ", "unterminated quote"},
+    {"lora_targets = \"q,v\" x, k\n", "t.grid:1: ", "after the closing quote"},
+    {"lora_targets = \"q,v\",\n", "t.grid:1: ", "empty item"},
+    {"lora_targets = \"q,x\"\n", "t.grid:1: ", "not a target"},
+    {"k = 1\n\n[a]\ninit = /nonexistent/ckpt_dir\n", "t.grid:4: ", "init: checkpoint directory /nonexistent/ckpt_dir"},
+    {"init = /nonexistent/x\n[a]\nk = 2\n", "t.grid:1: ", "init: "},
 };
 
 Test(grid, every_error_has_file_line_and_word) {
@@ -234,6 +269,32 @@ static void write_file(const char *path, const char *text) {
     cr_assert_not_null(f);
     fputs(text, f);
     fclose(f);
+}
+
+/* An init checkpoint is hashed once per grid; two paths to the same files
+ * are the same run (same run_id: a duplicate), and a '#' in a quoted path
+ * is not a comment. */
+Test(grid, init_hashed_once_per_grid, .init = mk_tmp, .fini = rm_tmp) {
+    char a[128], b[128], path[256], text[1024];
+    snprintf(a, sizeof a, "%s/ck#1", tmpdir);
+    snprintf(b, sizeof b, "%s/ck2", tmpdir);
+    const char *dirs[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(mkdir(dirs[i], 0755), 0);
+        snprintf(path, sizeof path, "%s/model.safetensors", dirs[i]);
+        write_file(path, "same bytes");
+    }
+    Grid g;
+    char err[1024] = "";
+    snprintf(text, sizeof text, "init = \"%s\"\nseeds = 1, 2, 3\nlr = 1e-3, 2e-3\n", a);
+    cr_assert_eq(grid_parse_text(text, "t.grid", NULL, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(g.nruns, 6);
+    cr_expect_str_eq(g.runs[0].cfg.init, a);
+    cr_expect_eq(g.hashes.n, 1, "one init directory, hashed once: %d entries", g.hashes.n);
+    grid_free(&g);
+    snprintf(text, sizeof text, "init = \"%s\", %s\n", a, b);
+    cr_expect_eq(grid_parse_text(text, "t.grid", NULL, &g, err, sizeof err), -1);
+    cr_expect_not_null(strstr(err, "same run_id"), "%s", err);
 }
 
 Test(grid, parse_file, .init = mk_tmp, .fini = rm_tmp) {
@@ -293,7 +354,7 @@ Test(grid, jepa_keys_do_not_split_ntp_runs) {
     config_defaults(&c);
     c.seed = 1;
     char id[17];
-    config_run_id(&c, id);
+    cr_assert_eq(config_run_id(&c, id, NULL, 0), 0);
     cr_expect_str_eq(g.runs[0].run_id, id, "an NTP run with lambda=2 has the id of the default NTP run");
     cr_expect_str_neq(g.runs[1].run_id, g.runs[2].run_id);
     grid_free(&g);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "grid.h"
+#include "hash.h"
 #include "store.h"
 
 static const char *GRID =
@@ -236,4 +237,114 @@ Test(harness, concurrent_runs_share_a_grid, .timeout = 240) {
             cr_expect_str_neq(table_get(&t, i, "run_id"), table_get(&t, j, "run_id"), "run recorded twice");
     table_free(&t);
     sh("rm -rf %s%s", dir, "");
+}
+
+/* ---- data provenance ---- */
+
+/* Output (stdout and stderr) of a shell command into buf; returns its exit code. */
+static int capture(const char *cmd, char *buf, size_t n) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t got = fread(buf, 1, n - 1, p);
+    buf[got] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The last row's value of column col for run_id in csv (copied into out). */
+static void last_value(const char *csv, const char *run_id, const char *col, char *out, size_t n) {
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    int r = store_last_row(&t, run_id);
+    cr_assert(r >= 0, "run %s not recorded", run_id);
+    snprintf(out, n, "%s", table_get(&t, r, col));
+    table_free(&t);
+}
+
+/* Replace every occurrence of from in file path with to. */
+static void replace_in_file(const char *path, const char *from, const char *to) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static char buf[1 << 20], out[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f), o = 0;
+    buf[n] = 0;
+    fclose(f);
+    for (char *p = buf; *p;) {
+        char *hit = strstr(p, from);
+        size_t keep = hit ? (size_t)(hit - p) : strlen(p);
+        memcpy(out + o, p, keep);
+        o += keep;
+        if (!hit) break;
+        memcpy(out + o, to, strlen(to));
+        o += strlen(to);
+        p = hit + strlen(from);
+    }
+    f = fopen(path, "wb");
+    fwrite(out, 1, o, f);
+    fclose(f);
+}
+
+/* A run whose data file changed after it was recorded is stale in the
+ * report, then re-run by `harness run`, which says why; rows without data
+ * hashes (recorded before they were kept) are reused. */
+Test(harness, changed_data_reruns_the_run, .timeout = 240) {
+    GridDir d;
+    grid_dir(&d, "datahash");
+    char data[700], train[800], cmd[2600], out[16384], want[900];
+    snprintf(data, sizeof data, "%s/data", d.dir);
+    snprintf(train, sizeof train, "%s/synth_train.jsonl", data);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && head -n 48 " SOURCE_DIR "/data/synth_train.jsonl > %s && head -n 8 "
+             SOURCE_DIR "/data/synth_test.jsonl > %s/synth_test.jsonl", data, train, data);
+    cr_assert_eq(system(cmd), 0);
+    write_file(d.grid, "model = pico\nepochs = 1\nbatch_size = 16\ntrain_limit = 32\ntest_limit = 4\n"
+                       "max_new_tokens = 16\nepoch_eval_limit = 0\ncheckpoint = none\nseeds = 5\n");
+    const char *env = "HARNESS_DATA=";
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " run %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    Grid g;
+    char err[512], id[17], h1[80], h2[80], hex[65];
+    cr_assert_eq(grid_parse_file(d.grid, &g, err, sizeof err), 0, "%s", err);
+    snprintf(id, sizeof id, "%s", g.runs[0].run_id);
+    grid_free(&g);
+    last_value(d.csv, id, "train_sha256", h1, sizeof h1);
+    cr_assert_eq(sha256_file(train, hex, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(h1, hex, "train_sha256 is the sha256 of the train file");
+    last_value(d.csv, id, "test_sha256", h2, sizeof h2);
+    cr_expect_eq(strlen(h2), 64);
+    last_value(d.csv, id, "init_sha256", h2, sizeof h2);
+    cr_expect_str_eq(h2, "");
+    /* change the train file (a line the run does not even read) */
+    snprintf(cmd, sizeof cmd, "sed -n 40p %s >> %s", train, train);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(sha256_file(train, hex, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " report %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(want, sizeof want, "`%s`", id);
+    cr_expect(strstr(out, "1 stale run") && strstr(out, want) && strstr(out, "data changed since it was recorded"),
+              "the report lists the stale run:\n%s", out);
+    /* harness run re-runs it and says why */
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " run %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(want, sizeof want, "%s sha256 %.8s… → %.8s…", train, h1, hex);
+    cr_expect(strstr(out, "data changed since it was recorded") && strstr(out, want), "want '%s' in:\n%s", want, out);
+    cr_expect_eq(rows_in(d.csv), 2, "the re-run's row supersedes the old one");
+    last_value(d.csv, id, "train_sha256", h2, sizeof h2);
+    cr_expect_str_eq(h2, hex);
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " report %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "1 run was re-run because its data changed") && !strstr(out, "stale run"), "%s", out);
+    cr_expect(strstr(out, "1 ok run,"), "the run counts once:\n%s", out);
+    /* a row without data hashes is unknown, not stale: reused as it is */
+    replace_in_file(d.csv, hex, "");
+    snprintf(cmd, sizeof cmd, "sed -n 41p %s >> %s", train, train);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " run %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "nothing to do"), "%s", out);
+    cr_expect_eq(rows_in(d.csv), 2);
+    snprintf(cmd, sizeof cmd, "%s%s " HARNESS_BIN " report %s --results %s 2>&1", env, data, d.grid, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "recorded before data hashes were kept") && !strstr(out, "stale run"), "%s", out);
+    sh("rm -rf %s%s", d.dir, "");
 }

@@ -13,9 +13,9 @@
 #include "model_config.h"
 
 static Example EX[3] = {
-    {"Convert.", "lines with a vowel", "[AEIOU]"},
-    {"Convert.", "words ending in dog", "\\bdog\\b"},
-    {"Convert.", "a number, 3 times", "([0-9]){3,}"},
+    {"Convert.", "lines with a vowel", "[AEIOU]", 1},
+    {"Convert.", "words ending in dog", "\\bdog\\b", 2},
+    {"Convert.", "a number, 3 times", "([0-9]){3,}", 3},
 };
 
 typedef struct Ctx {

@@ -43,7 +43,7 @@ static void add(const char *arm, const char *set, unsigned seed, const char *sta
     }
     c.seed = seed;
     char id[17];
-    config_run_id(&c, id);
+    cr_assert_eq(config_run_id(&c, id, err, sizeof err), 0, "%s", err);
 
     const char *const *cols;
     int n = store_columns(&cols);
@@ -69,7 +69,7 @@ static char *report(void) {
     char err[256] = "";
     cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
     char *md = NULL;
-    cr_assert_eq(report_markdown(&t, "fig", &md, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(report_markdown(&t, "fig", NULL, &md, err, sizeof err), 0, "%s", err);
     cr_assert_not_null(md);
     table_free(&t);
     return md;
@@ -202,7 +202,7 @@ Test(report, empty_and_bad_tables) {
     Table t = {0};
     char *md = NULL;
     char err[256] = "";
-    cr_assert_eq(report_markdown(&t, "g", &md, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(report_markdown(&t, "g", NULL, &md, err, sizeof err), 0, "%s", err);
     cr_assert_not_null(strstr(md, "# Report: g"));
     cr_assert_not_null(strstr(md, "No runs"), "%s", md);
     free(md);
@@ -210,9 +210,9 @@ Test(report, empty_and_bad_tables) {
     char *cols[] = {"run_id", "arm"};
     char *row[] = {"x", "a"};
     char **rows[] = {row};
-    Table bad = {2, cols, 1, rows, 0};
+    Table bad = {2, cols, 1, rows, 0, 0};
     md = (char *)1;
-    cr_assert_eq(report_markdown(&bad, "g", &md, err, sizeof err), -1);
+    cr_assert_eq(report_markdown(&bad, "g", NULL, &md, err, sizeof err), -1);
     cr_assert_null(md);
     cr_assert_not_null(strstr(err, "status"), "%s", err);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "report.h"
 #include "store.h"
 
 static char tmpdir[64];
@@ -61,13 +62,15 @@ Test(store, columns) {
     int n = store_columns(&c);
     int ns;
     const CfgKey *s = config_schema(&ns);
-    cr_assert_eq(n, 3 + ns + 19);
+    cr_assert_eq(n, 3 + ns + 25);
     cr_assert_str_eq(c[0], "run_id");
     cr_assert_str_eq(c[1], "grid");
     cr_assert_str_eq(c[2], "arm");
     for (int i = 0; i < ns; i++) cr_assert_str_eq(c[3 + i], s[i].name);
     cr_assert_str_eq(c[3 + ns], "status");
-    cr_assert_str_eq(c[n - 1], "end_time");
+    cr_assert_str_eq(c[n - 7], "end_time");
+    cr_assert_str_eq(c[n - 6], "train_sha256");
+    cr_assert_str_eq(c[n - 1], "trainable_params");
     cr_assert_eq(store_columns(NULL), n);
     cr_assert_eq(store_column_index("acc_exact"), 3 + ns + 1);
     cr_assert_eq(store_column_index("nope"), -1);
@@ -227,15 +230,15 @@ Test(store, header_mismatch_is_an_error, .init = mk_tmp, .fini = rm_tmp) {
     cr_assert_str_eq(text, "run_id,grid,arm,old_key\n1,2,3,4\n"); /* nothing appended */
     free(text);
 
-    /* same count, one name differs */
+    /* same count, one name differs: a key that no older runs.csv lacks */
     const char *const *cols;
-    int n = store_columns(&cols);
+    int n = store_columns(&cols), lr = store_column_index("lr");
     f = fopen(csv, "wb");
-    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? "," : "", i == 5 ? "renamed" : cols[i]);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? "," : "", i == lr ? "renamed" : cols[i]);
     fputs("\n", f);
     fclose(f);
     cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), -1);
-    cr_assert_not_null(strstr(err, "renamed"), "%s", err);
+    cr_assert(strstr(err, "'lr'") && strstr(err, "renamed"), "%s", err);
 }
 
 Test(store, status_of_last_row_wins, .init = mk_tmp, .fini = rm_tmp) {
@@ -308,4 +311,170 @@ Test(store, parallel_appends, .init = mk_tmp, .fini = rm_tmp) {
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
     cr_assert_eq(lines, 1 + KIDS * ROWS);
     free(text);
+}
+
+/* ---- older headers ---- */
+
+/* The columns of runs.csv before the keys of commit 38992e5 and the content
+ * hash / memory / parameter columns existed, as such a file holds them. */
+static const char *OLD_HEADER =
+    "run_id,grid,arm,model,dataset,train_limit,test_limit,system_prompt,ntp_targets,loss,lambda,gamma,k,ld,"
+    "jepa_metric,jepa_pass,lr,epochs,batch_size,weight_decay,grad_clip,adam_beta1,adam_beta2,adam_eps,init_std,"
+    "max_new_tokens,epoch_eval_limit,seed,threads,device,checkpoint,log_every,status,acc_exact,acc_startswith,"
+    "ntp_loss,jepa_dist,steps,train_s,eval_s,train_tok_s,ntp_step_ms,jepa_step_ms,jepa_ntp_ratio,git_commit,"
+    "git_dirty,build_type,host,threads_used,start_time,end_time\n";
+
+static const char *OLD_ROWS[] = {
+    "59fb6064810a052d,g,baseline,nano,synth,0,0,include,all,ntp,1,1,1,0,cosine,packed,0.0030000000000000001,3,32,0,"
+    "1,0.90000000000000002,0.999,1e-08,0.02,128,200,82,1,cpu,final,10,ok,41.5000,42.0000,0.5,0.1,100,10.00,1.00,"
+    "1000,5.00,6.00,1.200,abc,0,Release,h1,1,2026-01-01T00:00:00Z,2026-01-01T00:01:00Z\n",
+    "6a7bb670d057529c,g,jepa,nano,synth,0,0,omit,all,jepa,0.01,1,1,0,cosine,packed,0.0030000000000000001,2,32,0,"
+    "1,0.90000000000000002,0.999,1e-08,0.02,128,200,82,1,cpu,final,10,failed,,,,,,,,,,,,abc,0,Release,h1,1,"
+    "2026-01-01T00:00:00Z,2026-01-01T00:01:00Z\n",
+    "6a7bb670d057529c,g,jepa,nano,synth,0,0,omit,all,jepa,0.01,1,1,0,cosine,packed,0.0030000000000000001,2,32,0,"
+    "1,0.90000000000000002,0.999,1e-08,0.02,128,200,82,1,cpu,final,10,ok,\"45.5000\",46.0000,0.5,0.1,100,10.00,"
+    "1.00,1000,5.00,6.00,1.200,abc,0,Release,\"h, 2\",1,2026-01-01T00:00:00Z,2026-01-01T00:01:00Z\n",
+};
+
+static void write_old_csv(const char *extra_header, const char *extra_value) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/results/g'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+    FILE *f = fopen(csv, "wb");
+    cr_assert_not_null(f);
+    size_t hl = strlen(OLD_HEADER);
+    fprintf(f, "%.*s%s\n", (int)hl - 1, OLD_HEADER, extra_header ? extra_header : "");
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(OLD_ROWS[i]);
+        fprintf(f, "%.*s%s\n", (int)l - 1, OLD_ROWS[i], extra_value ? extra_value : "");
+    }
+    fclose(f);
+}
+
+/* The old rows, read through the current layout. */
+static void expect_old_rows(const Table *t) {
+    cr_assert(t->nrows >= 3);
+    cr_expect_str_eq(table_get(t, 0, "run_id"), "59fb6064810a052d");
+    cr_expect_str_eq(table_get(t, 1, "status"), "failed");
+    cr_expect_str_eq(table_get(t, 2, "acc_exact"), "45.5000");
+    cr_expect_str_eq(table_get(t, 2, "host"), "h, 2");
+    cr_expect_str_eq(table_get(t, 2, "lambda"), "0.01");
+    for (int r = 0; r < 3; r++) {
+        cr_expect_str_eq(table_get(t, r, "hidden_size"), "0", "row %d", r);
+        cr_expect_str_eq(table_get(t, r, "init"), "");
+        cr_expect_str_eq(table_get(t, r, "tie_word_embeddings"), "auto");
+        cr_expect_str_eq(table_get(t, r, "lora_dropout"), "0.10000000000000001"); /* as config_get prints 0.1 */
+        cr_expect_str_eq(table_get(t, r, "lora_targets"), "q,k,v,o,gate,up,down");
+        cr_expect_str_eq(table_get(t, r, "train_sha256"), "");
+        cr_expect_str_eq(table_get(t, r, "trainable_params"), "");
+    }
+}
+
+Test(store, older_header_is_read_reported_and_migrated, .init = mk_tmp, .fini = rm_tmp) {
+    write_old_csv(NULL, NULL);
+    size_t olen;
+    char *original = slurp(csv, &olen);
+    Table t;
+    char err[512] = "";
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.ncols, store_columns(NULL));
+    cr_expect_eq(t.filled, 13 + 6, "13 config keys and 6 result columns filled, got %d", t.filled);
+    cr_expect_eq(t.skipped, 0);
+    cr_assert_eq(t.nrows, 3);
+    expect_old_rows(&t);
+    /* the report works unchanged and says what it could not know */
+    char *md = NULL;
+    cr_assert_eq(report_markdown(&t, "g", NULL, &md, err, sizeof err), 0, "%s", err);
+    cr_expect(strstr(md, "| baseline | 1 | 41.50") && strstr(md, "| jepa | 1 | 45.50"), "%s", md);
+    cr_expect(strstr(md, "older header") && strstr(md, "recorded before data hashes"), "%s", md);
+    free(md);
+    table_free(&t);
+    /* appending migrates the file: every old row kept, in order, and a copy of the original */
+    Row r;
+    make_row(&r, "new", "ok", NULL);
+    cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.filled, 0, "the migrated file has the current header");
+    cr_assert_eq(t.nrows, 4);
+    expect_old_rows(&t);
+    cr_expect_str_eq(table_get(&t, 3, "run_id"), "new");
+    table_free(&t);
+    char bak[400];
+    snprintf(bak, sizeof bak, "%s.v1.bak", csv);
+    size_t blen;
+    char *saved = slurp(bak, &blen);
+    cr_expect(blen == olen && !memcmp(saved, original, olen), "the .bak holds the original bytes");
+    free(saved);
+    free(original);
+    /* the next append neither migrates nor backs up again */
+    make_row(&r, "newer", "ok", NULL);
+    cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
+    snprintf(bak, sizeof bak, "%s.v2.bak", csv);
+    cr_expect_eq(access(bak, F_OK), -1);
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.nrows, 5);
+    table_free(&t);
+}
+
+/* A column the schema no longer has is kept, at the end. */
+Test(store, older_header_extra_column_is_kept, .init = mk_tmp, .fini = rm_tmp) {
+    write_old_csv(",retired_key", ",7");
+    Table t;
+    char err[512] = "";
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.ncols, store_columns(NULL) + 1);
+    cr_expect_str_eq(t.cols[t.ncols - 1], "retired_key");
+    cr_expect_str_eq(table_get(&t, 2, "retired_key"), "7");
+    table_free(&t);
+    Row r;
+    make_row(&r, "new", "ok", NULL);
+    cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
+    make_row(&r, "newer", "ok", NULL);
+    cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.skipped, 0);
+    cr_assert_eq(t.nrows, 5);
+    expect_old_rows(&t);
+    cr_expect_str_eq(table_get(&t, 0, "retired_key"), "7");
+    cr_expect_str_eq(table_get(&t, 4, "retired_key"), "");
+    cr_expect_str_eq(table_get(&t, 4, "run_id"), "newer");
+    table_free(&t);
+}
+
+/* Writers racing on an older file: one migrates, the others wait on the
+ * lock and append to the migrated file; nothing lost, one backup. */
+Test(store, older_header_concurrent_appends, .init = mk_tmp, .fini = rm_tmp) {
+    enum { KIDS = 6, ROWS = 20 };
+    write_old_csv(NULL, NULL);
+    pid_t pid[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        pid[k] = fork();
+        cr_assert(pid[k] >= 0);
+        if (pid[k] == 0) {
+            Row r;
+            char id[32], err[512];
+            for (int i = 0; i < ROWS; i++) {
+                snprintf(id, sizeof id, "k%d-r%d", k, i);
+                make_row(&r, id, "ok", NULL);
+                if (store_append(csv, r.v, r.n, err, sizeof err) != 0) _exit(1);
+            }
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < KIDS; k++) {
+        int st;
+        cr_assert_eq(waitpid(pid[k], &st, 0), pid[k]);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed", k);
+    }
+    Table t;
+    char err[512] = "", bak[400];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.nrows, 3 + KIDS * ROWS);
+    cr_expect_eq(t.skipped, 0);
+    expect_old_rows(&t);
+    table_free(&t);
+    snprintf(bak, sizeof bak, "%s.v1.bak", csv);
+    cr_expect_eq(access(bak, F_OK), 0);
+    snprintf(bak, sizeof bak, "%s.v2.bak", csv);
+    cr_expect_eq(access(bak, F_OK), -1, "migrated once");
 }

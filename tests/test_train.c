@@ -108,8 +108,8 @@ Test(checkpoint, roundtrip_same_loss) {
     cr_assert_eq(checkpoint_load(&m, backend_cpu(), ck, &rc, &has_run, err, sizeof err), 0, "%s", err);
     cr_assert_eq(has_run, 1);
     char id1[17], id2[17];
-    config_run_id(&c, id1);
-    config_run_id(&rc, id2);
+    config_run_id(&c, id1, NULL, 0);
+    config_run_id(&rc, id2, NULL, 0);
     cr_expect_str_eq(id1, id2, "the run config does not round-trip through config.json");
     cr_expect_eq(m.cfg.dim, 32);
     cr_expect_eq(m.cfg.n_kv_heads, 2);
@@ -159,7 +159,13 @@ Test(checkpoint, malformed) {
     fwrite(st, 1, sizeof st - 1, f);
     fclose(f);
     cr_expect_neq(checkpoint_load(&m, backend_cpu(), dir, NULL, NULL, err, sizeof err), 0);
-    cr_expect(strstr(err, "model.embed_tokens.weight") != NULL, "%s", err);
+    cr_expect(strstr(err, "model.safetensors") && strstr(err, "tensor a"), "a malformed entry is named: %s", err);
+    f = fopen(path, "w");
+    static const char empty[] = "\x08\0\0\0\0\0\0\0{}      ";
+    fwrite(empty, 1, sizeof empty - 1, f);
+    fclose(f);
+    cr_expect_neq(checkpoint_load(&m, backend_cpu(), dir, NULL, NULL, err, sizeof err), 0);
+    cr_expect(strstr(err, "model.embed_tokens.weight") != NULL, "a missing tensor is named: %s", err);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);

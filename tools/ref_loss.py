@@ -3,8 +3,9 @@
 
 usage: ref_loss.py CHECKPOINT_DIR JSONL N [key=value...]
 
-Reads CHECKPOINT_DIR/model.safetensors and CHECKPOINT_DIR/config.json (Hugging Face
-LlamaForCausalLM layout), builds for each of the first N examples of JSONL (N = 0: all)
+Reads CHECKPOINT_DIR/model.safetensors (or the shards of model.safetensors.index.json) and
+CHECKPOINT_DIR/config.json (Hugging Face LlamaForCausalLM layout; rope_scaling of type llama3
+is applied as HF's _compute_llama3_parameters), builds for each of the first N examples of JSONL (N = 0: all)
 the NTP sequence and the Text / Code views of ALGORITHM.md §2, runs every sequence on its
 own through a plain causal Llama forward pass written after Hugging Face's
 modeling_llama.py (LlamaRMSNorm, rotate_half / apply_rotary_pos_emb, repeat_kv, LlamaMLP),
@@ -98,6 +99,37 @@ def read_safetensors(path):
     return out
 
 
+def read_weights(ckpt):
+    """model.safetensors, else every shard named in model.safetensors.index.json."""
+    single = os.path.join(ckpt, "model.safetensors")
+    index = os.path.join(ckpt, "model.safetensors.index.json")
+    if os.path.exists(single) or not os.path.exists(index):
+        return read_safetensors(single)
+    with open(index) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    w = {}
+    for s in shards:
+        if "/" in s or ".." in s:
+            die("%s: bad shard name %s" % (index, s))
+        w.update(read_safetensors(os.path.join(ckpt, s)))
+    return w
+
+
+def llama3_inv_freq(inv_freq, rs):
+    """HF modeling_rope_utils._compute_llama3_parameters: frequencies whose wavelength is
+    longer than original_max_position_embeddings / low_freq_factor are divided by factor,
+    those shorter than original / high_freq_factor are kept, and those in between are
+    interpolated linearly in original / wavelength."""
+    factor, low, high = float(rs["factor"]), float(rs["low_freq_factor"]), float(rs["high_freq_factor"])
+    old = float(rs["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv_freq
+    scaled = np.where(wavelen > old / low, inv_freq / factor, inv_freq)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < old / high) & ~(wavelen > old / low)
+    return np.where(medium, smoothed, scaled)
+
+
 class Llama:
     """Causal Llama forward in float64, following HF modeling_llama.py."""
 
@@ -116,11 +148,9 @@ class Llama:
         act = c.get("hidden_act", "silu")
         if act != "silu":
             die("hidden_act %s is not supported (silu)" % act)
-        if c.get("rope_scaling"):
-            die("rope_scaling is not supported")
         if c.get("attention_bias") or c.get("mlp_bias"):
             die("biases are not supported")
-        w = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+        w = read_weights(ckpt)
         self.w = w
         self.embed = w["model.embed_tokens.weight"]
         if c.get("tie_word_embeddings", False):
@@ -131,6 +161,13 @@ class Llama:
         assert self.lm_head.shape == (self.V, self.C), self.lm_head.shape
         # HF LlamaRotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2) / dim)
         self.inv_freq = 1.0 / (self.theta ** (np.arange(0, self.hd, 2, dtype=np.float64) / self.hd))
+        rs = c.get("rope_scaling")
+        if rs:
+            kind = rs.get("rope_type", rs.get("type"))
+            if kind == "llama3":
+                self.inv_freq = llama3_inv_freq(self.inv_freq, rs)
+            elif kind != "default":
+                die("rope_scaling type %s is not supported (llama3)" % kind)
 
     def rmsnorm(self, x, weight):
         # LlamaRMSNorm: x * rsqrt(mean(x^2) + eps), then * weight
