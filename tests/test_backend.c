@@ -1011,6 +1011,20 @@ static void grad_check(LossFn f, void *ctx, float *x, const float *an, size_t le
     cr_expect_gt(nz, len / 2, "%s: only %zu of %zu gradient entries are non-zero", what, nz, len);
 }
 
+/* After a second backward into the same buffer: g2 = 2·g1 (backward ops accumulate). */
+static void expect_doubled(const float *g2, const float *g1, size_t n, const char *what) {
+    double worst = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(g1[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(g2[i] - 2.0 * g1[i]));
+    cr_expect_leq(worst, 1e-6 * mx, "%s: backward does not accumulate (error %g)", what, worst);
+}
+
+static float *hdup(const float *x, size_t n) {
+    float *y = hnew(n * sizeof(float));
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
 static void fd_setup(void) { R = backend_ref(); }
 static void fd_teardown(void) { hfree(); }
 
@@ -1028,6 +1042,10 @@ Test(reference, fd_linear, .init = fd_setup, .fini = fd_teardown) {
     R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
     grad_check(lin_loss, &c, c.x, dx, 15, 0.25, 1e-4, 1e-5, "ref linear dx");
     grad_check(lin_loss, &c, c.w, dw, 20, 0.25, 1e-4, 1e-5, "ref linear dw");
+    float *dx1 = hdup(dx, 15), *dw1 = hdup(dw, 20);
+    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    expect_doubled(dx, dx1, 15, "ref linear dx");
+    expect_doubled(dw, dw1, 20, "ref linear dw");
 }
 
 typedef struct NormCtx { int n, c; float eps; float *x, *w, *r, *y, *rstd; } NormCtx;
@@ -1046,6 +1064,11 @@ Test(reference, fd_rmsnorm, .init = fd_setup, .fini = fd_teardown) {
     R->rmsnorm_backward(R, dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
     grad_check(norm_loss, &c, c.x, dx, 18, 1.0 / 32, 1e-4, 1e-5, "ref rmsnorm dx");
     grad_check(norm_loss, &c, c.w, dw, 6, 0.25, 1e-4, 1e-5, "ref rmsnorm dw");
+    norm_loss(&c); /* rstd at the unperturbed x */
+    float *dx1 = hdup(dx, 18), *dw1 = hdup(dw, 6);
+    R->rmsnorm_backward(R, dx, dw, c.r, c.x, c.w, c.rstd, c.n, c.c);
+    expect_doubled(dx, dx1, 18, "ref rmsnorm dx");
+    expect_doubled(dw, dw1, 6, "ref rmsnorm dw");
 }
 
 enum { RP_N = 5, RP_HD = 6, RP_HEADS = 3, RP_COL0 = 2, RP_STRIDE = 23, RP_MAXPOS = 8 };
@@ -1105,6 +1128,10 @@ static void fd_attention_case(AttnCase *k, uint64_t seed) {
     char what[64];
     snprintf(what, sizeof what, "ref attention %s dqkv", k->name);
     grad_check(attn_loss, &c, c.qkv, dq, nq, 1.0 / 16, 1e-4, 2e-5, what);
+    attn_loss(&c); /* saved state at the unperturbed qkv */
+    float *dq1 = hdup(dq, nq);
+    cr_assert_eq(R->attention_backward(R, dq, c.r, c.out, c.saved, c.qkv, &c.L, k->H, k->KV, k->hd), 0);
+    expect_doubled(dq, dq1, nq, what);
 }
 
 Test(reference, fd_attention, .init = fd_setup, .fini = fd_teardown) {
@@ -1128,6 +1155,9 @@ Test(reference, fd_swiglu, .init = fd_setup, .fini = fd_teardown) {
     float *dgu = hnew(30 * 4);
     R->swiglu_backward(R, dgu, c.r, c.gu, c.n, c.f);
     grad_check(swi_loss, &c, c.gu, dgu, 30, 1.0 / 16, 1e-4, 1e-5, "ref swiglu dgu");
+    float *d1 = hdup(dgu, 30);
+    R->swiglu_backward(R, dgu, c.r, c.gu, c.n, c.f);
+    expect_doubled(dgu, d1, 30, "ref swiglu dgu");
 }
 
 typedef struct CeCtx { int M, V; float dscale; float *l, *loss; const int *tgt; } CeCtx;
@@ -1166,6 +1196,9 @@ Test(reference, fd_dropout, .init = fd_setup, .fini = fd_teardown) {
     float *dx = hnew(40 * 4);
     R->dropout_backward(R, dx, c.r, c.n, c.p, 5);
     grad_check(drop_loss, &c, c.x, dx, 40, 0.25, 1e-4, 1e-5, "ref dropout");
+    float *d1 = hdup(dx, 40);
+    R->dropout_backward(R, dx, c.r, c.n, c.p, 5);
+    expect_doubled(dx, d1, 40, "ref dropout");
 }
 
 typedef struct GatherCtx { int m, c; float *src, *dst, *r; const int *rows; } GatherCtx;
@@ -1185,6 +1218,11 @@ Test(reference, fd_gather_scatter_embedding, .init = fd_setup, .fini = fd_teardo
     grad_check(gather_loss, &c, c.src, ds, 15, 0.25, 1e-4, 1e-5, "ref scatter_add_rows");
     R->embedding_backward(R, dE, c.r, rows, c.m, c.c);
     cr_expect(!memcmp(dE, ds, 15 * 4), "embedding_backward differs from scatter_add_rows");
+    float *ds1 = hdup(ds, 15), *dE1 = hdup(dE, 15);
+    R->scatter_add_rows(R, ds, c.r, rows, c.m, c.c);
+    R->embedding_backward(R, dE, c.r, rows, c.m, c.c);
+    expect_doubled(ds, ds1, 15, "ref scatter_add_rows");
+    expect_doubled(dE, dE1, 15, "ref embedding_backward");
     float *x = hnew(18 * 4);
     R->embedding_forward(R, x, rows, c.src, c.m, c.c);
     cr_expect(!memcmp(x, c.dst, 18 * 4), "embedding_forward differs from gather_rows");
@@ -1223,6 +1261,10 @@ Test(reference, fd_row_stats_axpby_metrics, .init = fd_setup, .fini = fd_teardow
         met_grads(&c, dU, dC);
         grad_check(met_loss, &c, c.U, dU, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 via row_axpby dU" : "ref cosine via row_axpby dU");
         grad_check(met_loss, &c, c.C, dC, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 via row_axpby dC" : "ref cosine via row_axpby dC");
+        float *dU1 = hdup(dU, 20), *dC1 = hdup(dC, 20);
+        met_grads(&c, dU, dC);
+        expect_doubled(dU, dU1, 20, "ref row_axpby dU");
+        expect_doubled(dC, dC1, 20, "ref row_axpby dC");
     }
 }
 
@@ -1271,6 +1313,10 @@ Test(reference, known_answers, .init = fd_setup, .fini = fd_teardown) {
     float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.0f}, m[2] = {0}, v[2] = {0};
     R->adamw(R, p, g, m, v, 2, 0.1, 0.9, 0.999, 1e-8, 0.01, 1);
     cr_expect(fabs(p[0] - 0.899) < 1e-6 && fabs(p[1] + 2 * 0.999) < 1e-6, "adamw %.9g %.9g", p[0], p[1]);
+    /* where eps matters: g = eps gives m^ = eps, sqrt(v^) = eps, a step of lr/2 */
+    float pe = 0, ge = 1e-8f, me = 0, ve = 0;
+    R->adamw(R, &pe, &ge, &me, &ve, 1, 0.1, 0.9, 0.999, 1e-8, 0.0, 1);
+    cr_expect(fabs(pe + 0.05) < 1e-4, "adamw with g = eps: %.9g, want -0.05", pe);
     /* sum_squares */
     cr_expect_eq(R->sum_squares(R, x, 2), 25.0);
 }
@@ -1314,4 +1360,31 @@ Test(reference, rope_known_answers, .init = fd_setup, .fini = fd_teardown) {
     int pos[2] = {1, 1};
     R->rope(R, x, pos, cs, sn, 2, 2, 0, 1, 2, 0);
     cr_expect(x[0] == 0.6f && x[1] == 0.8f && x[2] == -0.8f && x[3] == 0.6f, "rope %g %g %g %g", x[0], x[1], x[2], x[3]);
+}
+
+/* attention_cached: a prefill of 4 tokens, then one token at a time, equals causal attention_forward over
+ * the row; the cache of sequence 1 holds the tokens' k, v, sequence 0 stays empty. */
+Test(reference, attention_cached_matches_forward, .init = fd_setup, .fini = fd_teardown) {
+    enum { T = 6, H = 4, KV = 2, HD = 4, QS = (H + 2 * KV) * HD, OS = H * HD, KVD = KV * HD };
+    Rng rg = rng_stream(60, "cached");
+    float *qkv = randn(&rg, T * QS, 1), *want = hnew(T * OS * 4), *out = hnew(T * OS * 4), saved[H * T * T];
+    float *K = hnew(2 * T * KVD * 4), *V = hnew(2 * T * KVD * 4);
+    int rs[2] = {0, T}, seg[T] = {0}, sq[T], ps[T];
+    unsigned char vis[1] = {1};
+    AttnLayout L = {T, 1, rs, seg, vis, 1, rs};
+    cr_assert_eq(R->attention_forward(R, want, saved, qkv, &L, H, KV, HD), 0);
+    for (int t = 0; t < T; t++) sq[t] = 1, ps[t] = t;
+    KVView kv = {K, V, T, sq, ps, 4};
+    R->attention_cached(R, out, qkv, &kv, 4, H, KV, HD);
+    for (int t = 4; t < T; t++) {
+        KVView k1 = {K, V, T, sq + t, ps + t, t + 1};
+        R->attention_cached(R, out + t * OS, qkv + t * QS, &k1, 1, H, KV, HD);
+    }
+    for (int i = 0; i < T * OS; i++) cr_expect(fabsf(out[i] - want[i]) < 1e-6f, "cached != forward at %d", i);
+    for (int t = 0; t < T; t++)
+        for (int e = 0; e < KVD; e++) {
+            cr_expect_eq(K[t * KVD + e], 0.0f, "sequence 0 of the cache was written");
+            cr_expect_eq(K[(T + t) * KVD + e], qkv[t * QS + H * HD + e], "cached k of token %d", t);
+            cr_expect_eq(V[(T + t) * KVD + e], qkv[t * QS + (H + KV) * HD + e], "cached v of token %d", t);
+        }
 }
