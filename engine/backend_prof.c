@@ -212,6 +212,7 @@ void backend_prof_print(FILE *f) {
     for (int k = 0; k < OP_COUNT; k++) {
         int i = idx[k];
         if (!g_calls[i]) continue;
-        fprintf(f, "| %s | %ld | %.3f | %.1f%% |\n", NAMES[i], g_calls[i], g_sec[i], tot > 0 ? 100 * g_sec[i] / tot : 0);
+        double share = tot > 0 ? 100 * g_sec[i] / tot : 0;
+        fprintf(f, "| %s | %ld | %.3f | %.1f%% |\n", NAMES[i], g_calls[i], g_sec[i], share);
     }
 }

@@ -88,11 +88,12 @@ static void dfree(Dev *d) {
 
 /* ---- the comparator ---------------------------------------------------------------- */
 
-/* max |got − want| / max |want| (plain max |got − want| when want is all 0);
+/* max |got − want| / max(max |want|, min_scale) (plain max |got − want| when that is 0);
  * INFINITY when either holds a NaN or inf. base (may be NULL) is subtracted
  * from both first: the increment of an accumulator. */
-static double rel_err(const float *got, const float *want, const float *base, size_t n, size_t *worst) {
-    double e = 0, s = 0;
+static double rel_err(const float *got, const float *want, const float *base, size_t n, double min_scale,
+                      size_t *worst) {
+    double e = 0, s = min_scale;
     *worst = 0;
     for (size_t i = 0; i < n; i++) {
         double b = base ? base[i] : 0, g = got[i] - b, w = want[i] - b;
@@ -122,6 +123,7 @@ typedef struct Buf {
     int role;       /* IN: bit-identical to its start; OUT: close to ref; ACC: increment close; EXACT: = ref */
     size_t n;       /* elements */
     const void *h;  /* start contents on the host */
+    double min_scale; /* OUT/ACC floats: errors are relative to max(max |ref|, min_scale) */
 } Buf;
 
 static size_t elsize(char t) { return t == 'f' || t == 'i' ? 4 : t == 'd' ? 8 : 1; }
@@ -130,17 +132,16 @@ static size_t elsize(char t) { return t == 'f' || t == 'i' ? 4 : t == 'd' ? 8 : 
 static int buf_agrees(const Buf *b, const void *want, const void *got, double tol, char *msg, size_t cap) {
     size_t bytes = b->n * elsize(b->type), w = 0;
     if (b->role == IN || b->role == EXACT) {
-        const void *ref = b->role == IN ? b->h : want;
-        if (!bytes || !memcmp(ref, got, bytes)) return 1;
-        while (memcmp((const char *)ref + w * elsize(b->type), (const char *)got + w * elsize(b->type),
-                      elsize(b->type)))
-            w++;
-        snprintf(msg, cap, "%s %s: element %zu differs (must be %s)", b->name, b->role == IN ? "(input)" : "", w,
+        const char *ref = b->role == IN ? b->h : want, *g = got;
+        size_t es = elsize(b->type);
+        if (!bytes || !memcmp(ref, g, bytes)) return 1;
+        while (!memcmp(ref + w * es, g + w * es, es)) w++; /* the first element that differs */
+        snprintf(msg, cap, "%s%s: element %zu differs (must be %s)", b->name, b->role == IN ? " (input)" : "", w,
                  b->role == IN ? "unchanged" : "exact");
         return 0;
     }
     double e = b->type == 'd' ? rel_err_d(got, want, b->n, &w)
-                              : rel_err(got, want, b->role == ACC ? b->h : NULL, b->n, &w);
+                              : rel_err(got, want, b->role == ACC ? b->h : NULL, b->n, b->min_scale, &w);
     if (e <= tol) return 1;
     if (b->type == 'd')
         snprintf(msg, cap, "%s: relative error %.3g > %.1g at %zu: got %.9g, ref %.9g", b->name, e, tol, w,
@@ -281,8 +282,8 @@ static void check_gemm(Backend *be) {
             size_t na = (size_t)(ta ? K : M) * k.lda, nb = (size_t)(tb ? N : K) * k.ldb, nc = (size_t)M * k.ldc;
             float *C = randn(&rg, nc, 1);
             for (size_t i = 0; i < nc && k.beta == 0.0f; i++) C[i] = (i % (size_t)k.ldc) < (size_t)N ? NAN : C[i];
-            Buf b[] = {{"A", 'f', IN, na, randn(&rg, na, 1)}, {"B", 'f', IN, nb, randn(&rg, nb, 1)},
-                       {"C", 'f', OUT, nc, C}};
+            Buf b[] = {{"A", 'f', IN, na, randn(&rg, na, 1), 0}, {"B", 'f', IN, nb, randn(&rg, nb, 1), 0},
+                       {"C", 'f', OUT, nc, C, 0}};
             char what[96];
             snprintf(what, sizeof what, "gemm M%d N%d K%d ta%d tb%d beta %g", M, N, K, ta, tb, k.beta);
             Run r;
@@ -310,9 +311,9 @@ static void check_linear(Backend *be) {
         for (int f = 0; f < 3; f++) { /* dx and dw, dw only, dx only */
             LinCase k = {shapes[s][0], shapes[s][1], shapes[s][2], f != 1, f != 2};
             size_t nx = (size_t)k.n * k.in, nw = (size_t)k.out * k.in, ny = (size_t)k.n * k.out;
-            Buf b[] = {{"x", 'f', IN, nx, randn(&rg, nx, 1)},     {"w", 'f', IN, nw, randn(&rg, nw, 1)},
-                       {"y", 'f', OUT, ny, randn(&rg, ny, 1)},    {"dy", 'f', IN, ny, randn(&rg, ny, 1)},
-                       {"dx", 'f', ACC, nx, randn(&rg, nx, 1)},   {"dw", 'f', ACC, nw, randn(&rg, nw, 1)}};
+            Buf b[] = {{"x", 'f', IN, nx, randn(&rg, nx, 1), 0},     {"w", 'f', IN, nw, randn(&rg, nw, 1), 0},
+                       {"y", 'f', OUT, ny, randn(&rg, ny, 1), 0},    {"dy", 'f', IN, ny, randn(&rg, ny, 1), 0},
+                       {"dx", 'f', ACC, nx, randn(&rg, nx, 1), 0},   {"dw", 'f', ACC, nw, randn(&rg, nw, 1), 0}};
             char what[96];
             snprintf(what, sizeof what, "linear n%d in%d out%d dx%s dw%s", k.n, k.in, k.out, k.dx ? "" : "=NULL",
                      k.dw ? "" : "=NULL");
@@ -343,10 +344,11 @@ static void check_rmsnorm(Backend *be) {
         size_t nx = (size_t)k->n * k->c;
         float *x = randn(&rg, nx, 1), *w = randn(&rg, (size_t)k->c, 0.5);
         for (int i = 0; i < k->c; i++) x[i] *= 0.05f, w[i] += 1.0f; /* row 0: eps matters */
-        Buf b[] = {{"x", 'f', IN, nx, x},     {"w", 'f', IN, (size_t)k->c, w},
-                   {"y", 'f', OUT, nx, randn(&rg, nx, 1)},  {"rstd", 'f', OUT, (size_t)k->n, randn(&rg, (size_t)k->n, 1)},
-                   {"dy", 'f', IN, nx, randn(&rg, nx, 1)},  {"dx", 'f', ACC, nx, randn(&rg, nx, 1)},
-                   {"dw", 'f', ACC, (size_t)k->c, randn(&rg, (size_t)k->c, 1)}};
+        Buf b[] = {{"x", 'f', IN, nx, x, 0},     {"w", 'f', IN, (size_t)k->c, w, 0},
+                   {"y", 'f', OUT, nx, randn(&rg, nx, 1), 0},
+                   {"rstd", 'f', OUT, (size_t)k->n, randn(&rg, (size_t)k->n, 1), 0},
+                   {"dy", 'f', IN, nx, randn(&rg, nx, 1), 0},  {"dx", 'f', ACC, nx, randn(&rg, nx, 1), 0},
+                   {"dw", 'f', ACC, (size_t)k->c, randn(&rg, (size_t)k->c, 1), 0}};
         char what[96];
         snprintf(what, sizeof what, "rmsnorm n%d c%d eps %g dw%s", k->n, k->c, k->eps, k->dw ? "" : "=NULL");
         Run r;
@@ -386,8 +388,9 @@ static void check_rope(Backend *be) {
         size_t nx = (size_t)k->n * k->stride, nt = (size_t)k->maxpos * (k->hd / 2);
         float *cs = hnew(nt * sizeof(float)), *sn = hnew(nt * sizeof(float));
         rope_tables(cs, sn, k->maxpos, k->hd);
-        Buf b[] = {{"x", 'f', OUT, nx, randn(&rg, nx, 1)}, {"pos", 'i', IN, (size_t)k->n, randi(&rg, (size_t)k->n, k->maxpos)},
-                   {"cos", 'f', IN, nt, cs}, {"sin", 'f', IN, nt, sn}};
+        Buf b[] = {{"x", 'f', OUT, nx, randn(&rg, nx, 1), 0},
+                   {"pos", 'i', IN, (size_t)k->n, randi(&rg, (size_t)k->n, k->maxpos), 0},
+                   {"cos", 'f', IN, nt, cs, 0}, {"sin", 'f', IN, nt, sn, 0}};
         char what[96];
         snprintf(what, sizeof what, "rope n%d stride%d col0 %d heads%d hd%d inverse%d", k->n, k->stride, k->col0,
                  k->nheads, k->hd, k->inverse);
@@ -453,10 +456,10 @@ static void check_attention_case(Backend *be, AttnCase *k, uint64_t seed) {
     const unsigned char *vis = k->vis ? k->vis : all;
     int *seg = hnew((size_t)k->n * sizeof(int));
     if (k->seg) memcpy(seg, k->seg, (size_t)k->n * sizeof(int));
-    Buf b[] = {{"qkv", 'f', IN, nq, randn(&rg, nq, 1.5)},   {"out", 'f', OUT, no, randn(&rg, no, 1)},
-               {"dout", 'f', IN, no, randn(&rg, no, 1)},    {"dqkv", 'f', ACC, nq, randn(&rg, nq, 0.3)},
-               {"row_start", 'i', IN, (size_t)k->nrows + 1, k->row_start}, {"seg", 'i', IN, (size_t)k->n, seg},
-               {"vis", 'u', IN, (size_t)k->nseg * k->nseg, vis}};
+    Buf b[] = {{"qkv", 'f', IN, nq, randn(&rg, nq, 1.5), 0},   {"out", 'f', OUT, no, randn(&rg, no, 1), 0},
+               {"dout", 'f', IN, no, randn(&rg, no, 1), 0},    {"dqkv", 'f', ACC, nq, randn(&rg, nq, 0.3), 0},
+               {"row_start", 'i', IN, (size_t)k->nrows + 1, k->row_start, 0}, {"seg", 'i', IN, (size_t)k->n, seg, 0},
+               {"vis", 'u', IN, (size_t)k->nseg * k->nseg, vis, 0}};
     char what[128];
     snprintf(what, sizeof what, "attention %s H%d KV%d hd%d", k->name, k->H, k->KV, k->hd);
     Run r;
@@ -532,9 +535,9 @@ static void check_cached(Backend *be) {
     for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
         CacheCase k = {heads[h][0], heads[h][1], heads[h][2], 9, 3, {0, 8, 10, 11}, pos};
         size_t qs = (size_t)(k.H + 2 * k.KV) * k.hd, os = (size_t)k.H * k.hd, nc = 3 * (size_t)k.max_len * k.KV * k.hd;
-        Buf b[] = {{"qkv", 'f', IN, 11 * qs, randn(&rg, 11 * qs, 1.5)}, {"seq", 'i', IN, 11, seq},
-                   {"pos", 'i', IN, 11, pos}, {"out", 'f', OUT, 11 * os, randn(&rg, 11 * os, 1)},
-                   {"kcache", 'f', OUT, nc, randn(&rg, nc, 1)}, {"vcache", 'f', OUT, nc, randn(&rg, nc, 1)}};
+        Buf b[] = {{"qkv", 'f', IN, 11 * qs, randn(&rg, 11 * qs, 1.5), 0}, {"seq", 'i', IN, 11, seq, 0},
+                   {"pos", 'i', IN, 11, pos, 0}, {"out", 'f', OUT, 11 * os, randn(&rg, 11 * os, 1), 0},
+                   {"kcache", 'f', OUT, nc, randn(&rg, nc, 1), 0}, {"vcache", 'f', OUT, nc, randn(&rg, nc, 1), 0}};
         char what[96];
         snprintf(what, sizeof what, "attention_cached H%d KV%d hd%d", k.H, k.KV, k.hd);
         Run r;
@@ -563,8 +566,8 @@ static void check_swiglu(Backend *be) {
         float *gu = randn(&rg, ng, 3);
         gu[0] = -30.0f; /* saturated gates */
         if (shapes[s].c > 1) gu[1] = 30.0f;
-        Buf b[] = {{"gu", 'f', IN, ng, gu}, {"a", 'f', OUT, na, randn(&rg, na, 1)},
-                   {"da", 'f', IN, na, randn(&rg, na, 1)}, {"dgu", 'f', ACC, ng, randn(&rg, ng, 1)}};
+        Buf b[] = {{"gu", 'f', IN, ng, gu, 0}, {"a", 'f', OUT, na, randn(&rg, na, 1), 0},
+                   {"da", 'f', IN, na, randn(&rg, na, 1), 0}, {"dgu", 'f', ACC, ng, randn(&rg, ng, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "swiglu n%d f%d", shapes[s].n, shapes[s].c);
         Run r;
@@ -587,9 +590,9 @@ static void check_embedding(Backend *be) {
     Rng rg = rng_stream(7, "embedding");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t nx = (size_t)shapes[s].n * shapes[s].c, nE = 11 * (size_t)shapes[s].c;
-        Buf b[] = {{"ids", 'i', IN, (size_t)shapes[s].n, randi(&rg, (size_t)shapes[s].n, 11)},
-                   {"E", 'f', IN, nE, randn(&rg, nE, 1)}, {"x", 'f', EXACT, nx, randn(&rg, nx, 1)},
-                   {"dx", 'f', IN, nx, randn(&rg, nx, 1)}, {"dE", 'f', ACC, nE, randn(&rg, nE, 1)}};
+        Buf b[] = {{"ids", 'i', IN, (size_t)shapes[s].n, randi(&rg, (size_t)shapes[s].n, 11), 0},
+                   {"E", 'f', IN, nE, randn(&rg, nE, 1), 0}, {"x", 'f', EXACT, nx, randn(&rg, nx, 1), 0},
+                   {"dx", 'f', IN, nx, randn(&rg, nx, 1), 0}, {"dE", 'f', ACC, nE, randn(&rg, nE, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "embedding n%d c%d", shapes[s].n, shapes[s].c);
         Run r;
@@ -608,8 +611,8 @@ static void check_add(Backend *be) {
     static const size_t lens[] = {1, 7, 1001, 65537};
     Rng rg = rng_stream(8, "add");
     for (size_t s = 0; s < sizeof lens / sizeof lens[0]; s++) {
-        Buf b[] = {{"y", 'f', ACC, lens[s] + 3, randn(&rg, lens[s] + 3, 1)}, /* the 3 past len stay */
-                   {"x", 'f', IN, lens[s] + 3, randn(&rg, lens[s] + 3, 1)}};
+        Buf b[] = {{"y", 'f', ACC, lens[s] + 3, randn(&rg, lens[s] + 3, 1), 0}, /* the 3 past len stay */
+                   {"x", 'f', IN, lens[s] + 3, randn(&rg, lens[s] + 3, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "add len %zu", lens[s]);
         Run r;
@@ -652,8 +655,8 @@ static void check_dropout(Backend *be) {
         size_t n = cases[s].len;
         float *x = randn(&rg, n, 1);
         for (size_t i = 0; i < n; i++) x[i] += x[i] >= 0 ? 0.01f : -0.01f; /* no zeros */
-        Buf b[] = {{"x", 'f', IN, n, x}, {"y", 'f', OUT, n, randn(&rg, n, 1)},
-                   {"dy", 'f', IN, n, randn(&rg, n, 1)}, {"dx", 'f', ACC, n, randn(&rg, n, 1)}};
+        Buf b[] = {{"x", 'f', IN, n, x, 0}, {"y", 'f', OUT, n, randn(&rg, n, 1), 0},
+                   {"dy", 'f', IN, n, randn(&rg, n, 1), 0}, {"dx", 'f', ACC, n, randn(&rg, n, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "dropout len %zu p %g", n, cases[s].p);
         Run r;
@@ -682,9 +685,10 @@ static void check_rows(Backend *be) {
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
         const RowsCase *k = &cases[s];
         size_t ns = (size_t)k->nsrc * k->c, nm = (size_t)k->m * k->c;
-        Buf b[] = {{"src", 'f', IN, ns, randn(&rg, ns, 1)}, {"rows", 'i', IN, (size_t)k->m, randi(&rg, (size_t)k->m, k->nsrc)},
-                   {"gathered", 'f', EXACT, nm, randn(&rg, nm, 1)}, {"src2", 'f', IN, nm, randn(&rg, nm, 1)},
-                   {"scattered", 'f', ACC, ns, randn(&rg, ns, 1)}};
+        Buf b[] = {{"src", 'f', IN, ns, randn(&rg, ns, 1), 0},
+                   {"rows", 'i', IN, (size_t)k->m, randi(&rg, (size_t)k->m, k->nsrc), 0},
+                   {"gathered", 'f', EXACT, nm, randn(&rg, nm, 1), 0}, {"src2", 'f', IN, nm, randn(&rg, nm, 1), 0},
+                   {"scattered", 'f', ACC, ns, randn(&rg, ns, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "gather/scatter m%d c%d", k->m, k->c);
         Run r;
@@ -712,9 +716,11 @@ static void check_ce(Backend *be) {
             size_t nl = (size_t)k.M * k.V;
             float *l = randn(&rg, nl, 3);
             if (nl > 2) l[1] = 80.0f, l[2] = -80.0f; /* stability */
-            Buf b[] = {{"logits", 'f', mode == 2 ? OUT : IN, nl, l}, {"tgt", 'i', IN, (size_t)k.M, randi(&rg, (size_t)k.M, k.V)},
-                       {"loss", 'f', OUT, (size_t)k.M, randn(&rg, (size_t)k.M, 1)},
-                       {"dlogits", 'f', mode == 0 ? IN : OUT, nl, randn(&rg, nl, 1)}};
+            /* |dlogits| <= dscale: its errors are relative to dscale at least (softmax − 1 cancels in float) */
+            Buf b[] = {{"logits", 'f', mode == 2 ? OUT : IN, nl, l, k.dscale},
+                       {"tgt", 'i', IN, (size_t)k.M, randi(&rg, (size_t)k.M, k.V), 0},
+                       {"loss", 'f', OUT, (size_t)k.M, randn(&rg, (size_t)k.M, 1), 0},
+                       {"dlogits", 'f', mode == 0 ? IN : OUT, nl, randn(&rg, nl, 1), k.dscale}};
             char what[64];
             snprintf(what, sizeof what, "cross_entropy M%d V%d %s", k.M, k.V,
                      mode == 0 ? "dlogits=NULL" : mode == 1 ? "" : "dlogits=logits");
@@ -742,9 +748,11 @@ static void check_rowstats(Backend *be) {
         float *U = randn(&rg, n, 1), *C = randn(&rg, n, 1);
         for (int i = 0; i < D; i++) C[i] = U[i];
         for (int i = 0; B > 1 && i < D; i++) C[D + i] = U[D + i] + 1e-3f * C[D + i];
-        Buf b[] = {{"U", 'f', IN, n, U}, {"C", 'f', IN, n, C}, {"stats", 'd', OUT, 4 * (size_t)B, randd(&rg, 4 * (size_t)B, 1)},
-                   {"a", 'd', IN, (size_t)B, randd(&rg, (size_t)B, 1)}, {"b", 'd', IN, (size_t)B, randd(&rg, (size_t)B, 1)},
-                   {"y", 'f', ACC, n, randn(&rg, n, 1)}};
+        Buf b[] = {{"U", 'f', IN, n, U, 0}, {"C", 'f', IN, n, C, 0},
+                   {"stats", 'd', OUT, 4 * (size_t)B, randd(&rg, 4 * (size_t)B, 1), 0},
+                   {"a", 'd', IN, (size_t)B, randd(&rg, (size_t)B, 1), 0},
+                   {"b", 'd', IN, (size_t)B, randd(&rg, (size_t)B, 1), 0},
+                   {"y", 'f', ACC, n, randn(&rg, n, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "row_stats/row_axpby B%d D%d", B, D);
         Run r;
@@ -778,7 +786,8 @@ static void check_argmax(Backend *be) {
             x[2 * V + V - 1] = 9.0f;
             x[3 * V + V / 10] = x[3 * V + V - V / 10 - 1] = 7.0f;
         }
-        Buf b[] = {{"x", 'f', IN, (size_t)m * V, x}, {"argmax", 'i', EXACT, (size_t)m, randi(&rg, (size_t)m, 100)}};
+        Buf b[] = {{"x", 'f', IN, (size_t)m * V, x, 0},
+                   {"argmax", 'i', EXACT, (size_t)m, randi(&rg, (size_t)m, 100), 0}};
         char what[64];
         snprintf(what, sizeof what, "argmax_rows m%d V%d", m, V);
         Run r;
@@ -801,7 +810,8 @@ static void check_sumsq_scale(Backend *be) {
     Rng rg = rng_stream(14, "sum_squares");
     for (size_t s = 0; s < sizeof lens / sizeof lens[0]; s++) {
         size_t n = lens[s];
-        Buf b[] = {{"x", 'f', IN, n + 1, randn(&rg, n + 1, 2)}, {"scaled", 'f', OUT, n + 1, randn(&rg, n + 1, 1)}};
+        Buf b[] = {{"x", 'f', IN, n + 1, randn(&rg, n + 1, 2), 0},
+                   {"scaled", 'f', OUT, n + 1, randn(&rg, n + 1, 1), 0}};
         char what[64];
         snprintf(what, sizeof what, "sum_squares/scale n %zu", n);
         Run r;
@@ -824,8 +834,10 @@ static double op_adamw(Backend *be, void **d, const void *a) {
 
 /* p is compared by its change (ACC); m, v start non-zero when t0 > 1. */
 static void check_adamw(Backend *be) {
-    static const AdamCase cases[] = {{1, 0.1, 0.9, 0.999, 1e-8, 0.01, 1, 3}, {7, 1e-3, 0.9, 0.95, 1e-6, 0.1, 1, 4},
-                                     {1001, 0.05, 0.8, 0.99, 1e-8, 0.0, 1000, 2}, {65537, 0.01, 0.9, 0.999, 1e-8, 0.01, 5, 2}};
+    static const AdamCase cases[] = {{1, 0.1, 0.9, 0.999, 1e-8, 0.01, 1, 3},
+                                     {7, 1e-3, 0.9, 0.95, 1e-6, 0.1, 1, 4},
+                                     {1001, 0.05, 0.8, 0.99, 1e-8, 0.0, 1000, 2},
+                                     {65537, 0.01, 0.9, 0.999, 1e-8, 0.01, 5, 2}};
     Rng rg = rng_stream(15, "adamw");
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
         const AdamCase *k = &cases[s];
@@ -835,8 +847,9 @@ static void check_adamw(Backend *be) {
             v[i] = k->t0 > 1 ? v[i] * v[i] : 0.0f;
             m[i] = k->t0 > 1 ? m[i] : 0.0f;
         }
-        Buf b[] = {{"p", 'f', ACC, n, randn(&rg, n, 1)}, {"g", 'f', IN, n * k->steps, randn(&rg, n * k->steps, 0.5)},
-                   {"m", 'f', OUT, n, m}, {"v", 'f', OUT, n, v}};
+        Buf b[] = {{"p", 'f', ACC, n, randn(&rg, n, 1), 0},
+                   {"g", 'f', IN, n * k->steps, randn(&rg, n * k->steps, 0.5), 0},
+                   {"m", 'f', OUT, n, m, 0}, {"v", 'f', OUT, n, v, 0}};
         char what[64];
         snprintf(what, sizeof what, "adamw n %zu t0 %ld", n, k->t0);
         Run r;
@@ -852,18 +865,18 @@ Test(comparator, rel_err) {
     float want[4] = {1, -2, 4, 0.5f}, got[4];
     size_t w;
     memcpy(got, want, sizeof got);
-    cr_expect_eq(rel_err(got, want, NULL, 4, &w), 0.0);
+    cr_expect_eq(rel_err(got, want, NULL, 4, 0, &w), 0.0);
     got[3] += 4 * 2e-5f; /* 2e-5 of the scale 4 */
-    cr_expect_gt(rel_err(got, want, NULL, 4, &w), TOL);
+    cr_expect_gt(rel_err(got, want, NULL, 4, 0, &w), TOL);
     cr_expect_eq(w, 3);
     got[3] = want[3] + 4 * 5e-6f;
-    cr_expect_leq(rel_err(got, want, NULL, 4, &w), TOL);
+    cr_expect_leq(rel_err(got, want, NULL, 4, 0, &w), TOL);
     got[3] = NAN;
-    cr_expect(isinf(rel_err(got, want, NULL, 4, &w)), "NaN must be rejected");
+    cr_expect(isinf(rel_err(got, want, NULL, 4, 0, &w)), "NaN must be rejected");
     got[3] = INFINITY;
-    cr_expect(isinf(rel_err(got, want, NULL, 4, &w)), "inf must be rejected");
+    cr_expect(isinf(rel_err(got, want, NULL, 4, 0, &w)), "inf must be rejected");
     float base[4] = {100, 100, 100, 100}, a[4] = {101, 101, 101, 101}, b[4] = {101, 101, 101, 101.01f};
-    cr_expect_gt(rel_err(b, a, base, 4, &w), TOL, "increments 1 and 1.01 differ by 1%%");
+    cr_expect_gt(rel_err(b, a, base, 4, 0, &w), TOL, "increments 1 and 1.01 differ by 1%%");
 }
 
 /* Broken copies of the reference: each mistake must be caught by the same check the real backends go through. */
@@ -905,8 +918,8 @@ Test(comparator, rejects_broken_backends) {
     char msg[512];
     Run r;
     Shape sh = {3, 5};
-    Buf sw[] = {{"gu", 'f', IN, 30, randn(&rg, 30, 2)}, {"a", 'f', OUT, 15, randn(&rg, 15, 1)},
-                {"da", 'f', IN, 15, randn(&rg, 15, 1)}, {"dgu", 'f', ACC, 30, randn(&rg, 30, 1)}};
+    Buf sw[] = {{"gu", 'f', IN, 30, randn(&rg, 30, 2), 0}, {"a", 'f', OUT, 15, randn(&rg, 15, 1), 0},
+                {"da", 'f', IN, 15, randn(&rg, 15, 1), 0}, {"dgu", 'f', ACC, 30, randn(&rg, 30, 1), 0}};
     cr_assert(agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "the unbroken copy agrees: %s", msg);
     g_broken.swiglu_forward = bad_swiglu_fwd;
     cr_expect(!agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "a 1e-4 error passed");
@@ -916,28 +929,28 @@ Test(comparator, rejects_broken_backends) {
     g_broken = *backend_ref();
     g_broken.linear_backward = bad_linear_bwd;
     LinCase lk = {3, 4, 5, 0, 1};
-    Buf lb[] = {{"x", 'f', IN, 12, randn(&rg, 12, 1)}, {"w", 'f', IN, 20, randn(&rg, 20, 1)},
-                {"y", 'f', OUT, 15, randn(&rg, 15, 1)}, {"dy", 'f', IN, 15, randn(&rg, 15, 1)},
-                {"dx", 'f', ACC, 12, randn(&rg, 12, 1)}, {"dw", 'f', ACC, 20, randn(&rg, 20, 1)}};
+    Buf lb[] = {{"x", 'f', IN, 12, randn(&rg, 12, 1), 0}, {"w", 'f', IN, 20, randn(&rg, 20, 1), 0},
+                {"y", 'f', OUT, 15, randn(&rg, 15, 1), 0}, {"dy", 'f', IN, 15, randn(&rg, 15, 1), 0},
+                {"dx", 'f', ACC, 12, randn(&rg, 12, 1), 0}, {"dw", 'f', ACC, 20, randn(&rg, 20, 1), 0}};
     cr_expect(!agree(&g_broken, op_linear, &lk, lb, 6, TOL, &r, msg, sizeof msg), "dx = NULL dropping dw passed");
     g_broken = *backend_ref();
     g_broken.dropout_forward = bad_dropout_fwd;
     DropCase dk = {64, 0.5f, 7};
-    Buf db[] = {{"x", 'f', IN, 64, randn(&rg, 64, 1)}, {"y", 'f', OUT, 64, randn(&rg, 64, 1)},
-                {"dy", 'f', IN, 64, randn(&rg, 64, 1)}, {"dx", 'f', ACC, 64, randn(&rg, 64, 1)}};
+    Buf db[] = {{"x", 'f', IN, 64, randn(&rg, 64, 1), 0}, {"y", 'f', OUT, 64, randn(&rg, 64, 1), 0},
+                {"dy", 'f', IN, 64, randn(&rg, 64, 1), 0}, {"dx", 'f', ACC, 64, randn(&rg, 64, 1), 0}};
     cr_expect(!agree(&g_broken, op_dropout, &dk, db, 4, TOL, &r, msg, sizeof msg), "another dropout mask passed");
     g_broken = *backend_ref();
     g_broken.argmax_rows = bad_argmax;
     Shape ak = {1, 4};
     float ax[4] = {1, 3, 3, 2};
     int a0[1] = {0};
-    Buf ab[] = {{"x", 'f', IN, 4, ax}, {"argmax", 'i', EXACT, 1, a0}};
+    Buf ab[] = {{"x", 'f', IN, 4, ax, 0}, {"argmax", 'i', EXACT, 1, a0, 0}};
     cr_expect(!agree(&g_broken, op_argmax, &ak, ab, 2, 0, &r, msg, sizeof msg), "last-on-ties passed");
     g_broken = *backend_ref();
     g_broken.cross_entropy = bad_ce;
     CeCase ck = {2, 5, 1.0f, 1};
-    Buf cb[] = {{"logits", 'f', IN, 10, randn(&rg, 10, 1)}, {"tgt", 'i', IN, 2, randi(&rg, 2, 5)},
-                {"loss", 'f', OUT, 2, randn(&rg, 2, 1)}, {"dlogits", 'f', OUT, 10, randn(&rg, 10, 1)}};
+    Buf cb[] = {{"logits", 'f', IN, 10, randn(&rg, 10, 1), 0}, {"tgt", 'i', IN, 2, randi(&rg, 2, 5), 0},
+                {"loss", 'f', OUT, 2, randn(&rg, 2, 1), 0}, {"dlogits", 'f', OUT, 10, randn(&rg, 10, 1), 0}};
     cr_expect(!agree(&g_broken, op_ce, &ck, cb, 4, TOL, &r, msg, sizeof msg), "writing an input passed");
     hfree();
 }
@@ -1072,7 +1085,10 @@ Test(reference, fd_rmsnorm, .init = fd_setup, .fini = fd_teardown) {
 }
 
 enum { RP_N = 5, RP_HD = 6, RP_HEADS = 3, RP_COL0 = 2, RP_STRIDE = 23, RP_MAXPOS = 8 };
-typedef struct RopeCtx { float *x, *g, *y, cs[RP_MAXPOS * RP_HD / 2], sn[RP_MAXPOS * RP_HD / 2]; int pos[RP_N]; } RopeCtx;
+typedef struct RopeCtx {
+    float *x, *g, *y, cs[RP_MAXPOS * RP_HD / 2], sn[RP_MAXPOS * RP_HD / 2];
+    int pos[RP_N];
+} RopeCtx;
 static double rope_loss(void *p) {
     RopeCtx *c = p;
     memcpy(c->y, c->x, sizeof(float) * RP_N * RP_STRIDE);
@@ -1234,7 +1250,10 @@ static double met_loss(void *p) {
     MetCtx *c = p;
     double st[16], s = 0;
     R->row_stats(R, st, c->U, c->C, c->B, c->D);
-    for (int b = 0; b < c->B; b++) s += c->w[b] * (c->l2 ? sqrt(st[4 * b + 3]) : st[4 * b] / sqrt(st[4 * b + 1] * st[4 * b + 2]));
+    for (int b = 0; b < c->B; b++) {
+        const double *t = st + 4 * b;
+        s += c->w[b] * (c->l2 ? sqrt(t[3]) : t[0] / sqrt(t[1] * t[2]));
+    }
     return s;
 }
 
@@ -1259,8 +1278,8 @@ Test(reference, fd_row_stats_axpby_metrics, .init = fd_setup, .fini = fd_teardow
         MetCtx c = {4, 5, l2, randn(&rg, 20, 1), randn(&rg, 20, 1), w};
         float *dU = hnew(20 * 4), *dC = hnew(20 * 4);
         met_grads(&c, dU, dC);
-        grad_check(met_loss, &c, c.U, dU, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 via row_axpby dU" : "ref cosine via row_axpby dU");
-        grad_check(met_loss, &c, c.C, dC, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 via row_axpby dC" : "ref cosine via row_axpby dC");
+        grad_check(met_loss, &c, c.U, dU, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 dU (row_axpby)" : "ref cosine dU");
+        grad_check(met_loss, &c, c.C, dC, 20, 1.0 / 64, 1e-6, 1e-7, l2 ? "ref l2 dC (row_axpby)" : "ref cosine dC");
         float *dU1 = hdup(dU, 20), *dC1 = hdup(dC, 20);
         met_grads(&c, dU, dC);
         expect_doubled(dU, dU1, 20, "ref row_axpby dU");
@@ -1345,7 +1364,7 @@ Test(reference, attention_scores_and_groups, .init = fd_setup, .fini = fd_teardo
     float out[4], saved[4];
     cr_assert_eq(R->attention_forward(R, out, saved, qkv, &L, 1, 1, 2), 0);
     double s0 = 1 / sqrt(2.0), s1 = 2 / sqrt(2.0), p0 = exp(s0) / (exp(s0) + exp(s1));
-    cr_expect(fabs(out[2] - (p0 * 1 + 0)) < 1e-6 && fabs(out[3] - (1 - p0) * 3) < 1e-6, "softmax: %g %g", out[2], out[3]);
+    cr_expect(fabs(out[2] - p0) < 1e-6 && fabs(out[3] - (1 - p0) * 3) < 1e-6, "softmax: %g %g", out[2], out[3]);
     /* one token, H = 4, KV = 2, hd = 1: out = [v0, v0, v1, v1] */
     float q1[8] = {1, 1, 1, 1, /* k */ 1, 1, /* v */ 5, 7}, o1[4], sv[4];
     int r1[2] = {0, 1}, s1g[1] = {0};
@@ -1359,7 +1378,8 @@ Test(reference, rope_known_answers, .init = fd_setup, .fini = fd_teardown) {
     float cs[2] = {1, 0.6f}, sn[2] = {0, 0.8f}, x[4] = {1, 0, 0, 1};
     int pos[2] = {1, 1};
     R->rope(R, x, pos, cs, sn, 2, 2, 0, 1, 2, 0);
-    cr_expect(x[0] == 0.6f && x[1] == 0.8f && x[2] == -0.8f && x[3] == 0.6f, "rope %g %g %g %g", x[0], x[1], x[2], x[3]);
+    cr_expect(x[0] == 0.6f && x[1] == 0.8f && x[2] == -0.8f && x[3] == 0.6f, "rope %g %g %g %g", x[0], x[1], x[2],
+              x[3]);
 }
 
 /* attention_cached: a prefill of 4 tokens, then one token at a time, equals causal attention_forward over

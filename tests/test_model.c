@@ -247,3 +247,63 @@ Test(lora, init) {
     cr_expect_eq(n, 2 * 2 * c.m.cfg.n_layers, "q and down only");
     teardown_ctx(&c);
 }
+
+/* ---- Whole-model parity across backends -------------------------------------------- */
+
+/* Loss and every gradient of one JEPA step (LoRA with dropout, so the adapter
+ * path and the dropout masks are covered) on backend be, into host arrays. */
+static double step_on(Backend *be, float **grads, size_t *n) {
+    Ctx c;
+    memset(&c, 0, sizeof c);
+    ModelConfig mc;
+    char err[256];
+    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
+    LoraConfig lc = {2, 4.0f, 0.2f, (1u << LT_COUNT) - 1};
+    cr_assert_eq(model_init(&c.m, &mc, &lc, be, err, sizeof err), 0, "%s", err);
+    Rng r = rng_stream(7, "init"), rl = rng_stream(7, "lora");
+    model_init_weights(&c.m, &r, 0.2f);
+    model_init_lora(&c.m, &rl);
+    for (int t = 0; t < c.m.ntensors; t++) /* non-zero B: every adapter gradient is live */
+        if (strstr(c.m.tensors[t].name, ".lora_B.")) {
+            float *h = malloc(c.m.tensors[t].numel * sizeof(float));
+            for (size_t i = 0; i < c.m.tensors[t].numel; i++) h[i] = (float)(0.3 * rng_normal(&rl));
+            model_tensor_set(&c.m, t, h);
+            free(h);
+        }
+    model_set_training(&c.m, 1, 99);
+    ViewOpts vo = {1, 1, 2, 1};
+    int idx[3] = {0, 1, 2};
+    cr_assert_eq(batch_build(&c.b, EX, idx, 3, &vo, 1), 0);
+    c.o.gamma = 0.7, c.o.lambda = 1.5, c.o.metric = jepa_metric("cosine");
+    model_zero_grads(&c.m);
+    LossOut out;
+    cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &out, 1), 0);
+    *n = c.m.ntrainable;
+    *grads = malloc(*n * sizeof(float));
+    be->download(be, *grads, c.m.grads, *n * sizeof(float));
+    teardown_ctx(&c);
+    return out.total;
+}
+
+Test(parity, whole_model_step_every_backend) {
+    int nb;
+    Backend **all = backend_all(&nb);
+    cr_assert_geq(nb, 2, "the reference and at least one other backend");
+    float *gref;
+    size_t nref;
+    double lref = step_on(all[0], &gref, &nref);
+    double gmax = 0;
+    for (size_t i = 0; i < nref; i++) gmax = fmax(gmax, fabs(gref[i]));
+    for (int k = 1; k < nb; k++) {
+        float *g;
+        size_t n;
+        double l = step_on(all[k], &g, &n);
+        cr_assert_eq(n, nref);
+        double d = 0;
+        for (size_t i = 0; i < n; i++) d = fmax(d, fabs(g[i] - gref[i]));
+        cr_expect(fabs(l - lref) <= 1e-5 * fabs(lref), "%s: loss %.9g vs reference %.9g", all[k]->name, l, lref);
+        cr_expect_leq(d, 1e-4 * gmax, "%s: max gradient difference %g (max gradient %g)", all[k]->name, d, gmax);
+        free(g);
+    }
+    free(gref);
+}
