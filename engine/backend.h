@@ -66,12 +66,14 @@ struct Backend {
 
     /* ---- dense algebra ---- */
     /* Row-major C (M,N) = alpha·op(A)·op(B) + beta·C, op = transpose when ta/tb;
-     * op(A) is (M,K), op(B) is (K,N); lda/ldb/ldc are row strides. */
+     * op(A) is (M,K), op(B) is (K,N); lda/ldb/ldc are row strides. As in BLAS,
+     * beta = 0 does not read C (NaN there is overwritten). M or N = 0: no-op. */
     void (*gemm)(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *Bm, int ldb, float beta, float *Cm, int ldc);
     /* y (n,out) = x (n,in) · w (out,in)ᵀ */
     void (*linear_forward)(Backend *be, float *y, const float *x, const float *w, int n, int in, int out);
-    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x. dx, dw may be NULL. */
+    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x. dx, dw may be NULL; x is not
+     * read (may be NULL) when dw is NULL. n = 0: no-op. */
     void (*linear_backward)(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
                             int n, int in, int out);
 
@@ -101,7 +103,10 @@ struct Backend {
     int (*attention_backward)(Backend *be, float *dqkv, const float *dout, const float *out, const float *saved,
                               const float *qkv, const AttnLayout *L, int H, int KV, int hd);
     /* Decoding: writes each token's k, v into the cache at (seq, pos), then
-     * each token attends to slots 0..pos of its sequence. out (n, H*hd). */
+     * each token attends to slots 0..pos of its sequence. out (n, H*hd).
+     * (No error return yet: a backend that needs scratch sizes it from
+     * kv->max_pos1 at kvcache time.) Rows of length 0 and n = 0 are no-ops in
+     * every attention op. */
     void (*attention_cached)(Backend *be, float *out, const float *qkv, const KVView *kv, int n, int H, int KV,
                              int hd);
     /* a (n,f) = silu(gu[:, :f]) * gu[:, f:]  where gu (n, 2f) = [gate | up] */
@@ -114,7 +119,7 @@ struct Backend {
     void (*add)(Backend *be, float *y, const float *x, size_t len);
     /* Inverted dropout with a counter-based mask: element i is kept iff
      * u(key, i) >= p, u uniform in [0,1) from a hash of (key, i); kept
-     * elements are scaled by 1/(1-p). forward: y (len) = mask(x);
+     * elements are scaled by 1/(1-p); 0 <= p < 1. forward: y (len) = mask(x);
      * backward: dx (len) += mask(dy). The same key gives the same mask. */
     void (*dropout_forward)(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key);
     void (*dropout_backward)(Backend *be, float *dx, const float *dy, size_t len, float p, uint64_t key);
@@ -124,7 +129,8 @@ struct Backend {
     void (*gather_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
     /* dst[rows] += src (m,c), in row order (repeated rows add up) */
     void (*scatter_add_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
-    /* Cross-entropy of each row of logits (M,V) against tgt (M):
+    /* Cross-entropy of each row of logits (M,V) against tgt (M), 0 <= tgt < V
+     * (the caller selects the rows that have a target):
      * loss (M) = logsumexp(row) − row[tgt] (accumulated in double). With
      * dlogits non-NULL: dlogits (M,V) = dscale · (softmax(row) − onehot(tgt));
      * dlogits may alias logits. */
@@ -136,7 +142,8 @@ struct Backend {
     /* y_b (B,D) += a_b·x_b + b_b·z_b per row, coefficients a, b (B) in double. */
     void (*row_axpby)(Backend *be, float *y, const double *a, const float *x, const double *b, const float *z, int B,
                       int D);
-    /* out (m) = index of the largest value of each row of x (m,V); first on ties */
+    /* out (m) = index of the largest value of each row of x (m,V); first on
+     * ties (NaN compares false, so a NaN never wins over an earlier value) */
     void (*argmax_rows)(Backend *be, int *out, const float *x, int m, int V);
 
     /* ---- optimizer ---- */

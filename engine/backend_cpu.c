@@ -11,6 +11,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 extern void openblas_set_num_threads(int);
@@ -25,15 +26,36 @@ static void set_threads(Backend *be, int threads) {
     openblas_set_num_threads(threads);
 }
 
+/* Buffers carry a 64-byte header {total size, mapped}. Large ones (>= 1 MiB)
+ * come from mmap: page-aligned, and zero pages the kernel maps lazily, so
+ * growing an activation arena costs no memset of untouched memory. */
+#define HDR 64
+#define MMAP_MIN (1u << 20)
+
 static void *cpu_alloc(Backend *be, size_t bytes) {
     (void)be;
-    size_t sz = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, sz ? sz : 64);
-    if (p) memset(p, 0, sz);
-    return p;
+    size_t total = (bytes + 63) / 64 * 64 + HDR;
+    unsigned char *p;
+    int mapped = total >= MMAP_MIN;
+    if (mapped) {
+        p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
+    } else {
+        if (!(p = aligned_alloc(64, total))) return NULL;
+        memset(p, 0, total);
+    }
+    ((size_t *)p)[0] = total;
+    ((size_t *)p)[1] = (size_t)mapped;
+    return p + HDR;
 }
 
-static void cpu_free(Backend *be, void *p) { (void)be; free(p); }
+static void cpu_free(Backend *be, void *q) {
+    (void)be;
+    if (!q) return;
+    unsigned char *p = (unsigned char *)q - HDR;
+    if (((size_t *)p)[1]) munmap(p, ((size_t *)p)[0]);
+    else free(p);
+}
 static void cpu_zero(Backend *be, void *p, size_t bytes) { (void)be; if (bytes) memset(p, 0, bytes); }
 static void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes) {
     (void)be;

@@ -267,10 +267,11 @@ static int acts_reserve(Model *m, int n, int layers, size_t attn_len, int train)
                                               : (size_t)n * act_width(m, s->width);
         total += slots * ((a->len[i] + 15) / 16 * 16); /* 64-byte aligned slots */
     }
-    if (total > a->buf_len) {
+    if (total > a->buf_len) { /* grow with 25% headroom: batches vary in length */
+        size_t want = total + total / 4;
         m->be->free(m->be, a->buf);
-        a->buf = m->be->alloc(m->be, total * sizeof(float));
-        a->buf_len = a->buf ? total : 0;
+        a->buf = m->be->alloc(m->be, want * sizeof(float));
+        a->buf_len = a->buf ? want : 0;
         if (!a->buf) return -1;
     }
     float *p = a->buf;
