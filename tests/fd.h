@@ -31,4 +31,30 @@ static inline double fd_check(double (*f)(void *), void *ctx, float *x, const fl
     return worst;
 }
 
+typedef double (*FdLossFn)(void *);
+
+/* Σ a·b in double. */
+static inline double fd_dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Central difference of f at x[i] with step h, using the steps actually
+ * representable in float. */
+static inline double fd_central(FdLossFn f, void *ctx, float *x, size_t i, double h) {
+    float old = x[i], xp = (float)(old + h), xm = (float)(old - h);
+    x[i] = xp;
+    double fp = f(ctx);
+    x[i] = xm;
+    double fm = f(ctx);
+    x[i] = old;
+    return (fp - fm) / ((double)xp - (double)xm);
+}
+
+/* Richardson: (4 D(h/2) − D(h)) / 3 cancels the h² term of the error. */
+static inline double fd_richardson(FdLossFn f, void *ctx, float *x, size_t i, double h) {
+    return (4.0 * fd_central(f, ctx, x, i, h / 2) - fd_central(f, ctx, x, i, h)) / 3.0;
+}
+
 #endif

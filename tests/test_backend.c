@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "fd.h"
 #include "backend_prof.h"
 #include "rng.h"
 
@@ -997,28 +998,7 @@ Test(backend, profiler_counts) {
 
 static Backend *R;
 
-typedef double (*LossFn)(void *);
-
-static double dotd(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-static double central(LossFn f, void *ctx, float *x, size_t i, double h) {
-    float old = x[i], xp = (float)(old + h), xm = (float)(old - h);
-    x[i] = xp;
-    double fp = f(ctx);
-    x[i] = xm;
-    double fm = f(ctx);
-    x[i] = old;
-    return (fp - fm) / ((double)xp - (double)xm);
-}
-
-/* (4 D(h/2) − D(h)) / 3 cancels the h² term */
-static double numeric(LossFn f, void *ctx, float *x, size_t i, double h) {
-    return (4.0 * central(f, ctx, x, i, h / 2) - central(f, ctx, x, i, h)) / 3.0;
-}
+typedef FdLossFn LossFn;
 
 static void grad_check(LossFn f, void *ctx, float *x, const float *an, size_t len, double h, double rtol,
                        double atol_rel, const char *what) {
@@ -1026,7 +1006,7 @@ static void grad_check(LossFn f, void *ctx, float *x, const float *an, size_t le
     size_t wi = 0, nz = 0;
     for (size_t i = 0; i < len; i++) mx = fmax(mx, fabs(an[i])), nz += an[i] != 0.0f;
     for (size_t i = 0; i < len; i++) {
-        double num = numeric(f, ctx, x, i, h), a = an[i];
+        double num = fd_richardson(f, ctx, x, i, h), a = an[i];
         double r = fabs(a - num) / (atol_rel * mx + rtol * fmax(fabs(a), fabs(num)) + 1e-300);
         if (r > worst) { worst = r; wi = i; wa = a; wn = num; }
     }
@@ -1056,7 +1036,7 @@ typedef struct LinCtx { int n, in, out; float *x, *w, *r, *y; } LinCtx;
 static double lin_loss(void *p) {
     LinCtx *c = p;
     R->linear_forward(R, c->y, c->x, c->w, c->n, c->in, c->out);
-    return dotd(c->r, c->y, (size_t)c->n * c->out);
+    return fd_dot(c->r, c->y, (size_t)c->n * c->out);
 }
 
 Test(reference, fd_linear, .init = fd_setup, .fini = fd_teardown) {
@@ -1076,7 +1056,7 @@ typedef struct NormCtx { int n, c; float eps; float *x, *w, *r, *y, *rstd; } Nor
 static double norm_loss(void *p) {
     NormCtx *c = p;
     R->rmsnorm_forward(R, c->y, c->rstd, c->x, c->w, c->n, c->c, c->eps);
-    return dotd(c->r, c->y, (size_t)c->n * c->c);
+    return fd_dot(c->r, c->y, (size_t)c->n * c->c);
 }
 
 Test(reference, fd_rmsnorm, .init = fd_setup, .fini = fd_teardown) {
@@ -1104,7 +1084,7 @@ static double rope_loss(void *p) {
     RopeCtx *c = p;
     memcpy(c->y, c->x, sizeof(float) * RP_N * RP_STRIDE);
     R->rope(R, c->y, c->pos, c->cs, c->sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 0);
-    return dotd(c->g, c->y, (size_t)RP_N * RP_STRIDE);
+    return fd_dot(c->g, c->y, (size_t)RP_N * RP_STRIDE);
 }
 
 /* backward of rope = rope(inverse); inverse ∘ forward = identity; other columns untouched */
@@ -1135,7 +1115,7 @@ typedef struct AttnCtx { AttnCase *k; AttnLayout L; float *qkv, *out, *saved, *r
 static double attn_loss(void *p) {
     AttnCtx *c = p;
     cr_assert_eq(R->attention_forward(R, c->out, c->saved, c->qkv, &c->L, c->k->H, c->k->KV, c->k->hd), 0);
-    return dotd(c->r, c->out, (size_t)c->k->n * c->k->H * c->k->hd);
+    return fd_dot(c->r, c->out, (size_t)c->k->n * c->k->H * c->k->hd);
 }
 
 /* GQA, a packed row, interleaved asymmetric segments and queries that see nothing */
@@ -1173,7 +1153,7 @@ typedef struct SwiCtx { int n, f; float *gu, *a, *r; } SwiCtx;
 static double swi_loss(void *p) {
     SwiCtx *c = p;
     R->swiglu_forward(R, c->a, c->gu, c->n, c->f);
-    return dotd(c->r, c->a, (size_t)c->n * c->f);
+    return fd_dot(c->r, c->a, (size_t)c->n * c->f);
 }
 
 Test(reference, fd_swiglu, .init = fd_setup, .fini = fd_teardown) {
@@ -1214,7 +1194,7 @@ typedef struct DropCtx { size_t n; float p; float *x, *y, *r; } DropCtx;
 static double drop_loss(void *p) {
     DropCtx *c = p;
     R->dropout_forward(R, c->y, c->x, c->n, c->p, 5);
-    return dotd(c->r, c->y, c->n);
+    return fd_dot(c->r, c->y, c->n);
 }
 
 Test(reference, fd_dropout, .init = fd_setup, .fini = fd_teardown) {
@@ -1232,7 +1212,7 @@ typedef struct GatherCtx { int m, c; float *src, *dst, *r; const int *rows; } Ga
 static double gather_loss(void *p) {
     GatherCtx *c = p;
     R->gather_rows(R, c->dst, c->src, c->rows, c->m, c->c);
-    return dotd(c->r, c->dst, (size_t)c->m * c->c);
+    return fd_dot(c->r, c->dst, (size_t)c->m * c->c);
 }
 
 /* the backward of gather_rows is scatter_add_rows (and of embedding_forward, embedding_backward) */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "fd.h"
 #include "batch.h"
 #include "loss.h"
 #include "model.h"
@@ -49,36 +50,13 @@ static float *dup(const float *x, size_t n) {
     return y;
 }
 
-static double dotd(const float *a, const float *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 static double maxabs(const float *x, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
     return m;
 }
 
-typedef double (*LossFn)(void *);
-
-/* Central difference of f at x[i] with step h, using the steps actually
- * representable in float. */
-static double central(LossFn f, void *ctx, float *x, size_t i, double h) {
-    float old = x[i], xp = (float)(old + h), xm = (float)(old - h);
-    x[i] = xp;
-    double fp = f(ctx);
-    x[i] = xm;
-    double fm = f(ctx);
-    x[i] = old;
-    return (fp - fm) / ((double)xp - (double)xm);
-}
-
-/* Richardson: (4 D(h/2) - D(h)) / 3 cancels the h² term of the error. */
-static double numeric(LossFn f, void *ctx, float *x, size_t i, double h) {
-    return (4.0 * central(f, ctx, x, i, h / 2) - central(f, ctx, x, i, h)) / 3.0;
-}
+typedef FdLossFn LossFn;
 
 static int verbose(void) { return getenv("TEST_LAYERS_VERBOSE") != NULL; }
 
@@ -91,7 +69,7 @@ static void grad_check(LossFn f, void *ctx, float *x, const float *an, size_t le
     double worst = 0, wa = 0, wn = 0, werr = 0, atol = atol_rel * maxabs(an, len);
     size_t wi = 0;
     for (size_t i = 0; i < len; i++) {
-        double num = numeric(f, ctx, x, i, h), a = an[i];
+        double num = fd_richardson(f, ctx, x, i, h), a = an[i];
         double err = fabs(a - num), r = err / (atol + rtol * fmax(fabs(a), fabs(num)));
         if (r > worst) { worst = r; wi = i; wa = a; wn = num; werr = err; }
     }
@@ -146,7 +124,7 @@ typedef struct LinCtx { int n, in, out; float *x, *w, *r, *y; } LinCtx;
 static double lin_loss(void *p) {
     LinCtx *c = p;
     BE->linear_forward(BE, c->y, c->x, c->w, c->n, c->in, c->out);
-    return dotd(c->r, c->y, (size_t)c->n * c->out);
+    return fd_dot(c->r, c->y, (size_t)c->n * c->out);
 }
 
 Test(layers, linear, .init = setup) {
@@ -192,7 +170,7 @@ typedef struct NormCtx { int n, c; float eps; float *x, *w, *r, *y, *rstd; } Nor
 static double norm_loss(void *p) {
     NormCtx *c = p;
     BE->rmsnorm_forward(BE, c->y, c->rstd, c->x, c->w, c->n, c->c, c->eps);
-    return dotd(c->r, c->y, (size_t)c->n * c->c);
+    return fd_dot(c->r, c->y, (size_t)c->n * c->c);
 }
 
 Test(layers, rmsnorm, .init = setup) {
@@ -239,7 +217,7 @@ static double rope_loss(void *p) {
     RopeCtx *c = p;
     memcpy(c->y, c->x, sizeof(float) * RP_N * RP_STRIDE);
     BE->rope(BE, c->y, c->pos, c->cs, c->sn, RP_N, RP_STRIDE, RP_COL0, RP_HEADS, RP_HD, 0);
-    return dotd(c->g, c->y, (size_t)RP_N * RP_STRIDE);
+    return fd_dot(c->g, c->y, (size_t)RP_N * RP_STRIDE);
 }
 
 static void rope_tables(RopeCtx *c) {
@@ -366,7 +344,7 @@ typedef struct AttnCtx { const Layout *y; float *qkv, *out, *probs, *r; } AttnCt
 static double attn_loss(void *p) {
     AttnCtx *c = p;
     BE->attention_forward(BE, c->out, c->probs, c->qkv, &c->y->L, A_H, A_KV, A_HD);
-    return dotd(c->r, c->out, (size_t)c->y->n * A_OUT);
+    return fd_dot(c->r, c->out, (size_t)c->y->n * A_OUT);
 }
 
 /* Forward vs the naive reference (out and probs, 1e-6), FD of the backward on
@@ -548,7 +526,7 @@ typedef struct SwiCtx { int n, f; float *gu, *a, *r; } SwiCtx;
 static double swi_loss(void *p) {
     SwiCtx *c = p;
     BE->swiglu_forward(BE, c->a, c->gu, c->n, c->f);
-    return dotd(c->r, c->a, (size_t)c->n * c->f);
+    return fd_dot(c->r, c->a, (size_t)c->n * c->f);
 }
 
 Test(layers, swiglu, .init = setup) {
@@ -583,7 +561,7 @@ typedef struct EmbCtx { int n, c, V; const int *ids; float *E, *x, *r; } EmbCtx;
 static double emb_loss(void *p) {
     EmbCtx *c = p;
     BE->embedding_forward(BE, c->x, c->ids, c->E, c->n, c->c);
-    return dotd(c->r, c->x, (size_t)c->n * c->c);
+    return fd_dot(c->r, c->x, (size_t)c->n * c->c);
 }
 
 Test(layers, embedding, .init = setup) {
