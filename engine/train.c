@@ -14,6 +14,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "errmsg.h"
 #include "generate.h"
 #include "loss.h"
 #include "model.h"
@@ -71,8 +72,6 @@ LoraConfig lora_config(const Config *c) {
     return l;
 }
 
-
-
 static void eval_progress(int done, int total, void *p) {
     EvalCtx *e = p;
     if (!e->log) return;
@@ -83,210 +82,235 @@ static void eval_progress(int done, int total, void *p) {
         fprintf(e->log, "eval %d/%d  %.0f ex/s  ETA %s\n", done, total, done / fmax(el, 1e-9), eta);
 }
 
-int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res, char *err, size_t errn) {
-    memset(res, 0, sizeof *res);
-    snprintf(res->status, sizeof res->status, "failed");
-    char path[1024];
-    Dataset train = {0}, test = {0};
-    Model m = {0};
-    AdamW opt = {0};
-    Batch b = {0};
-    LossWork w = {0};
-    FILE *curve = NULL, *pred = NULL;
-    int *order = NULL, rc = -1;
+/* Everything one run holds, so each stage of train_run is a short function. */
+typedef struct Trainer {
+    const Config *c;
+    FILE *log, *curve;
+    TrainResult *res;
+    Backend *be;
+    Dataset train, test;
+    Model m;
+    AdamW opt;
+    Batch b;
+    LossWork w;
+    Tokenizer tok;
+    ViewOpts vo;
+    LossOpts lo;
+    int jepa, B, *order;
+    long steps_per_epoch, T, step, nan_step;
+    Rng r_order, r_ld, r_drop;
+    double t_start, t_eval, tokens;
+    double win_ntp, win_jepa, win_gn, ep_ntp, ep_jepa; /* sums over the log window and the epoch */
+    int win_n, win_jn, ep_n, ep_jn;
+} Trainer;
 
-    Backend *be = backend_by_name(c->device);
-    if (!be) { snprintf(err, errn, "device '%s' is not built into this binary", c->device); goto done; }
-    be->set_threads(be, c->threads);
-    res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-
+/* Backend, data, model, optimizer, streams, curve.csv. 0 or -1 with err. */
+static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn) {
+    const Config *c = t->c;
+    char path[1024], note[1024];
+    if (!(t->be = backend_by_name(c->device))) return errf(err, errn, "device '%s' is not built into this binary", c->device);
+    t->be->set_threads(t->be, c->threads);
+    t->res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     dataset_path(c->dataset, "train", path, sizeof path);
-    if (dataset_load(path, c->train_limit, &train, err, errn)) goto done;
+    if (dataset_load(path, c->train_limit, &t->train, err, errn)) return -1;
     dataset_path(c->dataset, "test", path, sizeof path);
-    if (dataset_load(path, c->test_limit, &test, err, errn)) goto done;
-
-    Tokenizer tok = tokenizer_byte();
-    char note[1024];
-    if (model_build(c, be, &m, note, sizeof note, err, errn)) goto done;
-    if (log && note[0]) fprintf(log, "%s\n", note);
-    const ModelConfig mc = m.cfg;
-    ViewOpts vo = view_opts(c);
-    if (dataset_check_positions(&train, &vo, c->max_new_tokens, mc.max_pos, err, errn) ||
-        dataset_check_positions(&test, &vo, c->max_new_tokens, mc.max_pos, err, errn))
-        goto done;
-    if (adamw_init(&opt, be, m.ntrainable, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay)) {
-        snprintf(err, errn, "out of memory (optimizer state)");
-        goto done;
-    }
-    res->params = (long)m.nparams;
-    res->trainable_params = (long)m.ntrainable;
-    if (log)
-        fprintf(log, "model %s: %zu parameters, %zu trainable (hidden %d, layers %d, heads %d/%d, ffn %d%s); %d train, "
-                "%d test examples\n", c->init[0] ? c->init : c->model, m.nparams, m.ntrainable, mc.dim, mc.n_layers, mc.n_heads, mc.n_kv_heads,
-                mc.ffn_dim, m.lora.rank ? ", LoRA" : "", train.n, test.n);
-
+    if (dataset_load(path, c->test_limit, &t->test, err, errn)) return -1;
+    t->tok = tokenizer_byte();
+    if (model_build(c, t->be, &t->m, note, sizeof note, err, errn)) return -1;
+    if (t->log && note[0]) fprintf(t->log, "%s\n", note);
+    const ModelConfig *mc = &t->m.cfg;
+    t->vo = view_opts(c);
+    if (dataset_check_positions(&t->train, &t->vo, c->max_new_tokens, mc->max_pos, err, errn) ||
+        dataset_check_positions(&t->test, &t->vo, c->max_new_tokens, mc->max_pos, err, errn))
+        return -1;
+    if (adamw_init(&t->opt, t->be, t->m.ntrainable, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay))
+        return errf(err, errn, "out of memory (optimizer state)");
+    t->res->params = (long)t->m.nparams;
+    t->res->trainable_params = (long)t->m.ntrainable;
+    if (t->log)
+        fprintf(t->log, "model %s: %zu parameters, %zu trainable (hidden %d, layers %d, heads %d/%d, ffn %d%s); %d "
+                "train, %d test examples\n", c->init[0] ? c->init : c->model, t->m.nparams, t->m.ntrainable, mc->dim,
+                mc->n_layers, mc->n_heads, mc->n_kv_heads, mc->ffn_dim, t->m.lora.rank ? ", LoRA" : "", t->train.n,
+                t->test.n);
     if (run_dir) {
         snprintf(path, sizeof path, "%s/curve.csv", run_dir);
-        if (!(curve = fopen(path, "w"))) {
-            snprintf(err, errn, "%s: cannot write: %s", path, strerror(errno));
-            goto done;
-        }
-        fprintf(curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith\n");
+        if (!(t->curve = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
+        fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith\n");
     }
-
-    int jepa = strcmp(c->loss, "jepa") == 0;
-    LossOpts lo = {c->gamma, jepa ? c->lambda : 0.0, jepa ? jepa_metric(c->jepa_metric) : NULL};
-    int B = c->batch_size < train.n ? c->batch_size : train.n;
-    long steps_per_epoch = (train.n + B - 1) / B, T = steps_per_epoch * c->epochs;
-    order = malloc((size_t)train.n * sizeof(int));
-    if (!order) { snprintf(err, errn, "out of memory"); goto done; }
-    for (int i = 0; i < train.n; i++) order[i] = i;
-    Rng r_order = rng_stream(c->seed, "data_order"), r_ld = rng_stream(c->seed, "ld"),
-        r_drop = rng_stream(c->seed, "lora_dropout");
-
+    t->jepa = strcmp(c->loss, "jepa") == 0;
+    t->lo = (LossOpts){c->gamma, t->jepa ? c->lambda : 0.0, t->jepa ? jepa_metric(c->jepa_metric) : NULL};
+    t->B = c->batch_size < t->train.n ? c->batch_size : t->train.n;
+    t->steps_per_epoch = (t->train.n + t->B - 1) / t->B;
+    t->T = t->steps_per_epoch * c->epochs;
+    if (!(t->order = malloc((size_t)t->train.n * sizeof(int)))) return errf(err, errn, "out of memory");
+    for (int i = 0; i < t->train.n; i++) t->order[i] = i;
+    t->r_order = rng_stream(c->seed, "data_order");
+    t->r_ld = rng_stream(c->seed, "ld");
+    t->r_drop = rng_stream(c->seed, "lora_dropout");
     /* Test hook: HARNESS_INJECT_NAN_AT_STEP=N makes step N's loss NaN, so the
      * diverged path can be exercised end to end. */
     const char *inject = getenv("HARNESS_INJECT_NAN_AT_STEP");
-    long nan_step = inject && *inject ? atol(inject) : -1;
-    double t_start = now_seconds(), t_eval_epochs = 0, tokens = 0;
-    double win_ntp = 0, win_jepa = 0, win_gn = 0, ep_ntp = 0, ep_jepa = 0;
-    int win_n = 0, win_jn = 0, ep_n = 0, ep_jn = 0;
-    long step = 0;
-    int diverged = 0;
-    for (int ep = 0; ep < c->epochs && !diverged; ep++) {
-        rng_shuffle(&r_order, order, train.n);
-        ep_ntp = ep_jepa = 0;
-        ep_n = ep_jn = 0;
-        for (long s = 0; s < steps_per_epoch; s++, step++) {
-            int lo_i = (int)(s * B), m_ex = train.n - lo_i < B ? train.n - lo_i : B;
-            int with_jepa = 0;
-            if (jepa) with_jepa = rng_uniform(&r_ld) >= c->ld; /* loss dropout, §4 */
-            if (batch_build(&b, train.ex, order + lo_i, m_ex, &vo, with_jepa)) {
-                snprintf(err, errn, "out of memory (batch)");
-                goto done;
-            }
-            model_zero_grads(&m);
-            model_set_training(&m, 1, rng_u64(&r_drop));
-            LossOut out;
-            if (loss_step(&m, &b, &lo, &w, &out, 1)) {
-                snprintf(err, errn, "out of memory (activations for %d tokens)", b.n);
-                goto done;
-            }
-            if (step + 1 == nan_step) out.total = NAN;
-            double gn = clip_grad_norm(be, m.grads, m.ntrainable, c->grad_clip);
-            if (!isfinite(out.total) || !isfinite(gn)) {
-                diverged = 1;
-                snprintf(res->message, sizeof res->message, "non-finite loss or gradient at step %ld (ntp %g, jepa %g)",
-                         step, out.ntp, out.jepa);
-                if (log) fprintf(log, "diverged: %s\n", res->message);
-                break;
-            }
-            double lr = lr_linear_decay(c->lr, step, T);
-            adamw_step(&opt, model_trainable(&m), m.grads, lr);
-            tokens += b.n;
-            win_ntp += out.ntp; win_gn += gn; win_n++;
-            ep_ntp += out.ntp; ep_n++;
-            if (b.jepa) { win_jepa += out.jepa; win_jn++; ep_jepa += out.jepa; ep_jn++; }
-            if ((step + 1) % c->log_every == 0 || step + 1 == T) {
-                double el = now_seconds() - t_start - t_eval_epochs;
-                char eta[32];
-                fmt_duration(el / (step + 1) * (T - step - 1), eta, sizeof eta);
-                if (curve)
-                    fprintf(curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,\n", step + 1, ep + 1, win_ntp / win_n,
-                            win_jn ? win_jepa / win_jn : 0.0, lr, win_gn / win_n, tokens, el);
-                if (log)
-                    fprintf(log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",
-                            step + 1, T, ep + 1, win_ntp / win_n, win_jn ? win_jepa / win_jn : 0.0, lr,
-                            win_gn / win_n, tokens / fmax(el, 1e-9), eta);
-                win_ntp = win_jepa = win_gn = 0;
-                win_n = win_jn = 0;
-            }
-        }
-        if (!diverged && c->epoch_eval_limit > 0 && ep + 1 < c->epochs) {
-            double t0 = now_seconds();
-            model_set_training(&m, 0, 0);
-            EvalResult er;
-            int nev = c->epoch_eval_limit < test.n ? c->epoch_eval_limit : test.n;
-            if (evaluate(&m, &test, nev, vo.include_system, c->max_new_tokens, NULL, &er, NULL, NULL)) {
-                snprintf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
-                goto done;
-            }
-            t_eval_epochs += now_seconds() - t0;
-            if (curve)
-                fprintf(curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", step, ep + 1, ep_ntp / fmax(ep_n, 1),
-                        ep_jn ? ep_jepa / ep_jn : 0.0, tokens, now_seconds() - t_start, er.acc_exact,
-                        er.acc_startswith);
-            if (log)
-                fprintf(log, "epoch %d: exact %.2f%%  startswith %.2f%% on the first %d test examples\n", ep + 1,
-                        er.acc_exact, er.acc_startswith, nev);
-        }
-    }
-    res->steps = step;
-    res->train_s = now_seconds() - t_start - t_eval_epochs;
-    res->train_tok_s = tokens / fmax(res->train_s, 1e-9);
-    res->ntp_loss = ep_n ? ep_ntp / ep_n : 0.0;
-    res->jepa_dist = ep_jn ? ep_jepa / ep_jn : 0.0;
-    if (diverged) {
-        snprintf(res->status, sizeof res->status, "diverged");
-        rc = 0;
-        goto done;
-    }
+    t->nan_step = inject && *inject ? atol(inject) : -1;
+    return 0;
+}
 
-    /* Final evaluation over the test split. */
+/* A curve.csv row and a log line for the window of steps just finished. */
+static void log_window(Trainer *t, int ep, double lr) {
+    double el = now_seconds() - t->t_start - t->t_eval, jw = t->win_jn ? t->win_jepa / t->win_jn : 0.0;
+    char eta[32];
+    fmt_duration(el / (t->step + 1) * (t->T - t->step - 1), eta, sizeof eta);
+    if (t->curve)
+        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,\n", t->step + 1, ep + 1, t->win_ntp / t->win_n,
+                jw, lr, t->win_gn / t->win_n, t->tokens, el);
+    if (t->log)
+        fprintf(t->log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",
+                t->step + 1, t->T, ep + 1, t->win_ntp / t->win_n, jw, lr, t->win_gn / t->win_n,
+                t->tokens / fmax(el, 1e-9), eta);
+    t->win_ntp = t->win_jepa = t->win_gn = 0;
+    t->win_n = t->win_jn = 0;
+}
+
+/* One update on examples order[lo_i .. lo_i+m_ex). Returns 0, 1 when the run
+ * diverged (res->message says where), or -1 with err. */
+static int train_step(Trainer *t, int ep, int lo_i, int m_ex, char *err, size_t errn) {
+    int with_jepa = t->jepa ? rng_uniform(&t->r_ld) >= t->c->ld : 0; /* loss dropout, §4 */
+    if (batch_build(&t->b, t->train.ex, t->order + lo_i, m_ex, &t->vo, with_jepa))
+        return errf(err, errn, "out of memory (batch)");
+    model_zero_grads(&t->m);
+    model_set_training(&t->m, 1, rng_u64(&t->r_drop));
+    LossOut out;
+    if (loss_step(&t->m, &t->b, &t->lo, &t->w, &out, 1))
+        return errf(err, errn, "out of memory (activations for %d tokens)", t->b.n);
+    if (t->step + 1 == t->nan_step) out.total = NAN;
+    double gn = clip_grad_norm(t->be, t->m.grads, t->m.ntrainable, t->c->grad_clip);
+    if (!isfinite(out.total) || !isfinite(gn)) {
+        snprintf(t->res->message, sizeof t->res->message, "non-finite loss or gradient at step %ld (ntp %g, jepa %g)",
+                 t->step, out.ntp, out.jepa);
+        if (t->log) fprintf(t->log, "diverged: %s\n", t->res->message);
+        return 1;
+    }
+    double lr = lr_linear_decay(t->c->lr, t->step, t->T);
+    adamw_step(&t->opt, model_trainable(&t->m), t->m.grads, lr);
+    t->tokens += t->b.n;
+    t->win_ntp += out.ntp, t->win_gn += gn, t->win_n++;
+    t->ep_ntp += out.ntp, t->ep_n++;
+    if (t->b.jepa) t->win_jepa += out.jepa, t->win_jn++, t->ep_jepa += out.jepa, t->ep_jn++;
+    if ((t->step + 1) % t->c->log_every == 0 || t->step + 1 == t->T) log_window(t, ep, lr);
+    return 0;
+}
+
+/* Accuracy on the first epoch_eval_limit test examples after epoch ep, into curve.csv. */
+static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     double t0 = now_seconds();
-    model_set_training(&m, 0, 0);
+    model_set_training(&t->m, 0, 0);
+    EvalResult er;
+    int nev = t->c->epoch_eval_limit < t->test.n ? t->c->epoch_eval_limit : t->test.n;
+    if (evaluate(&t->m, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL, &er, NULL, NULL))
+        return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
+    t->t_eval += now_seconds() - t0;
+    if (t->curve)
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", t->step, ep + 1,
+                t->ep_ntp / fmax(t->ep_n, 1), t->ep_jn ? t->ep_jepa / t->ep_jn : 0.0, t->tokens,
+                now_seconds() - t->t_start, er.acc_exact, er.acc_startswith);
+    if (t->log)
+        fprintf(t->log, "epoch %d: exact %.2f%%  startswith %.2f%% on the first %d test examples\n", ep + 1,
+                er.acc_exact, er.acc_startswith, nev);
+    return 0;
+}
+
+/* Every epoch. Returns 0, 1 (diverged) or -1 with err. */
+static int train_epochs(Trainer *t, char *err, size_t errn) {
+    const Config *c = t->c;
+    t->t_start = now_seconds();
+    for (int ep = 0; ep < c->epochs; ep++) {
+        rng_shuffle(&t->r_order, t->order, t->train.n);
+        t->ep_ntp = t->ep_jepa = 0;
+        t->ep_n = t->ep_jn = 0;
+        for (long s = 0; s < t->steps_per_epoch; s++, t->step++) {
+            int lo_i = (int)(s * t->B), m_ex = t->train.n - lo_i < t->B ? t->train.n - lo_i : t->B;
+            int rc = train_step(t, ep, lo_i, m_ex, err, errn);
+            if (rc) return rc;
+        }
+        if (c->epoch_eval_limit > 0 && ep + 1 < c->epochs && epoch_eval(t, ep, err, errn)) return -1;
+    }
+    return 0;
+}
+
+/* Step timing at the end of the run: the same examples as an NTP step and as a JEPA step. */
+static int time_steps(Trainer *t) {
+    LossOpts to = t->lo;
+    if (!to.metric) { to.metric = jepa_metric(t->c->jepa_metric); to.lambda = t->c->lambda; }
+    TrainResult *r = t->res;
+    if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, 0)) return -1;
+    r->ntp_step_ms = time_step(&t->m, &t->b, &to, &t->w);
+    if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, 1)) return -1;
+    r->jepa_step_ms = time_step(&t->m, &t->b, &to, &t->w);
+    r->jepa_ntp_ratio = r->jepa_step_ms / fmax(r->ntp_step_ms, 1e-9);
+    return 0;
+}
+
+/* Final evaluation over the test split (predictions.jsonl), step timing, checkpoint. */
+static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
+    const Config *c = t->c;
+    TrainResult *res = t->res;
+    char path[1024];
+    FILE *pred = NULL;
+    double t0 = now_seconds();
+    model_set_training(&t->m, 0, 0);
     if (run_dir) {
         snprintf(path, sizeof path, "%s/predictions.jsonl", run_dir);
-        if (!(pred = fopen(path, "w"))) {
-            snprintf(err, errn, "%s: cannot write: %s", path, strerror(errno));
-            goto done;
-        }
+        if (!(pred = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
     }
     EvalResult er;
-    EvalCtx ectx = {log, t0};
-    if (evaluate(&m, &test, test.n, vo.include_system, c->max_new_tokens, pred, &er, eval_progress, &ectx)) {
-        snprintf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
-        goto done;
-    }
+    EvalCtx ectx = {t->log, t0};
+    int rc = evaluate(&t->m, &t->test, t->test.n, t->vo.include_system, c->max_new_tokens, pred, &er, eval_progress,
+                      &ectx);
+    if (pred) fclose(pred);
+    if (rc) return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
     res->eval_s = now_seconds() - t0;
     res->acc_exact = er.acc_exact;
     res->acc_startswith = er.acc_startswith;
-    if (curve)
-        fprintf(curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", step, c->epochs, res->ntp_loss, res->jepa_dist,
-                tokens, now_seconds() - t_start, er.acc_exact, er.acc_startswith);
-
-    /* Step timing: the same examples as an NTP step and as a JEPA step. */
-    {
-        ViewOpts tv = vo;
-        LossOpts to = lo;
-        if (!to.metric) { to.metric = jepa_metric(c->jepa_metric); to.lambda = c->lambda; }
-        if (batch_build(&b, train.ex, order, B, &tv, 0)) goto done;
-        res->ntp_step_ms = time_step(&m, &b, &to, &w);
-        if (batch_build(&b, train.ex, order, B, &tv, 1)) goto done;
-        res->jepa_step_ms = time_step(&m, &b, &to, &w);
-        res->jepa_ntp_ratio = res->jepa_step_ms / fmax(res->ntp_step_ms, 1e-9);
-    }
-    if (log)
-        fprintf(log, "done: exact %.2f%%  startswith %.2f%%  (%d test examples)  train %.1fs  eval %.1fs  %.0f tok/s  "
-                "step ms: ntp %.1f jepa %.1f (x%.2f)\n", er.acc_exact, er.acc_startswith, er.n, res->train_s,
+    if (t->curve)
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", t->step, c->epochs, res->ntp_loss,
+                res->jepa_dist, t->tokens, now_seconds() - t->t_start, er.acc_exact, er.acc_startswith);
+    if (time_steps(t)) return errf(err, errn, "out of memory (step timing)");
+    if (t->log)
+        fprintf(t->log, "done: exact %.2f%%  startswith %.2f%%  (%d test examples)  train %.1fs  eval %.1fs  %.0f "
+                "tok/s  step ms: ntp %.1f jepa %.1f (x%.2f)\n", er.acc_exact, er.acc_startswith, er.n, res->train_s,
                 res->eval_s, res->train_tok_s, res->ntp_step_ms, res->jepa_step_ms, res->jepa_ntp_ratio);
-
     res->peak_rss_mb = peak_rss_mb();
     if (run_dir && strcmp(c->checkpoint, "final") == 0) {
         snprintf(path, sizeof path, "%s/checkpoint", run_dir);
-        if (checkpoint_save(&m, &tok, c, path, err, errn)) goto done;
+        if (checkpoint_save(&t->m, &t->tok, c, path, err, errn)) return -1;
     }
-    snprintf(res->status, sizeof res->status, "ok");
-    rc = 0;
-done:
-    if (curve) fclose(curve);
-    if (pred) fclose(pred);
-    free(order);
-    batch_free(&b);
-    loss_work_free(&w);
-    adamw_free(&opt);
-    model_free(&m);
-    dataset_free(&train);
-    dataset_free(&test);
+    return 0;
+}
+
+int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res, char *err, size_t errn) {
+    memset(res, 0, sizeof *res);
+    snprintf(res->status, sizeof res->status, "failed");
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    t.c = c, t.log = log, t.res = res;
+    int rc = trainer_setup(&t, run_dir, err, errn);
+    int diverged = rc ? 0 : train_epochs(&t, err, errn);
+    if (diverged < 0) rc = -1;
+    if (!rc) {
+        res->steps = t.step;
+        res->train_s = now_seconds() - t.t_start - t.t_eval;
+        res->train_tok_s = t.tokens / fmax(res->train_s, 1e-9);
+        res->ntp_loss = t.ep_n ? t.ep_ntp / t.ep_n : 0.0;
+        res->jepa_dist = t.ep_jn ? t.ep_jepa / t.ep_jn : 0.0;
+        if (diverged) snprintf(res->status, sizeof res->status, "diverged");
+        else if (!(rc = finish(&t, run_dir, err, errn))) snprintf(res->status, sizeof res->status, "ok");
+    }
+    if (t.curve) fclose(t.curve);
+    free(t.order);
+    batch_free(&t.b);
+    loss_work_free(&t.w);
+    adamw_free(&t.opt);
+    model_free(&t.m);
+    dataset_free(&t.train);
+    dataset_free(&t.test);
     return rc;
 }
