@@ -4,7 +4,8 @@
  *                                          system_prompt=omit, threads=1, k=1)
  *
  * Times 8 NTP steps and 8 JEPA steps (forward + backward, no update) on the
- * first batches of the train split, through the profiling backend. */
+ * first batches of the train split, through the profiling backend. Shape
+ * keys and lora_rank (with its dropout) apply. */
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -48,13 +49,16 @@ int main(int argc, char **argv) {
     if (dataset_load(path, c.batch_size * STEPS, &d, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 1; }
     ModelConfig mc;
     Model m;
-    if (model_config_preset(c.model, TOK_VOCAB, &mc, err, sizeof err) ||
-        model_init(&m, &mc, NULL, backend_profiled(be), err, sizeof err)) {
+    LoraConfig lc = lora_config(&c);
+    if (model_config_resolve(&c, NULL, TOK_VOCAB, &mc, err, sizeof err) ||
+        model_init(&m, &mc, &lc, backend_profiled(be), err, sizeof err)) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
     }
-    Rng r = rng_stream(c.seed, "init");
+    Rng r = rng_stream(c.seed, "init"), rl = rng_stream(c.seed, "lora_init");
     model_init_weights(&m, &r, (float)c.init_std);
+    model_init_lora(&m, &rl);
+    model_set_training(&m, 1, 1); /* LoRA dropout masks are part of a training step */
     ViewOpts vo = view_opts(&c);
     LossOpts lo = {c.gamma, c.lambda, jepa_metric(c.jepa_metric)};
     Batch b = {0};

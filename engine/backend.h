@@ -169,14 +169,23 @@ Backend *backend_ref(void);
 /* The CPU backend: OpenBLAS + OpenMP (backend_cpu.c). */
 Backend *backend_cpu(void);
 
-/* The counter hash behind dropout masks: uniform in [0,1) from (key, i).
- * Shared by every backend so masks agree bit for bit. */
+/* The counter hash behind dropout masks: uniform in [0,1) (24 bits) from
+ * (key, i), i < 2^32 per call. Two rounds of the lowbias32 integer mixer
+ * (Wellons), 32-bit arithmetic only, so CPU loops vectorise with AVX2 and a
+ * GPU computes the same bits. Shared by every backend so masks agree. */
+static inline uint32_t dropout_mix32(uint32_t z) {
+    z ^= z >> 16;
+    z *= 0x7feb352dU;
+    z ^= z >> 15;
+    z *= 0x846ca68bU;
+    z ^= z >> 16;
+    return z;
+}
+
 static inline float dropout_uniform(uint64_t key, uint64_t i) {
-    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL; /* splitmix64 finaliser */
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
+    uint32_t z = dropout_mix32((uint32_t)i ^ (uint32_t)key);
+    z = dropout_mix32(z + (uint32_t)(key >> 32));
+    return (float)(z >> 8) * (1.0f / 16777216.0f);
 }
 
 #endif

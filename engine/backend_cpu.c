@@ -397,16 +397,15 @@ static void add(Backend *be, float *y, const float *x, size_t len) {
 static void dropout_forward(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key) {
     (void)be;
     float s = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < len; i++) y[i] = dropout_uniform(key, i) >= p ? x[i] * s : 0.0f;
 }
 
 static void dropout_backward(Backend *be, float *dx, const float *dy, size_t len, float p, uint64_t key) {
     (void)be;
     float s = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < len; i++)
-        if (dropout_uniform(key, i) >= p) dx[i] += dy[i] * s;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < len; i++) dx[i] += dropout_uniform(key, i) >= p ? dy[i] * s : 0.0f; /* branch-free */
 }
 
 /* ---- Rows ------------------------------------------------------------------------- */
