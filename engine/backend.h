@@ -129,6 +129,15 @@ struct Backend {
     void (*gather_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
     /* dst[rows] += src (m,c), in row order (repeated rows add up) */
     void (*scatter_add_rows)(Backend *be, float *dst, const float *src, const int *rows, int m, int c);
+    /* Weighted row combinations in CSR form, the readouts of views (last
+     * token, mean pooling) and of STP's trajectory displacements:
+     * out (m,c): out_i = Σ_{k = ptr[i]}^{ptr[i+1]−1} w[k] · src[idx[k]]
+     * (ptr (m+1), idx and w (ptr[m]); sums in k order). */
+    void (*row_combine)(Backend *be, float *out, const float *src, const int *ptr, const int *idx, const float *w,
+                        int m, int c);
+    /* dsrc[idx[k]] += w[k] · dout_i, in (i, k) order (rows of dsrc repeat). */
+    void (*row_combine_backward)(Backend *be, float *dsrc, const float *dout, const int *ptr, const int *idx,
+                                 const float *w, int m, int c);
     /* Cross-entropy of each row of logits (M,V) against tgt (M), 0 <= tgt < V
      * (the caller selects the rows that have a target):
      * loss (M) = logsumexp(row) − row[tgt] (accumulated in double). With

@@ -425,6 +425,32 @@ static void scatter_add_rows(Backend *be, float *dst, const float *src, const in
     }
 }
 
+static void row_combine(Backend *be, float *out, const float *src, const int *ptr, const int *idx, const float *w,
+                        int m, int c) {
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < m; i++) {
+        float *o = out + (size_t)i * c;
+        memset(o, 0, (size_t)c * sizeof(float));
+        for (int k = ptr[i]; k < ptr[i + 1]; k++) {
+            const float *r = src + (size_t)idx[k] * c;
+            float wk = w[k];
+            for (int j = 0; j < c; j++) o[j] += wk * r[j];
+        }
+    }
+}
+
+static void row_combine_backward(Backend *be, float *dsrc, const float *dout, const int *ptr, const int *idx,
+                                 const float *w, int m, int c) {
+    (void)be;
+    for (int i = 0; i < m; i++) /* serial: rows of dsrc repeat, the order of the sum is fixed */
+        for (int k = ptr[i]; k < ptr[i + 1]; k++) {
+            float *d = dsrc + (size_t)idx[k] * c, wk = w[k];
+            const float *g = dout + (size_t)i * c;
+            for (int j = 0; j < c; j++) d[j] += wk * g[j];
+        }
+}
+
 /* loss = log Σ e^(l − max) + max − l[y]; dlogits = dscale (softmax − onehot) */
 static void cross_entropy(Backend *be, float *loss, float *dl, const float *logits, const int *tgt, int M, int V,
                           float dscale) {
@@ -532,7 +558,8 @@ static Backend CPU = {
     .swiglu_forward = swiglu_forward, .swiglu_backward = swiglu_backward,
     .embedding_forward = embedding_forward, .embedding_backward = embedding_backward, .add = add,
     .dropout_forward = dropout_forward, .dropout_backward = dropout_backward,
-    .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows, .cross_entropy = cross_entropy,
+    .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows, .row_combine = row_combine,
+    .row_combine_backward = row_combine_backward, .cross_entropy = cross_entropy,
     .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
     .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
 };

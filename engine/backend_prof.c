@@ -9,7 +9,7 @@
     X(set_threads) X(alloc) X(free) X(zero) X(upload) X(download) X(copy) X(gemm) X(linear_forward)                    \
     X(linear_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(rope) X(attention_saved) X(attention_forward)          \
     X(attention_backward) X(attention_cached) X(swiglu_forward) X(swiglu_backward) X(embedding_forward)                \
-    X(embedding_backward) X(add) X(dropout_forward) X(dropout_backward) X(gather_rows) X(scatter_add_rows)             \
+    X(embedding_backward) X(add) X(dropout_forward) X(dropout_backward) X(gather_rows) X(scatter_add_rows) X(row_combine) X(row_combine_backward)             \
     X(cross_entropy) X(row_stats) X(row_axpby) X(argmax_rows) X(sum_squares) X(scale) X(adamw)
 
 #define AS_ENUM(op) OP_##op,
@@ -131,6 +131,14 @@ static void gather_rows(Backend *be, float *dst, const float *src, const int *ro
 static void scatter_add_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
     TIMED(scatter_add_rows, in->scatter_add_rows(in, dst, src, rows, m, c));
 }
+static void row_combine(Backend *be, float *out, const float *src, const int *ptr, const int *idx, const float *w,
+                        int m, int c) {
+    TIMED(row_combine, in->row_combine(in, out, src, ptr, idx, w, m, c));
+}
+static void row_combine_backward(Backend *be, float *dsrc, const float *dout, const int *ptr, const int *idx,
+                                 const float *w, int m, int c) {
+    TIMED(row_combine_backward, in->row_combine_backward(in, dsrc, dout, ptr, idx, w, m, c));
+}
 static void cross_entropy(Backend *be, float *loss, float *dl, const float *l, const int *tgt, int M, int V,
                           float dscale) {
     TIMED(cross_entropy, in->cross_entropy(in, loss, dl, l, tgt, M, V, dscale));
@@ -169,6 +177,7 @@ static const Backend PROF = {
     .swiglu_forward = swiglu_forward, .swiglu_backward = swiglu_backward, .embedding_forward = embedding_forward,
     .embedding_backward = embedding_backward, .add = add, .dropout_forward = dropout_forward,
     .dropout_backward = dropout_backward, .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows,
+    .row_combine = row_combine, .row_combine_backward = row_combine_backward,
     .cross_entropy = cross_entropy, .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
     .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
 };

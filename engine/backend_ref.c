@@ -384,6 +384,27 @@ static void ref_dropout_backward(Backend *be, float *dx, const float *dy, size_t
 /* ---- rows -------------------------------------------------------------------------- */
 
 /* dst[r] = src[rows[r]] */
+/* out_i = Σ_k w[k] src[idx[k]] over k in [ptr[i], ptr[i+1]) */
+static void ref_row_combine(Backend *be, float *out, const float *src, const int *ptr, const int *idx, const float *w,
+                            int m, int c) {
+    (void)be;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < c; j++) {
+            double s = 0;
+            for (int k = ptr[i]; k < ptr[i + 1]; k++) s += (double)w[k] * src[(size_t)idx[k] * c + j];
+            out[(size_t)i * c + j] = (float)s;
+        }
+}
+
+/* dsrc[idx[k]] += w[k] dout_i */
+static void ref_row_combine_backward(Backend *be, float *dsrc, const float *dout, const int *ptr, const int *idx,
+                                     const float *w, int m, int c) {
+    (void)be;
+    for (int i = 0; i < m; i++)
+        for (int k = ptr[i]; k < ptr[i + 1]; k++)
+            for (int j = 0; j < c; j++) dsrc[(size_t)idx[k] * c + j] += w[k] * dout[(size_t)i * c + j];
+}
+
 static void ref_gather_rows(Backend *be, float *dst, const float *src, const int *rows, int m, int c) {
     (void)be;
     for (int r = 0; r < m; r++) memcpy(dst + (size_t)r * c, src + (size_t)rows[r] * c, (size_t)c * sizeof(float));
@@ -512,6 +533,8 @@ static Backend REF = {
     .dropout_backward = ref_dropout_backward,
     .gather_rows = ref_gather_rows,
     .scatter_add_rows = ref_scatter_add_rows,
+    .row_combine = ref_row_combine,
+    .row_combine_backward = ref_row_combine_backward,
     .cross_entropy = ref_cross_entropy,
     .row_stats = ref_row_stats,
     .row_axpby = ref_row_axpby,

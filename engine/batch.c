@@ -8,8 +8,11 @@ ViewOpts view_opts(const Config *c) {
     ViewOpts o;
     o.include_system = strcmp(c->system_prompt, "include") == 0;
     o.targets_all = strcmp(c->ntp_targets, "all") == 0;
-    o.k = c->k;
+    o.k = strcmp(c->predictor, "linear") == 0 ? 0 : c->k;
     o.packed = strcmp(c->jepa_pass, "packed") == 0;
+    o.fused = strcmp(c->jepa_pass, "fused") == 0;
+    o.pred_front = strcmp(c->pred_position, "front") == 0;
+    o.code2text = strcmp(c->direction, "code2text") == 0;
     return o;
 }
 

@@ -21,7 +21,18 @@ typedef struct Batch {
     int nseg;
     unsigned char vis[SEG_COUNT * SEG_COUNT];
     int nex;                /* examples */
-    int *enc_text, *enc_code; /* (nex) token index of Enc(Text)/Pred(Enc(Text)) and Enc(Code); -1 = no JEPA */
+    /* (nex) token index of each view's last-token readout (the state before
+     * ⟨eos⟩): the Text view's (pred_1 when the Text view carries the [PRED]
+     * tokens) and the Code view's (pred_1 under direction=code2text); -1 = no JEPA */
+    int *enc_text, *enc_code;
+    /* (nex, 2) inclusive token ranges [first, last] of each view's content
+     * tokens, whose mean is the readout under pooling=mean: the Text view's U
+     * tokens and, when it carries them, its [PRED] tokens; the Code view's A
+     * tokens and, under direction=code2text, its [PRED] tokens. -1 = no JEPA */
+    int *text_span, *code_span;
+    /* (nex, 2) half-open ranges [start, end) of the user content U and of the
+     * assistant content A in each example's NTP row (Semantic Tube Prediction) */
+    int *ntp_user, *ntp_asst;
     int ntargets;           /* tokens with tgt >= 0 */
     int jepa;               /* 1 when the Text/Code views are in the batch */
 } Batch;
@@ -30,8 +41,11 @@ typedef struct Batch {
 typedef struct ViewOpts {
     int include_system;     /* system_prompt=include */
     int targets_all;        /* ntp_targets=all */
-    int k;                  /* [PRED] tokens */
+    int k;                  /* [PRED] tokens (0 under predictor=linear) */
     int packed;             /* jepa_pass=packed */
+    int fused;              /* jepa_pass=fused */
+    int pred_front;         /* pred_position=front */
+    int code2text;          /* direction=code2text: the [PRED] tokens go on the Code view */
 } ViewOpts;
 
 ViewOpts view_opts(const Config *c);

@@ -51,13 +51,20 @@ typedef struct Config {
     char system_prompt[CFG_STR_MAX]; /* include | omit */
     char ntp_targets[CFG_STR_MAX];   /* all | assistant */
     /* loss */
-    char loss[CFG_STR_MAX];          /* ntp | jepa */
+    char loss[CFG_STR_MAX];          /* ntp | jepa | stp */
     double lambda;                   /* JEPA weight λ */
     double gamma;                    /* NTP weight γ */
     int k;                           /* number of [PRED] tokens */
     double ld;                       /* loss dropout probability */
     char jepa_metric[CFG_STR_MAX];   /* cosine | l2 | mse */
-    char jepa_pass[CFG_STR_MAX];     /* separate | packed */
+    char jepa_pass[CFG_STR_MAX];     /* separate | packed | fused */
+    double infonce_tau;              /* InfoNCE temperature */
+    char pred_position[CFG_STR_MAX]; /* back | front */
+    char direction[CFG_STR_MAX];     /* text2code | code2text */
+    char pooling[CFG_STR_MAX];       /* last | mean */
+    char predictor[CFG_STR_MAX];     /* tokens | linear */
+    char stp_weight[CFG_STR_MAX];    /* none | cosine_like | jaccard_like */
+    char stp_span[CFG_STR_MAX];      /* random | e2e */
     /* LoRA (ALGORITHM.md §5) */
     int lora_rank;                   /* 0 = full fine-tuning */
     double lora_alpha;               /* 0 = 2 * lora_rank */

@@ -98,7 +98,7 @@ static void write_hf_dir(const char *dir, int vocab, const char *extra, float **
 static double loss_of(Model *m) {
     Batch b = {0};
     LossWork w = {0};
-    ViewOpts vo = {1, 1, 1, 1};
+    ViewOpts vo = {.include_system = 1, .targets_all = 1, .k = 1, .packed = 1};
     int idx[2] = {0, 1};
     cr_assert_eq(batch_build(&b, EX, idx, 2, &vo, 1), 0);
     LossOpts o = {1.0, 1.0, jepa_metric("cosine")};
@@ -245,7 +245,7 @@ Test(init, lora_checkpoint_merged_and_adapter) {
 /* An example longer than max_position_embeddings is an error naming the file and line. */
 Test(init, sequence_longer_than_max_positions) {
     Dataset d = {EX, 2, "data/x.jsonl"};
-    ViewOpts vo = {1, 1, 1, 1};
+    ViewOpts vo = {.include_system = 1, .targets_all = 1, .k = 1, .packed = 1};
     char err[512];
     cr_expect_eq(dataset_check_positions(&d, &vo, 8, 64, err, sizeof err), 0);
     cr_expect_neq(dataset_check_positions(&d, &vo, 8, 30, err, sizeof err), 0);

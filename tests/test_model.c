@@ -41,7 +41,7 @@ static void setup_lora(Ctx *c, int k, int packed, int jepa, const char *metric, 
         if (c->m.tensors[t].ndim == 1)
             for (size_t i = 0; i < c->m.tensors[t].numel; i++)
                 c->m.params[c->m.tensors[t].offset + i] += (float)(0.3 * rng_normal(&r2));
-    ViewOpts vo = {include_system, 1, k, packed};
+    ViewOpts vo = {.include_system = include_system, .targets_all = 1, .k = k, .packed = packed};
     int idx[3] = {0, 1, 2};
     cr_assert_eq(batch_build(&c->b, EX, idx, 3, &vo, jepa), 0);
     c->o.gamma = 0.7;
@@ -271,7 +271,7 @@ static double step_on(Backend *be, float **grads, size_t *n) {
             free(h);
         }
     model_set_training(&c.m, 1, 99);
-    ViewOpts vo = {1, 1, 2, 1};
+    ViewOpts vo = {.include_system = 1, .targets_all = 1, .k = 2, .packed = 1};
     int idx[3] = {0, 1, 2};
     cr_assert_eq(batch_build(&c.b, EX, idx, 3, &vo, 1), 0);
     c.o.gamma = 0.7, c.o.lambda = 1.5, c.o.metric = jepa_metric("cosine");
