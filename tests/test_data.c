@@ -65,7 +65,7 @@ static Example EX = {"S", "ab", "xyz", 1};
 Test(views, ntp_row_and_targets) {
     Batch b = {0};
     int idx[1] = {0};
-    ViewOpts o = {1, 1, 2, 1};
+    ViewOpts o = {.include_system = 1, .targets_all = 1, .k = 2, .packed = 1};
     cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 0), 0);
     int want[] = {TOK_BOS, TOK_SYSTEM, 'S', TOK_USER, 'a', 'b', TOK_ASSISTANT, 'x', 'y', 'z', TOK_EOS};
     int n = (int)(sizeof want / sizeof want[0]);
@@ -78,7 +78,7 @@ Test(views, ntp_row_and_targets) {
     }
     cr_expect_eq(b.ntargets, n - 1);
     /* assistant targets: only A and <eos> are predicted; system omitted */
-    ViewOpts oa = {0, 0, 2, 1};
+    ViewOpts oa = {.include_system = 0, .targets_all = 0, .k = 2, .packed = 1};
     cr_assert_eq(batch_build(&b, &EX, idx, 1, &oa, 0), 0);
     cr_assert_eq(b.n, n - 2);
     cr_expect_eq(b.ntargets, 4, "x y z <eos>");
@@ -90,7 +90,7 @@ Test(views, ntp_row_and_targets) {
 Test(views, packed_text_code_blocks) {
     Batch b = {0};
     int idx[1] = {0};
-    ViewOpts o = {1, 1, 3, 1};
+    ViewOpts o = {.include_system = 1, .targets_all = 1, .k = 3, .packed = 1};
     cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
     cr_assert_eq(b.nrows, 2);
     int r0 = b.row_start[1];
@@ -112,7 +112,7 @@ Test(views, packed_text_code_blocks) {
     cr_expect_eq(b.vis[SEG_TEXT * SEG_COUNT + SEG_CODE], 0);
     cr_expect_eq(b.vis[SEG_CODE * SEG_COUNT + SEG_TEXT], 0);
     /* k = 0, separate: three rows, Enc(Text) is the last user byte */
-    ViewOpts s = {1, 1, 0, 0};
+    ViewOpts s = {.include_system = 1, .targets_all = 1, .k = 0, .packed = 0};
     cr_assert_eq(batch_build(&b, &EX, idx, 1, &s, 1), 0);
     cr_assert_eq(b.nrows, 3);
     cr_expect_eq(b.ids[b.enc_text[0]], 'b');
