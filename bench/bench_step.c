@@ -60,7 +60,8 @@ int main(int argc, char **argv) {
     model_init_lora(&m, &rl);
     model_set_training(&m, 1, 1); /* LoRA dropout masks are part of a training step */
     ViewOpts vo = view_opts(&c);
-    LossOpts lo = {c.gamma, c.lambda, jepa_metric(c.jepa_metric)};
+    LossOpts lo = loss_opts(&c);
+    if (!lo.metric) lo.metric = jepa_metric(c.jepa_metric), lo.lambda = c.lambda; /* the JEPA step of an NTP config */
     Batch b = {0};
     LossWork w = {0};
     printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, threads %d\n\n", c.model,

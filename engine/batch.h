@@ -3,7 +3,31 @@
  * A batch is a flat list of n tokens; rows (ordinary causal sequences, or
  * block-causal packed rows) are contiguous runs of tokens. Each token carries
  * id, position, segment and NTP target (-1 = none). Segment visibility is a
- * small matrix; attention applies the single rule of ALGORITHM.md §3. */
+ * small matrix; attention applies the single rule of ALGORITHM.md §3.
+ *
+ * Layouts (k [PRED] tokens, 0 under predictor=linear; S, U, A the system,
+ * user and assistant bytes):
+ *   NTP row  ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U ⟨assistant⟩ A ⟨eos⟩
+ *   Text     ⟨bos⟩ ⟨user⟩ U ⟨pred_k⟩ … ⟨pred_1⟩ ⟨eos⟩          pred_position=back
+ *            ⟨bos⟩ ⟨user⟩ ⟨pred_1⟩ … ⟨pred_k⟩ U ⟨eos⟩          pred_position=front
+ *   Code     ⟨bos⟩ ⟨assistant⟩ A ⟨eos⟩
+ * Under direction=code2text the [PRED] tokens go on the Code view instead,
+ * at the same place relative to A (back: after A; front: after ⟨assistant⟩),
+ * and the Text view has none. With pred_position=front the [PRED] tokens are
+ * the first tokens of the message content (after its role token), so U and
+ * the [PRED]s stay one contiguous span. A view's readout (Enc, pooling=last)
+ * is always its token before ⟨eos⟩: pred_1 (back), the last U or A byte
+ * (front, or the view without [PRED]s).
+ *
+ * jepa_pass=fused lays one row per example out as (ALGORITHM.md §3)
+ *   ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩ | ⟨bos⟩ ⟨assistant⟩ A [preds]
+ *   SEG_NTP, pos 0..P-1          | SEG_PRED, pos P.. | SEG_CONT, pos P..      | SEG_CODE, pos 0..
+ * The Text view is the NTP prefix plus the [PRED] block (so it includes
+ * ⟨system⟩ S under system_prompt=include: exact only with omit); the views'
+ * ⟨eos⟩ tokens, which nothing sees, are left out. The last prefix token's
+ * NTP target is ⟨assistant⟩. pred_position=front with [PRED]s on the Text
+ * view cannot be fused (the Text view is not a prefix of the NTP sequence):
+ * see view_fused_refused. */
 #ifndef ENGINE_BATCH_H
 #define ENGINE_BATCH_H
 
@@ -11,7 +35,10 @@
 #include "data.h"
 #include "tokenizer.h"
 
-enum { SEG_NTP = 0, SEG_TEXT = 1, SEG_CODE = 2, SEG_COUNT = 3 };
+/* Segments. SEG_PRED and SEG_CONT exist only in fused rows: the [PRED] block
+ * and the NTP continuation ⟨assistant⟩ A ⟨eos⟩, both seeing the SEG_NTP
+ * prefix but not each other. Every other segment sees only itself. */
+enum { SEG_NTP = 0, SEG_TEXT = 1, SEG_CODE = 2, SEG_PRED = 3, SEG_CONT = 4, SEG_COUNT = 5 };
 
 typedef struct Batch {
     int n, cap;             /* tokens, capacity */
@@ -31,7 +58,10 @@ typedef struct Batch {
      * tokens and, under direction=code2text, its [PRED] tokens. -1 = no JEPA */
     int *text_span, *code_span;
     /* (nex, 2) half-open ranges [start, end) of the user content U and of the
-     * assistant content A in each example's NTP row (Semantic Tube Prediction) */
+     * assistant content A in each example's NTP row (Semantic Tube Prediction),
+     * filled for every batch; under fused, A is the continuation's. All the
+     * per-example indices are token indices of the batch (0 .. n-1); an empty
+     * content gives start = end (spans: last = first - 1). */
     int *ntp_user, *ntp_asst;
     int ntargets;           /* tokens with tgt >= 0 */
     int jepa;               /* 1 when the Text/Code views are in the batch */
@@ -51,9 +81,17 @@ typedef struct ViewOpts {
 ViewOpts view_opts(const Config *c);
 
 /* Build the batch for examples ex[idx[0..m)]: one NTP row each and, when
- * with_jepa, the Text and Code views (separate rows, or one packed row with
- * positions restarting per block). Returns 0 or -1 (out of memory). */
+ * with_jepa, the Text and Code views (separate: all Text rows then all Code
+ * rows; packed: one Text‖Code row per example, positions restarting per
+ * block), or under fused one fused row per example in place of its NTP row.
+ * Without JEPA the batch is the NTP rows only, whatever the pass mode.
+ * Returns 0, or -1: out of memory, or with_jepa and view_fused_refused(o). */
 int batch_build(Batch *b, const Example *ex, const int *idx, int m, const ViewOpts *o, int with_jepa);
+
+/* 1 when o asks for a fused pass that cannot be exact: jepa_pass=fused,
+ * pred_position=front and [PRED] tokens on the Text view (k > 0, direction=
+ * text2code). fused + front + code2text is fine: the Code view is its own block. */
+int view_fused_refused(const ViewOpts *o);
 
 /* The evaluation prompt ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U ⟨assistant⟩ into out
  * (capacity cap); returns its length, or -1 if it does not fit. */

@@ -97,6 +97,7 @@ static int load_base(Model *m, const char *model_dir, int ck_vocab, char *err, s
     for (int t = 0; t < m->ntensors && !rc; t++) {
         Tensor *T = &m->tensors[t];
         if (strstr(T->name, ".lora_")) continue;
+        if (t == m->tid_predictor && !safetensors_has(&st, T->name)) continue; /* a base without one: identity */
         int vocab_rows = t == m->tid_embed || t == m->tid_lm_head;
         int shape[2] = {vocab_rows ? ck_vocab : T->shape[0], T->shape[1]};
         float *h = malloc(T->numel * sizeof(float));
@@ -180,8 +181,12 @@ int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *ha
     HfExtras x;
     int ck_vocab;
     memset(&x, 0, sizeof x);
+    Config tmp;
+    if (!run) run = &tmp;
     int rc = resolve_dirs(dir, &d, err, errn) || read_model_config(d.model_dir, &mc, &x, &ck_vocab, NULL, 0, err, errn) ||
-             apply_run(&x, d.model_dir, run, has_run, err, errn) || model_init(m, &mc, NULL, be, err, errn);
+             apply_run(&x, d.model_dir, run, has_run, err, errn);
+    mc.jepa_predictor = !rc && x.has_run && !strcmp(run->loss, "jepa") && !strcmp(run->predictor, "linear");
+    rc = rc || model_init(m, &mc, NULL, be, err, errn);
     hf_extras_free(&x);
     if (rc) return -1;
     if (load_weights(m, &d, ck_vocab, err, errn)) { model_free(m); return -1; }
@@ -192,9 +197,11 @@ int model_build(const Config *c, Backend *be, Model *m, char *note, size_t notn,
     LoraConfig lc = lora_config(c);
     ModelConfig mc;
     if (note && notn) note[0] = 0;
+    int pred = !strcmp(c->loss, "jepa") && !strcmp(c->predictor, "linear");
     if (!c->init[0]) {
-        if (model_config_resolve(c, NULL, TOK_VOCAB, &mc, err, errn) || model_init(m, &mc, &lc, be, err, errn))
-            return -1;
+        if (model_config_resolve(c, NULL, TOK_VOCAB, &mc, err, errn)) return -1;
+        mc.jepa_predictor = pred;
+        if (model_init(m, &mc, &lc, be, err, errn)) return -1;
         Rng r_init = rng_stream(c->seed, "init");
         model_init_weights(m, &r_init, (float)c->init_std);
     } else {
@@ -205,7 +212,9 @@ int model_build(const Config *c, Backend *be, Model *m, char *note, size_t notn,
         memset(&x, 0, sizeof x);
         int rc = resolve_dirs(c->init, &d, err, errn) ||
                  read_model_config(d.model_dir, &ck, &x, &ck_vocab, note, notn, err, errn) ||
-                 model_config_resolve(c, &ck, 0, &mc, err, errn) || model_init(m, &mc, &lc, be, err, errn);
+                 model_config_resolve(c, &ck, 0, &mc, err, errn);
+        mc.jepa_predictor = pred;
+        rc = rc || model_init(m, &mc, &lc, be, err, errn);
         hf_extras_free(&x);
         if (rc) return -1;
         if (load_weights(m, &d, ck_vocab, err, errn)) { model_free(m); return -1; }

@@ -11,26 +11,42 @@
 #define ENGINE_LOSS_H
 
 #include "batch.h"
+#include "config.h"
 #include "model.h"
 
-/* One row of the JEPA metric table: d over B pairs (u_b, c_b) of D-vectors,
- * from the per-row statistics st (B,4) = [u·c, u·u, c·c, |u−c|²]
- * (backend row_stats). Its gradient has the form
- *   ∂d/∂u_b = au_b u_b + bu_b c_b,   ∂d/∂c_b = ac_b c_b + bc_b u_b,
- * so `coeffs` returns those four (B) coefficients times scale. */
+typedef struct LossWork LossWork;
+
+/* One row of the JEPA metric table: d over B pairs (p_b, t_b) of D-vectors,
+ * p the predictor side (Pred(Enc(Text)) under direction=text2code), t the
+ * target side. `apply` computes d into *d and, with dP, dT non-NULL (device
+ * (B, D)), adds scale · ∂d/∂P and scale · ∂d/∂T. Returns 0 or -1 (out of
+ * memory). The pairwise metrics share one implementation built on the
+ * per-row statistics st (B,4) = [p·t, p·p, t·t, |p−t|²] (backend row_stats),
+ * whose gradient has the form ∂d/∂p_b = ap_b p_b + bp_b t_b,
+ * ∂d/∂t_b = at_b t_b + bt_b p_b (backend row_axpby); InfoNCE uses the batch
+ * similarity matrix (gemm, cross_entropy). */
 typedef struct JepaMetric {
     const char *name;
-    double (*forward)(const double *st, int B, int D);
-    void (*coeffs)(const double *st, int B, int D, double scale, double *au, double *bu, double *ac, double *bc);
+    double (*forward)(const double *st, int B, int D);       /* pairwise metrics; NULL for InfoNCE */
+    void (*coeffs)(const double *st, int B, int D, double scale, double *ap, double *bp, double *at, double *bt);
+    int (*apply)(Backend *be, const struct JepaMetric *mt, const float *P, const float *T, float *dP, float *dT, int B,
+                 int D, double scale, double tau, LossWork *w, double *d);
 } JepaMetric;
 
-/* Metric by config name (cosine, l2, mse); NULL if unknown. */
+/* Metric by config name (cosine, l2, mse, infonce); NULL if unknown. */
 const JepaMetric *jepa_metric(const char *name);
 
 typedef struct LossOpts {
     double gamma, lambda;
     const JepaMetric *metric;
+    double tau;            /* InfoNCE temperature */
+    int pooling_mean;      /* pooling=mean: Enc = mean over the view's content tokens */
+    int code2text;         /* direction=code2text: the Code view is the predictor side */
+    int predictor_linear;  /* predictor=linear: Pred = Enc · Wᵀ with the model's jepa_predictor.weight */
 } LossOpts;
+
+/* The loss options of a run config (metric NULL unless loss=jepa). */
+LossOpts loss_opts(const Config *c);
 
 typedef struct LossOut {
     double ntp;      /* token-mean cross-entropy over the batch's targets (nats) */
@@ -41,22 +57,25 @@ typedef struct LossOut {
 
 /* Reusable device buffers of loss_step (on the backend of the model they were
  * first used with). Zero-initialise; free with loss_work_free. */
-typedef struct LossWork {
+#define LOSS_WORK_SLOTS 24
+struct LossWork {
     Backend *be;
-    float *hsel, *logits, *dh, *U, *Cc, *dU, *dC, *rowloss;
-    int *rows, *tgt, *enc;
-    double *stats, *coef;
-    size_t cap[13];
+    void *slot[LOSS_WORK_SLOTS]; /* device buffers, see loss.c's WB_* */
+    size_t cap[LOSS_WORK_SLOTS];
     float *host_loss;      /* host (M) per-row losses */
     int *host_rows, *host_tgt;
     double *host_stats, *host_coef;
     size_t host_cap;
-} LossWork;
+    int *host_csr;         /* CSR of the readouts: ptr (2B+2), idx (≤ 2n) */
+    float *host_w;
+    size_t host_csr_cap;
+};
 
-/* d of U, Cc device (B, D) into *d; with dU, dC non-NULL (device (B, D)),
- * they += scale · ∂d/∂U, scale · ∂d/∂Cc. Returns 0 or -1 (out of memory). */
-int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *U, const float *Cc, float *dU, float *dC, int B,
-                      int D, double scale, LossWork *w, double *d);
+/* mt->apply: d of P, T device (B, D) into *d; with dP, dT non-NULL they +=
+ * scale · ∂d/∂P, scale · ∂d/∂T. tau: InfoNCE's temperature (ignored by the
+ * pairwise metrics). Returns 0 or -1 (out of memory). */
+int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *P, const float *T, float *dP, float *dT, int B,
+                      int D, double scale, double tau, LossWork *w, double *d);
 
 /* Token-mean NTP cross-entropy of h (n, C) at the batch's target tokens
  * through the LM head, into *loss (0 when there are no targets). With dh

@@ -106,7 +106,10 @@ int model_init(Model *m, const ModelConfig *mc, const LoraConfig *lora, Backend 
     m->layer_tid = malloc((size_t)mc->n_layers * P_PER_LAYER * sizeof(int));
     m->lora_tid = malloc((size_t)mc->n_layers * LT_COUNT * 2 * sizeof(int));
     if (!m->layer_tid || !m->lora_tid) goto oom;
-    if (add_base_tensors(m, &cap, m->lora.rank == 0) || add_lora_tensors(m, &cap)) goto oom;
+    m->tid_predictor = -1;
+    if (add_base_tensors(m, &cap, m->lora.rank == 0)) goto oom;
+    if (mc->jepa_predictor && (m->tid_predictor = add_tensor(m, &cap, "jepa_predictor.weight", C, C, 1)) < 0) goto oom;
+    if (add_lora_tensors(m, &cap)) goto oom;
     m->trainable_off = m->nparams - m->ntrainable; /* frozen tensors come first: trainable ones are the tail */
     for (int t = 0; t < m->ntensors; t++)
         if (m->tensors[t].trainable && m->tensors[t].offset != m->trainable_off + m->tensors[t].goff) {
@@ -124,6 +127,7 @@ int model_init(Model *m, const ModelConfig *mc, const LoraConfig *lora, Backend 
         model_free(m);
         return -1;
     }
+    if (m->tid_predictor >= 0) model_predictor_identity(m);
     return 0;
 oom:
     snprintf(err, errn, "out of memory allocating the model");
@@ -166,7 +170,19 @@ static void fill_lora(const Tensor *T, float *p, Rng *r, float std) {
     for (size_t i = 0; i < T->numel; i++) p[i] = is_a ? (float)((2.0 * rng_uniform(r) - 1.0) * bound) : 0.0f;
 }
 
-void model_init_weights(Model *m, Rng *r, float std) { init_tensors(m, 0, fill_base, r, std); }
+void model_init_weights(Model *m, Rng *r, float std) {
+    init_tensors(m, 0, fill_base, r, std);
+    if (m->tid_predictor >= 0) model_predictor_identity(m); /* not drawn: other streams' tensors keep their values */
+}
+
+void model_predictor_identity(Model *m) {
+    int C = m->cfg.dim;
+    float *h = calloc((size_t)C * C, sizeof(float));
+    if (!h) return;
+    for (int i = 0; i < C; i++) h[(size_t)i * C + i] = 1.0f;
+    model_tensor_set(m, m->tid_predictor, h);
+    free(h);
+}
 void model_init_lora(Model *m, Rng *r) { init_tensors(m, 1, fill_lora, r, 0); }
 
 int model_tensor_id(const Model *m, const char *name) {

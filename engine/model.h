@@ -49,6 +49,8 @@ typedef struct ModelConfig {
     double rope_low_freq_factor;  /* "low_freq_factor" (1) */
     double rope_high_freq_factor; /* "high_freq_factor" (4) */
     int rope_original_max_pos;    /* "original_max_position_embeddings" (8192) */
+    int jepa_predictor;           /* 1: the model carries jepa_predictor.weight (predictor=linear);
+                                     not a Hugging Face key (a plain HF loader ignores the tensor) */
 } ModelConfig;
 
 /* Per-layer base tensors, in arena order. */
@@ -113,6 +115,7 @@ typedef struct Model {
     int *layer_tid;         /* (L, P_PER_LAYER) base tensor indices */
     int *lora_tid;          /* (L, LT_COUNT, 2) A and B tensor indices, -1 = no adapter */
     int tid_embed, tid_norm, tid_lm_head;
+    int tid_predictor;      /* jepa_predictor.weight (C, C) under predictor=linear, else -1 */
     size_t nparams, ntrainable;
     size_t trainable_off;   /* trainable tensors are one contiguous run of params from here,
                                in the gradient buffer's order (the optimizer's view) */
@@ -125,16 +128,22 @@ typedef struct Model {
     uint64_t dropout_key;   /* LoRA dropout masks of the next forward derive from it */
 } Model;
 
-/* Allocate a model on backend be: the tensor table (base tensors, then the
- * adapters of lora when lora && lora->rank > 0, which freezes every base
- * tensor), parameters zeroed, gradients zeroed, RoPE tables. Errors: bad
- * shapes (C % H, H % KV, odd head_dim), out of memory. */
+/* Allocate a model on backend be: the tensor table (base tensors; the JEPA
+ * linear predictor jepa_predictor.weight (C, C) when mc->jepa_predictor,
+ * always trainable, initialised to the identity; then the adapters of lora
+ * when lora && lora->rank > 0, which freezes every base tensor), parameters
+ * zeroed, gradients zeroed, RoPE tables. Errors: bad shapes (C % H, H % KV,
+ * odd head_dim), out of memory. */
 int model_init(Model *m, const ModelConfig *mc, const LoraConfig *lora, Backend *be, char *err, size_t errn);
 void model_free(Model *m);
 
 /* From-scratch init: RMSNorm weights 1, every other base weight N(0, std²)
  * from stream r, tensors in arena order. Adapters are not touched. */
 void model_init_weights(Model *m, Rng *r, float std);
+
+/* The JEPA linear predictor W = I (Pred starts as the identity, i.e. as
+ * k = 0). No-op without a predictor. */
+void model_predictor_identity(Model *m);
 
 /* LoRA init (ALGORITHM.md §5, PEFT's defaults): every A Kaiming-uniform with
  * a = √5, i.e. U(−1/√in, 1/√in), from stream r in arena order; every B = 0. */

@@ -138,7 +138,7 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
         fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith\n");
     }
     t->jepa = strcmp(c->loss, "jepa") == 0;
-    t->lo = (LossOpts){c->gamma, t->jepa ? c->lambda : 0.0, t->jepa ? jepa_metric(c->jepa_metric) : NULL};
+    t->lo = loss_opts(c);
     t->B = c->batch_size < t->train.n ? c->batch_size : t->train.n;
     t->steps_per_epoch = (t->train.n + t->B - 1) / t->B;
     t->T = t->steps_per_epoch * c->epochs;

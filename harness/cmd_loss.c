@@ -50,7 +50,7 @@ int cmd_loss(int argc, char **argv) {
     Dataset d;
     if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 1; }
     int jepa = !strcmp(c.loss, "jepa");
-    LossOpts lo = {c.gamma, jepa ? c.lambda : 0.0, jepa ? jepa_metric(c.jepa_metric) : NULL};
+    LossOpts lo = loss_opts(&c);
     ViewOpts vo = view_opts(&c);
     if (dataset_check_positions(&d, &vo, 0, m.cfg.max_pos, err, sizeof err)) {
         fprintf(stderr, "harness loss: %s\n", err);

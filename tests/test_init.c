@@ -101,7 +101,7 @@ static double loss_of(Model *m) {
     ViewOpts vo = {.include_system = 1, .targets_all = 1, .k = 1, .packed = 1};
     int idx[2] = {0, 1};
     cr_assert_eq(batch_build(&b, EX, idx, 2, &vo, 1), 0);
-    LossOpts o = {1.0, 1.0, jepa_metric("cosine")};
+    LossOpts o = {.gamma = 1.0, .lambda = 1.0, .metric = jepa_metric("cosine")};
     LossOut out;
     cr_assert_eq(loss_step(m, &b, &o, &w, &out, 0), 0);
     batch_free(&b);

@@ -597,12 +597,12 @@ Test(layers, add, .init = setup) {
 
 /* ---- JEPA metrics -------------------------------------------------------------- */
 
-typedef struct MetCtx { const JepaMetric *m; int B, D; float *U, *C; double scale; LossWork w; } MetCtx;
+typedef struct MetCtx { const JepaMetric *m; int B, D; float *U, *C; double scale, tau; LossWork w; } MetCtx;
 
 /* d through the backend (row_stats + the table row); with dU, dC its gradient. */
 static double met_apply(MetCtx *c, float *dU, float *dC) {
     double d;
-    cr_assert_eq(jepa_metric_apply(BE, c->m, c->U, c->C, dU, dC, c->B, c->D, c->scale, &c->w, &d), 0);
+    cr_assert_eq(jepa_metric_apply(BE, c->m, c->U, c->C, dU, dC, c->B, c->D, c->scale, c->tau, &c->w, &d), 0);
     return d;
 }
 
@@ -626,11 +626,60 @@ static double metric_ref(const char *name, const float *U, const float *C, int B
     return !strcmp(name, "cosine") ? 1.0 - s / B : s / B;
 }
 
+/* InfoNCE in double: S_ij = cos(u_i, c_j)/τ, mean_i (logsumexp_j S_ij − S_ii). */
+static double infonce_ref(const float *U, const float *C, int B, int D, double tau) {
+    double s = 0;
+    for (int i = 0; i < B; i++) {
+        double row[16], mx = -INFINITY, z = 0;
+        for (int j = 0; j < B; j++) {
+            double uc = 0, uu = 0, cc = 0;
+            for (int k = 0; k < D; k++) {
+                double u = U[i * D + k], c = C[j * D + k];
+                uc += u * c, uu += u * u, cc += c * c;
+            }
+            row[j] = uc / sqrt(uu * cc) / tau;
+            mx = fmax(mx, row[j]);
+        }
+        for (int j = 0; j < B; j++) z += exp(row[j] - mx);
+        s += log(z) + mx - row[i];
+    }
+    return s / B;
+}
+
+/* InfoNCE: value against the double reference (and a transposed, wrong
+ * reference that must disagree), finite differences of both sides. */
+Test(layers, jepa_infonce, .init = setup) {
+    static MetCtx c;
+    memset(&c, 0, sizeof c);
+    Rng rg = rng_stream(6, "infonce");
+    c.m = jepa_metric("infonce"), c.B = 4, c.D = 6, c.scale = 0.7, c.tau = 0.3;
+    cr_assert(c.m);
+    size_t n = (size_t)c.B * c.D;
+    c.U = randn(n, &rg, 1, 0);
+    c.C = randn(n, &rg, 1, 0);
+    double d = met_apply(&c, NULL, NULL), ref = infonce_ref(c.U, c.C, c.B, c.D, c.tau);
+    double wrong = infonce_ref(c.C, c.U, c.B, c.D, c.tau); /* roles swapped: softmax over the other axis */
+    cr_expect(fabs(d - ref) <= 1e-6 * (1 + fabs(ref)), "infonce %.12g, reference %.12g", d, ref);
+    cr_expect(fabs(d - wrong) > 1e-4, "the check must tell the axis of the softmax (%.9g vs %.9g)", d, wrong);
+    float *dU = zeros(n), *dC = zeros(n);
+    met_apply(&c, dU, dC);
+    expect_nontrivial(dU, n, "infonce dU");
+    expect_nontrivial(dC, n, "infonce dC");
+    /* the cross-entropy op returns float row losses: FD tolerances as for the NTP loss */
+    grad_check(met_loss, &c, c.U, dU, n, 1.0 / 16, 1e-4, 1e-5, "infonce dU");
+    grad_check(met_loss, &c, c.C, dC, n, 1.0 / 16, 1e-4, 1e-5, "infonce dC");
+    float *dU1 = dup(dU, n);
+    met_apply(&c, dU, dC);
+    expect_doubled(dU, dU1, n, "infonce");
+    loss_work_free(&c.w);
+    free(c.U); free(c.C); free(dU); free(dC); free(dU1);
+}
+
 static void check_metric(const char *name) {
     Rng rg = rng_stream(6, name);
     static MetCtx c;
     memset(&c, 0, sizeof c);
-    c.m = jepa_metric(name), c.B = 3, c.D = 5, c.scale = 0.7;
+    c.m = jepa_metric(name), c.B = 3, c.D = 5, c.scale = 0.7, c.tau = 0.5;
     cr_assert(c.m, "metric %s missing", name);
     size_t n = (size_t)c.B * c.D;
     c.U = randn(n, &rg, 1, 0);
