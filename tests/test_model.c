@@ -307,3 +307,71 @@ Test(parity, whole_model_step_every_backend) {
     }
     free(gref);
 }
+
+/* ---- JEPA variants (ALGORITHM.md §1 table): whole-loss finite differences ------------ */
+
+typedef struct Variant { const char *metric; int mean, linear, code2text, front, k; } Variant;
+
+/* A pico model, 3 examples (4 for InfoNCE's negatives), the variant's views
+ * and loss options; the linear predictor perturbed away from the identity. */
+static void setup_variant(Ctx *c, const Variant *v) {
+    memset(c, 0, sizeof *c);
+    Backend *be = backend_cpu();
+    be->set_threads(be, 1);
+    ModelConfig mc;
+    char err[256];
+    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
+    mc.jepa_predictor = v->linear;
+    cr_assert_eq(model_init(&c->m, &mc, NULL, be, err, sizeof err), 0, "%s", err);
+    Rng r = rng_stream(7, "init"), rp = rng_stream(7, "pred");
+    model_init_weights(&c->m, &r, 0.2f);
+    if (v->linear) {
+        Tensor *T = &c->m.tensors[c->m.tid_predictor];
+        for (size_t i = 0; i < T->numel; i++) c->m.params[T->offset + i] += (float)(0.2 * rng_normal(&rp));
+    }
+    ViewOpts vo = {.include_system = 1, .targets_all = 1, .k = v->linear ? 0 : v->k, .packed = 1,
+                   .pred_front = v->front, .code2text = v->code2text};
+    int idx[3] = {0, 1, 2};
+    cr_assert_eq(batch_build(&c->b, EX, idx, 3, &vo, 1), 0);
+    c->o = (LossOpts){.gamma = 0.7, .lambda = 1.5, .metric = jepa_metric(v->metric), .tau = 0.5, .pooling_mean = v->mean,
+                      .code2text = v->code2text, .predictor_linear = v->linear};
+    cr_assert(c->o.metric, "metric %s", v->metric);
+}
+
+static void check_variant(const Variant *v, const char *what) {
+    Ctx c;
+    setup_variant(&c, v);
+    LossOut out;
+    model_zero_grads(&c.m);
+    cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &out, 1), 0);
+    cr_assert(out.jepa != 0.0, "%s: JEPA term computed", what);
+    double worst = 0;
+    for (int t = 0; t < c.m.ntensors; t++) {
+        Tensor *T = &c.m.tensors[t];
+        size_t idx[6];
+        for (int s = 0; s < 6; s++) idx[s] = (size_t)((s * 7919u + t * 104729u) % T->numel);
+        worst = fmax(worst, fd_check(total_loss, &c, c.m.params + T->offset, c.m.grads + T->goff, idx, 6, 1e-2, 3e-2,
+                                     2e-4, T->name));
+    }
+    cr_expect_leq(worst, 1.0, "%s: finite-difference ratio %.3g", what, worst);
+    teardown_ctx(&c);
+}
+
+Test(variants, infonce) { check_variant(&(Variant){"infonce", 0, 0, 0, 0, 1}, "infonce"); }
+Test(variants, linear_predictor) { check_variant(&(Variant){"cosine", 0, 1, 0, 0, 0}, "predictor=linear"); }
+Test(variants, linear_predictor_l2) { check_variant(&(Variant){"l2", 0, 1, 0, 0, 0}, "predictor=linear, l2"); }
+
+/* The linear predictor starts as the identity: the same JEPA distance as k = 0. */
+Test(variants, linear_predictor_starts_as_identity) {
+    Ctx a, b;
+    setup_variant(&a, &(Variant){"cosine", 0, 0, 0, 0, 0});
+    setup_variant(&b, &(Variant){"cosine", 0, 1, 0, 0, 0});
+    model_predictor_identity(&b.m);
+    LossOut oa, ob;
+    cr_assert_eq(loss_step(&a.m, &a.b, &a.o, &a.w, &oa, 0), 0);
+    cr_assert_eq(loss_step(&b.m, &b.b, &b.o, &b.w, &ob, 0), 0);
+    cr_expect(fabs(oa.jepa - ob.jepa) < 1e-7, "W = I: %.9g vs k = 0: %.9g", ob.jepa, oa.jepa);
+    cr_expect(b.m.tensors[b.m.tid_predictor].trainable, "the predictor trains");
+    teardown_ctx(&a);
+    teardown_ctx(&b);
+}
