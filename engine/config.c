@@ -394,5 +394,15 @@ int config_validate(const Config *c, char *err, size_t errn) {
         snprintf(err, errn, "adam_beta1 and adam_beta2 must be < 1");
         return -1;
     }
+    int jepa = !strcmp(c->loss, "jepa");
+    if (jepa && !strcmp(c->jepa_pass, "fused") && !strcmp(c->pred_position, "front")) {
+        snprintf(err, errn, "jepa_pass=fused needs pred_position=back: with the [PRED] tokens in front the Text view "
+                 "is not a prefix of the NTP sequence (ALGORITHM.md §3)");
+        return -1;
+    }
+    if (jepa && !strcmp(c->jepa_metric, "infonce") && c->batch_size < 2) {
+        snprintf(err, errn, "jepa_metric=infonce needs batch_size >= 2 (the other examples are the negatives)");
+        return -1;
+    }
     return 0;
 }
