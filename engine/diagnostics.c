@@ -4,6 +4,9 @@
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "errmsg.h"
 
 /* 1 when every element of X (len) is finite. */
 static int all_finite(const float *X, size_t len) {
@@ -37,7 +40,8 @@ int diag_singular_values(const float *X, int n, int d, double *sv) {
     double *A = malloc((size_t)n * d * sizeof(double));
     if (!A) return -1;
     for (size_t i = 0; i < (size_t)n * d; i++) A[i] = X[i];
-    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', n, d, A, d, sv, NULL, 1, NULL, 1);
+    /* row-major X (n, d) is column-major Xᵀ (d, n): same singular values, no transposition */
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', d, n, A, d, sv, NULL, 1, NULL, 1);
     free(A);
     return info == 0 ? 0 : -1;
 }
@@ -61,4 +65,42 @@ double diag_effective_rank(const float *X, int n, int d) {
 DiagStats diag_stats(const float *X, int n, int d) {
     DiagStats s = {diag_mean_cosine(X, n, d), diag_effective_rank(X, n, d)};
     return s;
+}
+
+int diag_collapse(Model *m, const Example *ex, int n, const EncodeOpts *o, int with_pred, Collapse *out, char *err,
+                  size_t errn) {
+    memset(out, 0, sizeof *out);
+    size_t len = (size_t)(n > 0 ? n : 1) * m->cfg.dim;
+    float *et = malloc(len * sizeof(float)), *ec = malloc(len * sizeof(float));
+    float *pr = with_pred ? malloc(len * sizeof(float)) : NULL;
+    int rc = !et || !ec || (with_pred && !pr) ? errf(err, errn, "out of memory (embeddings of %d examples)", n)
+                                               : encode(m, ex, n, o, et, pr, ec, err, errn);
+    if (!rc) {
+        out->n = n;
+        out->enc_text = diag_stats(et, n, m->cfg.dim);
+        out->enc_code = diag_stats(ec, n, m->cfg.dim);
+        if ((out->has_pred = with_pred)) out->pred = diag_stats(pr, n, m->cfg.dim);
+    }
+    free(et); free(ec); free(pr);
+    return rc;
+}
+
+/* ",%.6f" of v into buf at *used, or "," alone when skip or v is not finite. */
+static void csv_field(char *buf, size_t n, size_t *used, int first, int skip, double v) {
+    if (*used >= n) return;
+    int w = skip || !isfinite(v) ? snprintf(buf + *used, n - *used, "%s", first ? "" : ",")
+                                 : snprintf(buf + *used, n - *used, "%s%.6f", first ? "" : ",", v);
+    *used += w > 0 ? (size_t)w : 0;
+}
+
+void diag_collapse_csv(const Collapse *c, char *buf, size_t n) {
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    int none = !c, nopred = !c || !c->has_pred;
+    csv_field(buf, n, &used, 1, none, none ? 0 : c->enc_text.mean_cos);
+    csv_field(buf, n, &used, 0, none, none ? 0 : c->enc_code.mean_cos);
+    csv_field(buf, n, &used, 0, nopred, nopred ? 0 : c->pred.mean_cos);
+    csv_field(buf, n, &used, 0, none, none ? 0 : c->enc_text.erank);
+    csv_field(buf, n, &used, 0, none, none ? 0 : c->enc_code.erank);
+    csv_field(buf, n, &used, 0, nopred, nopred ? 0 : c->pred.erank);
 }

@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "encode.h"
+
 /* Mean of cos(x_i, x_j) over the ordered pairs i ≠ j of rows of X (n, d),
  * exact, in O(n·d): with x̂_i = x_i/|x_i| (a zero row gives x̂_i = 0, so its
  * cosines count as 0), Σ_{i≠j} x̂_i·x̂_j = |Σ_i x̂_i|² − Σ_i |x̂_i|², divided
@@ -41,5 +43,27 @@ typedef struct DiagStats {
 
 /* diag_mean_cosine and diag_effective_rank of X (n, d). */
 DiagStats diag_stats(const float *X, int n, int d);
+
+/* ---- Collapse of a model's embeddings (curve.csv, harness loss) ---- */
+
+/* The curve.csv columns of diag_collapse_csv, in order. */
+#define DIAG_CSV_HEADER "enc_text_cos,enc_code_cos,pred_text_cos,enc_text_erank,enc_code_erank,pred_text_erank"
+
+typedef struct Collapse {
+    DiagStats enc_text, enc_code, pred;  /* of encode's enc_text, enc_code, pred */
+    int has_pred;                        /* pred was computed */
+    int n;                               /* examples */
+} Collapse;
+
+/* encode ex[0..n) with o (pred only when with_pred) and diag_stats of each
+ * matrix into *out. Leaves the model in evaluation mode. Returns 0 or -1
+ * with err (encode's errors, out of memory). */
+int diag_collapse(Model *m, const Example *ex, int n, const EncodeOpts *o, int with_pred, Collapse *out, char *err,
+                  size_t errn);
+
+/* The six DIAG_CSV_HEADER fields of c as "a,b,c,d,e,f" into buf (%.6f; a
+ * field is empty when not computed or not finite; all six empty when c is
+ * NULL). */
+void diag_collapse_csv(const Collapse *c, char *buf, size_t n);
 
 #endif

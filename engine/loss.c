@@ -200,9 +200,10 @@ int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *P, const f
 }
 
 LossOpts loss_opts(const Config *c) {
-    int jepa = !strcmp(c->loss, "jepa");
-    LossOpts o = {c->gamma, jepa ? c->lambda : 0.0, jepa ? jepa_metric(c->jepa_metric) : NULL, c->infonce_tau,
-                  !strcmp(c->pooling, "mean"), !strcmp(c->direction, "code2text"), !strcmp(c->predictor, "linear")};
+    int jepa = !strcmp(c->loss, "jepa"), stp = !strcmp(c->loss, "stp");
+    LossOpts o = {c->gamma, jepa || stp ? c->lambda : 0.0, jepa ? jepa_metric(c->jepa_metric) : NULL, c->infonce_tau,
+                  !strcmp(c->pooling, "mean"), !strcmp(c->direction, "code2text"), !strcmp(c->predictor, "linear"),
+                  stp, stp_weight_mode(c->stp_weight), !strcmp(c->stp_span, "e2e"), NULL};
     return o;
 }
 
@@ -280,6 +281,7 @@ static int readout_csr(Backend *be, const Batch *b, const LossOpts *o, LossWork 
     size_t need = (size_t)2 * B + 1 + (size_t)b->n * 2;
     if (need > w->host_csr_cap) {
         free(w->host_csr); free(w->host_w);
+    stp_work_free(&w->stp);
         w->host_csr = malloc(need * sizeof(int));
         w->host_w = malloc(need * sizeof(float));
         w->host_csr_cap = w->host_csr && w->host_w ? need : 0;
@@ -349,6 +351,8 @@ int loss_step(Model *m, const Batch *b, const LossOpts *o, LossWork *w, LossOut 
     if (ntp_loss(m, b, h, dh, o->gamma, w, &out->ntp)) return -1;
     out->jepa = 0.0;
     if (b->jepa && o->metric && jepa_loss(m, b, h, dh, o, w, &out->jepa)) return -1;
+    if (o->stp && stp_loss(be, b, h, dh, C, o->lambda, o->stp_weight, o->stp_e2e, o->stp_rng, &w->stp, &out->jepa))
+        return -1;
     out->total = o->gamma * out->ntp + o->lambda * out->jepa;
     if (backward) return model_backward(m, b, dh);
     return 0;

@@ -12,6 +12,8 @@
 
 #include "batch.h"
 #include "config.h"
+#include "rng.h"
+#include "stp.h"
 #include "model.h"
 
 typedef struct LossWork LossWork;
@@ -43,6 +45,8 @@ typedef struct LossOpts {
     int pooling_mean;      /* pooling=mean: Enc = mean over the view's content tokens */
     int code2text;         /* direction=code2text: the Code view is the predictor side */
     int predictor_linear;  /* predictor=linear: Pred = Enc · Wᵀ with the model's jepa_predictor.weight */
+    int stp, stp_weight, stp_e2e; /* loss=stp (stp.h): the term is computed on the NTP pass itself */
+    Rng *stp_rng;          /* span draws (the run's "stp" stream); NULL: fixed spans (tests) */
 } LossOpts;
 
 /* The loss options of a run config (metric NULL unless loss=jepa). */
@@ -69,6 +73,7 @@ struct LossWork {
     int *host_csr;         /* CSR of the readouts: ptr (2B+2), idx (≤ 2n) */
     float *host_w;
     size_t host_csr_cap;
+    StpWork stp;
 };
 
 /* mt->apply: d of P, T device (B, D) into *d; with dP, dT non-NULL they +=

@@ -87,7 +87,9 @@ typedef struct StpPlan {
  * b->ntp_asst (absolute token indices of the batch, as enc_text). An example
  * is skipped (nothing drawn) when a range is negative (no STP), and under
  * random when F < 2, under e2e when a message is empty. Spans are drawn from
- * r (random only), one per kept example, in example order. b->ntp_user NULL:
+ * r (random only), one per kept example, in example order; r NULL: a fresh
+ * copy of stream (0, "stp") at each call, i.e. the same spans every time
+ * (finite-difference tests through loss_step). b->ntp_user NULL:
  * nothing kept. Returns 0, -1 out of memory, -2 an inconsistent range
  * (not 1 <= u0 <= u1 <= a0 <= a1). */
 int stp_plan(StpPlan *p, const Batch *b, int weight_mode, int e2e, Rng *r);
@@ -116,7 +118,8 @@ typedef struct StpWork {
  * NTP pass) into *out (0 when no example is kept). With dh non-NULL and
  * lambda != 0, dh (n, C) += lambda · ∂J/∂h. weight_mode: STP_W_*, ignored
  * under e2e (the authors use unit weights there); e2e: stp_span=e2e; r: the
- * run's "stp" stream (advanced only under random). Returns 0, -1 out of
+ * run's "stp" stream (advanced only under random; NULL: see stp_plan).
+ * Returns 0, -1 out of
  * memory, -2 an inconsistent range (stp_plan). */
 int stp_loss(Backend *be, const Batch *b, const float *h, float *dh, int C, double lambda, int weight_mode, int e2e,
              Rng *r, StpWork *w, double *out);

@@ -14,6 +14,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "diagnostics.h"
 #include "errmsg.h"
 #include "generate.h"
 #include "loss.h"
@@ -98,7 +99,7 @@ typedef struct Trainer {
     LossOpts lo;
     int jepa, B, *order;
     long steps_per_epoch, T, step, nan_step;
-    Rng r_order, r_ld, r_drop;
+    Rng r_order, r_ld, r_drop, r_stp;
     double t_start, t_eval, tokens;
     double win_ntp, win_jepa, win_gn, ep_ntp, ep_jepa; /* sums over the log window and the epoch */
     int win_n, win_jn, ep_n, ep_jn;
@@ -135,10 +136,13 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
     if (run_dir) {
         snprintf(path, sizeof path, "%s/curve.csv", run_dir);
         if (!(t->curve = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
-        fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith\n");
+        fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith,"
+                DIAG_CSV_HEADER "\n");
     }
     t->jepa = strcmp(c->loss, "jepa") == 0;
     t->lo = loss_opts(c);
+    t->r_stp = rng_stream(c->seed, "stp");
+    t->lo.stp_rng = &t->r_stp;
     t->B = c->batch_size < t->train.n ? c->batch_size : t->train.n;
     t->steps_per_epoch = (t->train.n + t->B - 1) / t->B;
     t->T = t->steps_per_epoch * c->epochs;
@@ -194,7 +198,7 @@ static int train_step(Trainer *t, int ep, int lo_i, int m_ex, char *err, size_t 
     t->tokens += t->b.n;
     t->win_ntp += out.ntp, t->win_gn += gn, t->win_n++;
     t->ep_ntp += out.ntp, t->ep_n++;
-    if (t->b.jepa) t->win_jepa += out.jepa, t->win_jn++, t->ep_jepa += out.jepa, t->ep_jn++;
+    if (t->b.jepa || t->lo.stp) t->win_jepa += out.jepa, t->win_jn++, t->ep_jepa += out.jepa, t->ep_jn++;
     if ((t->step + 1) % t->c->log_every == 0 || t->step + 1 == t->T) log_window(t, ep, lr);
     return 0;
 }
@@ -207,14 +211,22 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     int nev = t->c->epoch_eval_limit < t->test.n ? t->c->epoch_eval_limit : t->test.n;
     if (evaluate(&t->m, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL, &er, NULL, NULL))
         return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
+    /* collapse diagnostics on the same examples: Enc for every run, Pred for loss=jepa */
+    EncodeOpts eo = encode_opts(t->c);
+    Collapse cl;
+    char diag[256];
+    if (diag_collapse(&t->m, t->test.ex, nev, &eo, t->jepa, &cl, err, errn)) return -1;
+    diag_collapse_csv(&cl, diag, sizeof diag);
     t->t_eval += now_seconds() - t0;
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", t->step, ep + 1,
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f,%s\n", t->step, ep + 1,
                 t->ep_ntp / fmax(t->ep_n, 1), t->ep_jn ? t->ep_jepa / t->ep_jn : 0.0, t->tokens,
-                now_seconds() - t->t_start, er.acc_exact, er.acc_startswith);
+                now_seconds() - t->t_start, er.acc_exact, er.acc_startswith, diag);
     if (t->log)
-        fprintf(t->log, "epoch %d: exact %.2f%%  startswith %.2f%% on the first %d test examples\n", ep + 1,
-                er.acc_exact, er.acc_startswith, nev);
+        fprintf(t->log, "epoch %d: exact %.2f%%  startswith %.2f%% on the first %d test examples; cos/erank: "
+                "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep + 1, er.acc_exact,
+                er.acc_startswith, nev, cl.enc_text.mean_cos, cl.enc_text.erank, cl.enc_code.mean_cos,
+                cl.enc_code.erank, cl.has_pred ? cl.pred.mean_cos : NAN, cl.has_pred ? cl.pred.erank : NAN);
     return 0;
 }
 
@@ -237,13 +249,17 @@ static int train_epochs(Trainer *t, char *err, size_t errn) {
 }
 
 /* Step timing at the end of the run: the same examples as an NTP step and as a JEPA step. */
+/* Under loss=stp the second timing is the STP step (the NTP batch plus the
+ * tube term, fixed spans so the run's "stp" stream is not advanced). */
 static int time_steps(Trainer *t) {
     LossOpts to = t->lo;
     if (!to.metric) { to.metric = jepa_metric(t->c->jepa_metric); to.lambda = t->c->lambda; }
+    to.stp = 0, to.stp_rng = NULL;
     TrainResult *r = t->res;
     if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, 0)) return -1;
     r->ntp_step_ms = time_step(&t->m, &t->b, &to, &t->w);
-    if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, 1)) return -1;
+    to.stp = t->lo.stp;
+    if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, !t->lo.stp)) return -1;
     r->jepa_step_ms = time_step(&t->m, &t->b, &to, &t->w);
     r->jepa_ntp_ratio = r->jepa_step_ms / fmax(r->ntp_step_ms, 1e-9);
     return 0;
@@ -267,12 +283,17 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
                       &ectx);
     if (pred) fclose(pred);
     if (rc) return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
+    EncodeOpts eo = encode_opts(c); /* collapse diagnostics over the whole test split */
+    Collapse cl;
+    char diag[256];
+    if (diag_collapse(&t->m, t->test.ex, t->test.n, &eo, t->jepa, &cl, err, errn)) return -1;
+    diag_collapse_csv(&cl, diag, sizeof diag);
     res->eval_s = now_seconds() - t0;
     res->acc_exact = er.acc_exact;
     res->acc_startswith = er.acc_startswith;
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f\n", t->step, c->epochs, res->ntp_loss,
-                res->jepa_dist, t->tokens, now_seconds() - t->t_start, er.acc_exact, er.acc_startswith);
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f,%s\n", t->step, c->epochs, res->ntp_loss,
+                res->jepa_dist, t->tokens, now_seconds() - t->t_start, er.acc_exact, er.acc_startswith, diag);
     if (time_steps(t)) return errf(err, errn, "out of memory (step timing)");
     if (t->log)
         fprintf(t->log, "done: exact %.2f%%  startswith %.2f%%  (%d test examples)  train %.1fs  eval %.1fs  %.0f "

@@ -1,7 +1,9 @@
 /* harness loss: mean NTP loss and JEPA distance of the first N examples of a
  * jsonl file under a checkpoint, as JSON (for inspecting a model and for
- * checking the engine against an independent implementation). */
+ * checking the engine against an independent implementation), and the
+ * collapse diagnostics of their embeddings (engine/encode.h, diagnostics.h). */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +14,26 @@
 #include "commands.h"
 #include "config.h"
 #include "data.h"
+#include "diagnostics.h"
+#include "encode.h"
 #include "loss.h"
 #include "model.h"
 
 #define LOSS_CHUNK 64
+
+/* o.collapse = {enc_text_cos, enc_code_cos, pred_text_cos, enc_text_erank, ...}
+ * (DIAG_CSV_HEADER's names); null where not computed or not finite. */
+static void add_collapse(cJSON *o, const Collapse *cl) {
+    cJSON *c = cJSON_AddObjectToObject(o, "collapse");
+    const char *names[] = {"enc_text_cos", "enc_code_cos", "pred_text_cos", "enc_text_erank", "enc_code_erank",
+                           "pred_text_erank"};
+    double v[] = {cl->enc_text.mean_cos, cl->enc_code.mean_cos, cl->pred.mean_cos,
+                  cl->enc_text.erank, cl->enc_code.erank, cl->pred.erank};
+    for (int i = 0; i < 6; i++) {
+        if ((i % 3 == 2 && !cl->has_pred) || !isfinite(v[i])) cJSON_AddNullToObject(c, names[i]);
+        else cJSON_AddNumberToObject(c, names[i], v[i]);
+    }
+}
 
 int cmd_loss(int argc, char **argv) {
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
@@ -23,7 +41,9 @@ int cmd_loss(int argc, char **argv) {
                "  Loads CHECKPOINT_DIR (model.safetensors + config.json) and prints as JSON the token-mean\n"
                "  NTP loss and the mean JEPA distance over the first N examples (N = 0: all). The loss\n"
                "  options (loss, k, jepa_metric, jepa_pass, system_prompt, ntp_targets, lambda, gamma)\n"
-               "  are the run's, from config.json, overridden by key=value.\n");
+               "  are the run's, from config.json, overridden by key=value. \"collapse\" holds the mean pairwise\n"
+               "  cosine and the effective rank of Enc(Text), Enc(Code) and (loss=jepa) Pred(Enc(Text)) over\n"
+               "  those examples (README \"Collapse diagnostics\"; null when not computed).\n");
         return 0;
     }
     if (argc < 3) { fprintf(stderr, "usage: harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"); return 2; }
@@ -77,6 +97,12 @@ int cmd_loss(int argc, char **argv) {
         targets += out.ntargets;
         jepa_sum += out.jepa * mcount;
     }
+    EncodeOpts eo = encode_opts(&c);
+    Collapse cl;
+    if (rc == 0 && diag_collapse(&m, d.ex, d.n, &eo, jepa, &cl, err, sizeof err)) {
+        fprintf(stderr, "harness loss: %s\n", err);
+        rc = 1;
+    }
     if (rc == 0) {
         double ntp = targets ? ntp_sum / targets : 0.0, jd = jepa ? jepa_sum / d.n : 0.0;
         cJSON *o = cJSON_CreateObject();
@@ -94,6 +120,7 @@ int cmd_loss(int argc, char **argv) {
             config_get(&c, config_key(keys[i]), v, sizeof v);
             cJSON_AddStringToObject(o, keys[i], v);
         }
+        add_collapse(o, &cl);
         char *js = cJSON_Print(o);
         printf("%s\n", js);
         free(js);

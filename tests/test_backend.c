@@ -1399,3 +1399,93 @@ Test(reference, attention_cached_matches_forward, .init = fd_setup, .fini = fd_t
             cr_expect_eq(V[(T + t) * KVD + e], qkv[t * QS + (H + KV) * HD + e], "cached v of token %d", t);
         }
 }
+
+/* ==== row_combine / row_combine_backward (CSR readouts, STP displacements) ============================ *
+ * Parity on every backend: rows with no entry, repeated source rows inside a row and across rows, ±1
+ * weights whose entries cancel (STP's displacements), wide rows; then finite differences and known
+ * answers on the reference. */
+
+typedef struct CombCase { int m, c, nsrc, maxk, pm1; } CombCase; /* pm1: weights ±1 (else N(0, 1)) */
+
+static double op_combine(Backend *be, void **d, const void *a) {
+    const CombCase *k = a;
+    be->row_combine(be, d[4], d[0], d[1], d[2], d[3], k->m, k->c);
+    be->row_combine_backward(be, d[6], d[5], d[1], d[2], d[3], k->m, k->c);
+    return 0;
+}
+
+/* A random CSR of k->m rows of 0..maxk entries (ptr (m+1), idx, w (ptr[m]) as hnew'd buffers). */
+static int comb_csr(Rng *rg, const CombCase *k, int **ptr, int **idx, float **w) {
+    *ptr = hnew((size_t)(k->m + 1) * sizeof(int));
+    for (int i = 0; i < k->m; i++) (*ptr)[i + 1] = (*ptr)[i] + (int)rng_below(rg, (uint32_t)k->maxk + 1);
+    int nz = (*ptr)[k->m];
+    *idx = randi(rg, (size_t)nz, k->nsrc);
+    *w = randn(rg, (size_t)nz, 1);
+    for (int e = 0; k->pm1 && e < nz; e++) (*w)[e] = (*w)[e] < 0 ? -1.0f : 1.0f;
+    for (int i = 0; i < k->m; i++) /* an entry and its negation on the same source row: they cancel */
+        if (k->pm1 && (*ptr)[i + 1] - (*ptr)[i] >= 2) {
+            int e = (*ptr)[i];
+            (*idx)[e + 1] = (*idx)[e], (*w)[e + 1] = -(*w)[e];
+        }
+    return nz;
+}
+
+static void check_combine(Backend *be) {
+    static const CombCase cases[] = {{0, 3, 2, 2, 0}, {1, 1, 1, 1, 0}, {4, 5, 3, 0, 0}, {7, 9, 4, 5, 0},
+                                     {12, 33, 20, 6, 1}, {64, 257, 40, 6, 1}, {300, 64, 50, 3, 0}, {6, 4096, 9, 4, 1}};
+    Rng rg = rng_stream(13, "row_combine");
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        const CombCase *k = &cases[s];
+        int *ptr, *idx;
+        float *w;
+        int nz = comb_csr(&rg, k, &ptr, &idx, &w);
+        size_t ns = (size_t)k->nsrc * k->c, nm = (size_t)k->m * k->c;
+        Buf b[] = {{"src", 'f', IN, ns, randn(&rg, ns, 1), 0},    {"ptr", 'i', IN, (size_t)k->m + 1, ptr, 0},
+                   {"idx", 'i', IN, (size_t)nz, idx, 0},          {"w", 'f', IN, (size_t)nz, w, 0},
+                   {"out", 'f', OUT, nm, randn(&rg, nm, 1), 0},   {"dout", 'f', IN, nm, randn(&rg, nm, 1), 0},
+                   {"dsrc", 'f', ACC, ns, randn(&rg, ns, 1), 0}};
+        char what[80];
+        snprintf(what, sizeof what, "row_combine m%d c%d nsrc%d nnz%d%s", k->m, k->c, k->nsrc, nz,
+                 k->pm1 ? " ±1" : "");
+        Run r;
+        parity(be, op_combine, k, b, 7, TOL, &r, what);
+    }
+}
+
+Test(backend, row_combine) { each_target(check_combine); }
+
+typedef struct CombCtx { int m, c; float *src, *out, *r; const int *ptr, *idx; const float *w; } CombCtx;
+static double comb_loss(void *p) {
+    CombCtx *c = p;
+    R->row_combine(R, c->out, c->src, c->ptr, c->idx, c->w, c->m, c->c);
+    return fd_dot(c->r, c->out, (size_t)c->m * c->c);
+}
+
+/* the backward of row_combine is row_combine_backward (a repeated source row, an empty row, a row that
+ * reads one source row twice) */
+Test(reference, fd_row_combine, .init = fd_setup, .fini = fd_teardown) {
+    Rng rg = rng_stream(61, "fd");
+    static const int ptr[5] = {0, 3, 3, 5, 7}, idx[7] = {2, 0, 3, 1, 1, 4, 0};
+    static const float w[7] = {0.5f, -1.25f, 2.0f, 1.0f, 0.75f, -1.0f, 3.0f};
+    CombCtx c = {4, 3, randn(&rg, 15, 1), hnew(12 * 4), randn(&rg, 12, 1), ptr, idx, w};
+    float *ds = hnew(15 * 4);
+    R->row_combine_backward(R, ds, c.r, ptr, idx, w, c.m, c.c);
+    grad_check(comb_loss, &c, c.src, ds, 15, 0.25, 1e-4, 1e-5, "ref row_combine_backward");
+    float *d1 = hdup(ds, 15);
+    R->row_combine_backward(R, ds, c.r, ptr, idx, w, c.m, c.c);
+    expect_doubled(ds, d1, 15, "ref row_combine_backward");
+}
+
+/* out_0 = src_2 − src_0 (a displacement), out_1 = 0 (no entry), out_2 = 2·src_1 (merged by the sum),
+ * out_3 = src_1 − src_1 = 0 exactly */
+Test(reference, row_combine_known_answers, .init = fd_setup, .fini = fd_teardown) {
+    static const int ptr[5] = {0, 2, 2, 4, 6}, idx[6] = {2, 0, 1, 1, 1, 1};
+    static const float w[6] = {1, -1, 1, 1, 1, -1}, src[6] = {1, 2, 3, 5, 7, 11};
+    float out[8] = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}, ds[6] = {0}, dout[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    R->row_combine(R, out, src, ptr, idx, w, 4, 2);
+    static const float want[8] = {6, 9, 0, 0, 6, 10, 0, 0};
+    for (int i = 0; i < 8; i++) cr_expect_eq(out[i], want[i], "out[%d] = %g, want %g", i, out[i], want[i]);
+    R->row_combine_backward(R, ds, dout, ptr, idx, w, 4, 2);
+    static const float dwant[6] = {-1, -2, 10, 12, 1, 2}; /* src_1: 2·dout_2 + dout_3 − dout_3 */
+    for (int i = 0; i < 6; i++) cr_expect_eq(ds[i], dwant[i], "dsrc[%d] = %g, want %g", i, ds[i], dwant[i]);
+}

@@ -1,5 +1,6 @@
 /* jsonl parsing (malformed input names file and line) and the views of
- * ALGORITHM.md §2 (tokens, positions, segments, targets, Enc positions). */
+ * ALGORITHM.md §2–§3 (tokens, positions, segments, targets, Enc positions,
+ * spans; the pred_position, direction and fused layouts). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,4 +130,175 @@ Test(views, prompt) {
     for (int i = 0; i < n; i++) cr_expect_eq(out[i], want[i]);
     cr_expect_eq(view_prompt(&EX, 0, out, 32), 5);
     cr_expect_eq(view_prompt(&EX, 1, out, 3), -1, "too small a buffer is an error");
+}
+
+/* Expect the tokens of b from t0 on to be ids[0..n) at positions pos0.. in segment seg. */
+static void expect_run(const Batch *b, int t0, const int *ids, int n, int pos0, int seg, const char *what) {
+    for (int i = 0; i < n; i++) {
+        cr_expect_eq(b->ids[t0 + i], ids[i], "%s token %d: id %d, want %d", what, i, b->ids[t0 + i], ids[i]);
+        cr_expect_eq(b->pos[t0 + i], pos0 + i, "%s token %d: position", what, i);
+        cr_expect_eq(b->seg[t0 + i], seg, "%s token %d: segment", what, i);
+    }
+}
+
+/* pred_position=front: ⟨bos⟩ ⟨user⟩ ⟨pred_1⟩ … ⟨pred_k⟩ U ⟨eos⟩, readout the
+ * last U byte, span [pred_1, last U byte]. */
+Test(views, pred_front_layout) {
+    Batch b = {0};
+    int idx[1] = {0};
+    ViewOpts o = {.include_system = 1, .targets_all = 1, .k = 3, .packed = 1, .pred_front = 1};
+    cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    int r0 = b.row_start[1];
+    int text[] = {TOK_BOS, TOK_USER, TOK_PRED1, TOK_PRED1 + 1, TOK_PRED1 + 2, 'a', 'b', TOK_EOS};
+    int code[] = {TOK_BOS, TOK_ASSISTANT, 'x', 'y', 'z', TOK_EOS};
+    expect_run(&b, r0, text, 8, 0, SEG_TEXT, "front text");
+    expect_run(&b, r0 + 8, code, 6, 0, SEG_CODE, "code");
+    cr_expect_eq(b.enc_text[0], r0 + 6, "Enc(Text) reads the last user byte");
+    cr_expect_eq(b.text_span[0], r0 + 2);
+    cr_expect_eq(b.text_span[1], r0 + 6);
+    cr_expect_eq(b.enc_code[0], r0 + 12);
+    cr_expect_eq(b.code_span[0], r0 + 10);
+    cr_expect_eq(b.code_span[1], r0 + 12);
+    batch_free(&b);
+}
+
+/* direction=code2text: the [PRED]s on the Code view, none on the Text view. */
+Test(views, code2text_layout) {
+    Batch b = {0};
+    int idx[1] = {0};
+    ViewOpts o = {.include_system = 1, .targets_all = 1, .k = 2, .packed = 0, .code2text = 1};
+    cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    cr_assert_eq(b.nrows, 3);
+    int text[] = {TOK_BOS, TOK_USER, 'a', 'b', TOK_EOS};
+    int code[] = {TOK_BOS, TOK_ASSISTANT, 'x', 'y', 'z', TOK_PRED1 + 1, TOK_PRED1, TOK_EOS};
+    int t0 = b.row_start[1], c0 = b.row_start[2];
+    cr_assert_eq(b.row_start[2] - t0, 5);
+    cr_assert_eq(b.row_start[3] - c0, 8);
+    expect_run(&b, t0, text, 5, 0, SEG_TEXT, "text");
+    expect_run(&b, c0, code, 8, 0, SEG_CODE, "code2text code");
+    cr_expect_eq(b.enc_text[0], t0 + 3, "Enc(Text) reads the last user byte");
+    cr_expect_eq(b.text_span[0], t0 + 2);
+    cr_expect_eq(b.text_span[1], t0 + 3);
+    cr_expect_eq(b.enc_code[0], c0 + 6, "Pred(Enc(Code)) reads pred_1");
+    cr_expect_eq(b.code_span[0], c0 + 2);
+    cr_expect_eq(b.code_span[1], c0 + 6);
+    /* front: ⟨bos⟩ ⟨assistant⟩ ⟨pred_1⟩ ⟨pred_2⟩ A ⟨eos⟩ */
+    o.pred_front = 1;
+    cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    int codef[] = {TOK_BOS, TOK_ASSISTANT, TOK_PRED1, TOK_PRED1 + 1, 'x', 'y', 'z', TOK_EOS};
+    expect_run(&b, b.row_start[2], codef, 8, 0, SEG_CODE, "front code2text code");
+    cr_expect_eq(b.enc_code[0], b.row_start[2] + 6);
+    cr_expect_eq(b.code_span[0], b.row_start[2] + 2);
+    batch_free(&b);
+}
+
+/* jepa_pass=fused (ALGORITHM.md §3): one row
+ * [⟨bos⟩ ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩ | ⟨bos⟩ ⟨assistant⟩ A],
+ * positions, segments, explicit NTP targets, readouts and visibility. */
+Test(views, fused_layout) {
+    Batch b = {0};
+    int idx[1] = {0};
+    ViewOpts o = {.include_system = 0, .targets_all = 1, .k = 2, .fused = 1};
+    cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    cr_assert_eq(b.nrows, 1);
+    cr_assert_eq(b.n, 4 + 2 + 5 + 5);
+    int prefix[] = {TOK_BOS, TOK_USER, 'a', 'b'}, preds[] = {TOK_PRED1 + 1, TOK_PRED1};
+    int cont[] = {TOK_ASSISTANT, 'x', 'y', 'z', TOK_EOS}, code[] = {TOK_BOS, TOK_ASSISTANT, 'x', 'y', 'z'};
+    expect_run(&b, 0, prefix, 4, 0, SEG_NTP, "prefix");
+    expect_run(&b, 4, preds, 2, 4, SEG_PRED, "preds continue the Text view's positions");
+    expect_run(&b, 6, cont, 5, 4, SEG_CONT, "continuation continues the NTP positions");
+    expect_run(&b, 11, code, 5, 0, SEG_CODE, "code restarts at 0, no <eos>");
+    int tgt[16] = {TOK_USER, 'a', 'b', TOK_ASSISTANT, -1, -1, 'x', 'y', 'z', TOK_EOS, -1, -1, -1, -1, -1, -1};
+    for (int t = 0; t < b.n; t++) cr_expect_eq(b.tgt[t], tgt[t], "target of token %d: %d", t, b.tgt[t]);
+    cr_expect_eq(b.ntargets, 8, "as many targets as the NTP row");
+    cr_expect_eq(b.enc_text[0], 5, "pred_1");
+    cr_expect_eq(b.enc_code[0], 15, "last answer byte of the Code block");
+    cr_expect(b.text_span[0] == 2 && b.text_span[1] == 5, "U and the [PRED]s");
+    cr_expect(b.code_span[0] == 13 && b.code_span[1] == 15);
+    cr_expect(b.ntp_user[0] == 2 && b.ntp_user[1] == 4);
+    cr_expect(b.ntp_asst[0] == 7 && b.ntp_asst[1] == 10, "A of the continuation");
+    /* visibility: row = query segment, column = key segment */
+    static const unsigned char want[SEG_COUNT][SEG_COUNT] = {
+        [SEG_NTP] = {[SEG_NTP] = 1}, [SEG_TEXT] = {[SEG_TEXT] = 1}, [SEG_CODE] = {[SEG_CODE] = 1},
+        [SEG_PRED] = {[SEG_NTP] = 1, [SEG_PRED] = 1}, [SEG_CONT] = {[SEG_NTP] = 1, [SEG_CONT] = 1}};
+    cr_assert_eq(b.nseg, SEG_COUNT);
+    for (int i = 0; i < SEG_COUNT; i++)
+        for (int j = 0; j < SEG_COUNT; j++) cr_expect_eq(b.vis[i * SEG_COUNT + j], want[i][j], "vis %d -> %d", i, j);
+    /* ntp_targets=assistant: ⟨assistant⟩ x y z only; k = 0: Enc(Text) = last user byte */
+    ViewOpts oa = {.targets_all = 0, .k = 0, .fused = 1};
+    cr_assert_eq(batch_build(&b, &EX, idx, 1, &oa, 1), 0);
+    cr_expect_eq(b.ntargets, 4);
+    cr_expect_eq(b.tgt[3], -1);
+    cr_expect_eq(b.tgt[4], 'x');
+    cr_expect_eq(b.enc_text[0], 3);
+    cr_expect(b.text_span[0] == 2 && b.text_span[1] == 3);
+    batch_free(&b);
+}
+
+/* fused + front with [PRED]s on the Text view is refused; the other fused variants are built. */
+Test(views, fused_front_refused) {
+    Batch b = {0};
+    int idx[1] = {0};
+    ViewOpts o = {.k = 2, .fused = 1, .pred_front = 1};
+    cr_expect(view_fused_refused(&o));
+    cr_expect_eq(batch_build(&b, &EX, idx, 1, &o, 1), -1);
+    cr_expect_eq(batch_build(&b, &EX, idx, 1, &o, 0), 0, "an NTP batch is still built");
+    o.code2text = 1;
+    cr_expect(!view_fused_refused(&o));
+    cr_expect_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    o.code2text = 0, o.k = 0;
+    cr_expect(!view_fused_refused(&o));
+    cr_expect_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
+    batch_free(&b);
+}
+
+/* The readouts, spans and NTP ranges in every pass mode and variant, by the
+ * ids at their ends. */
+static void check_spans(const Batch *b, const Example *e, const ViewOpts *o, const char *what) {
+    int U = (int)strlen(e->user), A = (int)strlen(e->assistant);
+    int kt = o->code2text ? 0 : o->k, kc = o->code2text ? o->k : 0;
+    const int *ts = b->text_span, *cs = b->code_span;
+    cr_expect_eq(ts[1] - ts[0] + 1, U + kt, "%s: Text span length", what);
+    cr_expect_eq(cs[1] - cs[0] + 1, A + kc, "%s: Code span length", what);
+    cr_expect_eq(b->enc_text[0], ts[1], "%s: Enc(Text) ends the span", what);
+    cr_expect_eq(b->enc_code[0], cs[1], "%s: Enc(Code) ends the span", what);
+    int tf = o->pred_front && kt ? TOK_PRED1 : (unsigned char)e->user[0];
+    int tl = !o->pred_front && kt ? TOK_PRED1 : (unsigned char)e->user[U - 1];
+    int cf = o->pred_front && kc ? TOK_PRED1 : (unsigned char)e->assistant[0];
+    int cl = !o->pred_front && kc ? TOK_PRED1 : (unsigned char)e->assistant[A - 1];
+    cr_expect(b->ids[ts[0]] == tf && b->ids[ts[1]] == tl, "%s: Text span ids %d..%d", what, b->ids[ts[0]], b->ids[ts[1]]);
+    cr_expect(b->ids[cs[0]] == cf && b->ids[cs[1]] == cl, "%s: Code span ids %d..%d", what, b->ids[cs[0]], b->ids[cs[1]]);
+    cr_expect_eq(b->ids[ts[0] - 1], TOK_USER, "%s: ⟨user⟩ opens the Text span", what);
+    cr_expect_eq(b->ids[cs[0] - 1], TOK_ASSISTANT, "%s: ⟨assistant⟩ opens the Code span", what);
+    const int *nu = b->ntp_user, *na = b->ntp_asst;
+    cr_expect(nu[1] - nu[0] == U && na[1] - na[0] == A, "%s: NTP ranges", what);
+    cr_expect(b->ids[nu[0] - 1] == TOK_USER && b->ids[na[0] - 1] == TOK_ASSISTANT && b->ids[na[1]] == TOK_EOS,
+              "%s: NTP ranges framed by their role tokens and ⟨eos⟩", what);
+    for (int t = 0; t < U; t++) cr_expect_eq(b->ids[nu[0] + t], (unsigned char)e->user[t], "%s: U byte %d", what, t);
+    for (int t = 0; t < A; t++) cr_expect_eq(b->ids[na[0] + t], (unsigned char)e->assistant[t], "%s: A byte %d", what, t);
+}
+
+Test(views, spans_every_pass_mode) {
+    Batch b = {0};
+    int idx[1] = {0};
+    const char *mode[3] = {"separate", "packed", "fused"};
+    for (int pm = 0; pm < 3; pm++)
+        for (int k = 0; k <= 2; k += 2)
+            for (int v = 0; v < 4; v++) {
+                ViewOpts o = {.include_system = v & 1, .targets_all = 1, .k = k, .packed = pm == 1,
+                              .fused = pm == 2, .pred_front = (v >> 1) & 1};
+                for (o.code2text = 0; o.code2text <= 1; o.code2text++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "%s k=%d system=%d front=%d code2text=%d", mode[pm], k,
+                             o.include_system, o.pred_front, o.code2text);
+                    int rc = batch_build(&b, &EX, idx, 1, &o, 1);
+                    cr_assert_eq(rc, view_fused_refused(&o) ? -1 : 0, "%s", what);
+                    if (rc == 0) check_spans(&b, &EX, &o, what);
+                    cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 0), 0); /* without JEPA: NTP ranges only */
+                    cr_expect_eq(b.text_span[0], -1, "%s", what);
+                    cr_expect_eq(b.enc_code[0], -1, "%s", what);
+                    cr_expect(b.ntp_user[1] - b.ntp_user[0] == 2 && b.ids[b.ntp_asst[0]] == 'x', "%s", what);
+                }
+            }
+    batch_free(&b);
 }
