@@ -375,3 +375,48 @@ Test(variants, linear_predictor_starts_as_identity) {
     teardown_ctx(&a);
     teardown_ctx(&b);
 }
+Test(variants, mean_pooling) { check_variant(&(Variant){"cosine", 1, 0, 0, 0, 2}, "pooling=mean"); }
+Test(variants, pred_front) { check_variant(&(Variant){"cosine", 0, 0, 0, 1, 2}, "pred_position=front"); }
+Test(variants, code2text) { check_variant(&(Variant){"cosine", 0, 0, 1, 0, 2}, "direction=code2text"); }
+Test(variants, code2text_linear_mean) { check_variant(&(Variant){"mse", 1, 1, 1, 0, 0}, "code2text+linear+mean"); }
+
+/* Oracle of the readouts: the JEPA distance equals 1 − mean cos of readouts
+ * computed here from h with the documented rule (mean over the span, or the
+ * enc token); a deliberately wrong rule (the span shifted by one token)
+ * gives a different value, so the check can fail. */
+static void readout(double *out, const float *h, int C, const int *span, int enc, int mean, int shift) {
+    for (int j = 0; j < C; j++) out[j] = 0;
+    int a = mean ? span[0] + shift : enc, z = mean ? span[1] + shift : enc;
+    for (int t = a; t <= z; t++)
+        for (int j = 0; j < C; j++) out[j] += h[(size_t)t * C + j] / (z - a + 1);
+}
+
+static double oracle_cosine(const Ctx *c, const float *h, int mean, int shift) {
+    int C = c->m.cfg.dim;
+    double u[64], v[64], s = 0;
+    for (int e = 0; e < c->b.nex; e++) {
+        readout(u, h, C, c->b.text_span + 2 * e, c->b.enc_text[e], mean, shift);
+        readout(v, h, C, c->b.code_span + 2 * e, c->b.enc_code[e], mean, shift);
+        double uv = 0, uu = 0, vv = 0;
+        for (int j = 0; j < C; j++) uv += u[j] * v[j], uu += u[j] * u[j], vv += v[j] * v[j];
+        s += uv / sqrt(uu * vv);
+    }
+    return 1.0 - s / c->b.nex;
+}
+
+static void check_oracle(int mean, int code2text) {
+    Ctx c;
+    setup_variant(&c, &(Variant){"cosine", mean, 0, code2text, 0, 2});
+    LossOut out;
+    cr_assert_eq(loss_step(&c.m, &c.b, &c.o, &c.w, &out, 0), 0);
+    float *h = model_forward(&c.m, &c.b); /* the same pass again: h on the CPU backend */
+    double want = oracle_cosine(&c, h, mean, 0), wrong = oracle_cosine(&c, h, mean, mean ? 1 : 0);
+    cr_expect(fabs(out.jepa - want) < 1e-6, "mean=%d code2text=%d: engine %.9g, oracle %.9g", mean, code2text, out.jepa,
+              want);
+    if (mean) cr_expect(fabs(out.jepa - wrong) > 1e-5, "a shifted span must be told apart (%.9g)", wrong);
+    teardown_ctx(&c);
+}
+
+Test(variants, oracle_last_token) { check_oracle(0, 0); }
+Test(variants, oracle_mean_pooling) { check_oracle(1, 0); }
+Test(variants, oracle_code2text_mean) { check_oracle(1, 1); }
