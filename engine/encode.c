@@ -65,6 +65,29 @@ done:
     return rc;
 }
 
+/* Removes the NTP rows from a packed batch of m examples (batch_build puts
+ * them first: rows 0..m−1, every token SEG_NTP), so the forward pass runs the
+ * views alone; the views' indices shift with them (ntp_user/ntp_asst become
+ * −1). Left as is (returns 1) when the layout is not that. */
+static int drop_ntp_rows(Batch *b, int m) {
+    int off = b->row_start[m];
+    for (int t = 0; t < b->n; t++)
+        if ((b->seg[t] == SEG_NTP) != (t < off)) return 1;
+    int n = b->n - off;
+    memmove(b->ids, b->ids + off, (size_t)n * sizeof(int));
+    memmove(b->pos, b->pos + off, (size_t)n * sizeof(int));
+    memmove(b->seg, b->seg + off, (size_t)n * sizeof(int));
+    memmove(b->tgt, b->tgt + off, (size_t)n * sizeof(int));
+    for (int r = 0; r <= b->nrows - m; r++) b->row_start[r] = b->row_start[r + m] - off;
+    for (int i = 0; i < m; i++) {
+        b->enc_text[i] -= off, b->enc_code[i] -= off;
+        for (int j = 0; j < 2 && b->text_span; j++) b->text_span[2 * i + j] -= off, b->code_span[2 * i + j] -= off;
+        for (int j = 0; j < 2 && b->ntp_user; j++) b->ntp_user[2 * i + j] = b->ntp_asst[2 * i + j] = -1; /* gone */
+    }
+    b->n = n, b->nrows -= m, b->ntargets = 0;
+    return 0;
+}
+
 /* One forward pass over the views of ex[idx[0..m)] built with v; Enc of both
  * views into et, ec (each may be NULL; the view carrying the predictor drops
  * its k trailing [PRED] tokens under pred_position=back) and the predictor's
@@ -72,6 +95,7 @@ done:
 static int view_pass(Model *md, Batch *b, const Example *ex, const int *idx, int m, const ViewOpts *v, int mean,
                      float *et, float *pr, float *ec, char *err, size_t errn) {
     if (batch_build(b, ex, idx, m, v, 1)) return errf(err, errn, "out of memory (batch)");
+    drop_ntp_rows(b, m);
     const float *h = model_forward(md, b);
     if (!h) return errf(err, errn, "out of memory (activations for %d tokens)", b->n);
     int carrier = v->code2text ? VIEW_CODE : VIEW_TEXT, drop = v->pred_front ? 0 : v->k;

@@ -15,8 +15,9 @@
  * Enc is the final-RMSNorm state h at the view's last content token
  * (pooling=last) or the mean of h over its content tokens (pooling=mean), as
  * in the training loss. The model runs its training forward (model_forward,
- * no backward) in evaluation mode over packed view batches (batch_build) of
- * ENCODE_CHUNK examples; readouts go through the backend's row_combine. */
+ * no backward) in evaluation mode over packed view batches (batch_build, the
+ * NTP rows removed) of ENCODE_CHUNK examples; readouts go through the
+ * backend's row_combine. */
 #ifndef ENGINE_ENCODE_H
 #define ENGINE_ENCODE_H
 
@@ -42,10 +43,10 @@ EncodeOpts encode_opts(const Config *c);
 
 /* Embeddings of ex[0..n) (see the top of this file) into host arrays
  * enc_text, pred, enc_code, each (n, m->cfg.dim) floats. enc_text and
- * enc_code are required; pred may be NULL (not computed: with k > 0 and
+ * enc_code are required; pred may be NULL (not computed). With k > 0 and
  * pred_position=back one forward pass serves all three, since the [PRED]
  * tokens come after the content and attention is causal; pred_position=front
- * takes a second pass). Every example must fit in max_pos
+ * takes a second pass. Every example must fit in max_pos
  * (dataset_check_positions). Leaves the model in evaluation mode
  * (model_set_training(m, 0, 0)). Returns 0, or -1 with err (out of memory,
  * a batch without view spans under pooling=mean). A view with no content

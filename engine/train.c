@@ -164,7 +164,7 @@ static void log_window(Trainer *t, int ep, double lr) {
     char eta[32];
     fmt_duration(el / (t->step + 1) * (t->T - t->step - 1), eta, sizeof eta);
     if (t->curve)
-        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,\n", t->step + 1, ep + 1, t->win_ntp / t->win_n,
+        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,,,,,,,\n", t->step + 1, ep + 1, t->win_ntp / t->win_n,
                 jw, lr, t->win_gn / t->win_n, t->tokens, el);
     if (t->log)
         fprintf(t->log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",

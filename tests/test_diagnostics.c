@@ -7,9 +7,13 @@
  *   p = s / s.sum(); exp(-(p * log p).sum()). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "diagnostics.h"
+#include "train.h"
 
 /* 6×4 with no structure (the numpy golden case). */
 static const float RANDOM64[6 * 4] = {
@@ -122,4 +126,57 @@ Test(diagnostics, collapse_csv_fields) {
     int commas = 0;
     for (const char *p = DIAG_CSV_HEADER; *p; p++) commas += *p == ',';
     cr_expect_eq(commas, 5);
+}
+
+/* ---- curve.csv of a whole run ---- */
+
+/* Runs a tiny training run with loss `loss` and returns curve.csv's text. */
+static char *tiny_run_curve(const char *loss, char *dir) {
+    Config c;
+    char err[512];
+    config_defaults(&c);
+    const char *kv[][2] = {{"model", "pico"}, {"train_limit", "32"}, {"test_limit", "5"}, {"epochs", "2"},
+                           {"batch_size", "8"}, {"max_new_tokens", "8"}, {"epoch_eval_limit", "4"},
+                           {"threads", "1"}, {"loss", loss}, {"k", "2"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) cr_assert_eq(config_set(&c, kv[i][0], kv[i][1], err, sizeof err), 0, "%s", err);
+    cr_assert_not_null(mkdtemp(dir));
+    TrainResult r;
+    cr_assert_eq(train_run(&c, dir, NULL, &r, err, sizeof err), 0, "%s", err);
+    char path[512];
+    snprintf(path, sizeof path, "%s/curve.csv", dir);
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Checks the epoch rows' six diagnostic fields: numbers, Pred's empty when !pred. */
+static void check_epoch_rows(const char *curve, int pred) {
+    const char *want_header = "acc_exact,acc_startswith," DIAG_CSV_HEADER "\n";
+    cr_assert(strstr(curve, want_header), "header lacks the columns at its end: %.300s", curve);
+    int rows = 0;
+    for (const char *l = strstr(curve, "\nepoch,"); l; l = strstr(l + 1, "\nepoch,"), rows++) {
+        const char *f = l + 1;
+        for (int i = 0; i < 11; i++) f = strchr(f, ',') + 1; /* the 12th field: enc_text_cos */
+        double v[6];
+        int got = sscanf(f, "%lf,%lf", &v[0], &v[1]);
+        cr_expect_eq(got, 2, "enc_text_cos, enc_code_cos: %.120s", f);
+        cr_expect(v[0] >= -1 && v[0] <= 1.000001, "cos %g", v[0]);
+        const char *p = strchr(strchr(f, ',') + 1, ',') + 1; /* pred_text_cos */
+        if (pred) cr_expect(*p != ',', "pred_text_cos present: %.120s", f);
+        else cr_expect(*p == ',', "pred_text_cos empty: %.120s", f);
+    }
+    cr_expect_eq(rows, 2, "one row per evaluated epoch, and the final one");
+}
+
+Test(diagnostics, curve_columns_jepa_and_ntp, .timeout = 120) {
+    char d1[] = "/tmp/jepa_diag1_XXXXXX", d2[] = "/tmp/jepa_diag2_XXXXXX";
+    check_epoch_rows(tiny_run_curve("jepa", d1), 1);
+    check_epoch_rows(tiny_run_curve("ntp", d2), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", d1, d2);
+    cr_expect_eq(system(cmd), 0);
 }
