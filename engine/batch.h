@@ -19,14 +19,18 @@
  * is always its token before ⟨eos⟩: pred_1 (back), the last U or A byte
  * (front, or the view without [PRED]s).
  *
- * jepa_pass=fused lays one row per example out as (ALGORITHM.md §3)
- *   ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩ | ⟨bos⟩ ⟨assistant⟩ A [preds]
- *   SEG_NTP, pos 0..P-1          | SEG_PRED, pos P.. | SEG_CONT, pos P..      | SEG_CODE, pos 0..
+ * jepa_pass=fused lays each example out as one fused row and a Code row
+ * (ALGORITHM.md §3):
+ *   ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩    ⟨bos⟩ ⟨assistant⟩ A [preds]
+ *   SEG_NTP, pos 0..P-1          | SEG_PRED, pos P.. | SEG_CONT, pos P..        SEG_CODE, pos 0..
  * The Text view is the NTP prefix plus the [PRED] block (so it includes
  * ⟨system⟩ S under system_prompt=include: exact only with omit); the views'
  * ⟨eos⟩ tokens, which nothing sees, are left out. The last prefix token's
- * NTP target is ⟨assistant⟩. pred_position=front with [PRED]s on the Text
- * view cannot be fused (the Text view is not a prefix of the NTP sequence):
+ * NTP target is ⟨assistant⟩. The Code view sees only itself, so its own row
+ * is the same attention as a block at the end of the fused row, minus the
+ * masked cross products a dense kernel would compute (batch.c, add_fused).
+ * pred_position=front with [PRED]s on the Text view cannot be fused (the
+ * Text view is not a prefix of the NTP sequence):
  * see view_fused_refused. */
 #ifndef ENGINE_BATCH_H
 #define ENGINE_BATCH_H
@@ -83,7 +87,8 @@ ViewOpts view_opts(const Config *c);
 /* Build the batch for examples ex[idx[0..m)]: one NTP row each and, when
  * with_jepa, the Text and Code views (separate: all Text rows then all Code
  * rows; packed: one Text‖Code row per example, positions restarting per
- * block), or under fused one fused row per example in place of its NTP row.
+ * block), or under fused a fused row and a Code row per example in place
+ * of its NTP row (|U| + 4 tokens per example fewer than packed).
  * Without JEPA the batch is the NTP rows only, whatever the pass mode.
  * Returns 0, or -1: out of memory, or with_jepa and view_fused_refused(o). */
 int batch_build(Batch *b, const Example *ex, const int *idx, int m, const ViewOpts *o, int with_jepa);

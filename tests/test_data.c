@@ -192,16 +192,18 @@ Test(views, code2text_layout) {
     batch_free(&b);
 }
 
-/* jepa_pass=fused (ALGORITHM.md §3): one row
- * [⟨bos⟩ ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩ | ⟨bos⟩ ⟨assistant⟩ A],
- * positions, segments, explicit NTP targets, readouts and visibility. */
+/* jepa_pass=fused (ALGORITHM.md §3): the fused row
+ * [⟨bos⟩ ⟨user⟩ U | ⟨pred_k⟩ … ⟨pred_1⟩ | ⟨assistant⟩ A ⟨eos⟩] and the Code row
+ * [⟨bos⟩ ⟨assistant⟩ A]: positions, segments, explicit NTP targets, readouts
+ * and visibility. */
 Test(views, fused_layout) {
     Batch b = {0};
     int idx[1] = {0};
     ViewOpts o = {.include_system = 0, .targets_all = 1, .k = 2, .fused = 1};
     cr_assert_eq(batch_build(&b, &EX, idx, 1, &o, 1), 0);
-    cr_assert_eq(b.nrows, 1);
+    cr_assert_eq(b.nrows, 2);
     cr_assert_eq(b.n, 4 + 2 + 5 + 5);
+    cr_assert_eq(b.row_start[1], 11, "the Code view is a row of its own");
     int prefix[] = {TOK_BOS, TOK_USER, 'a', 'b'}, preds[] = {TOK_PRED1 + 1, TOK_PRED1};
     int cont[] = {TOK_ASSISTANT, 'x', 'y', 'z', TOK_EOS}, code[] = {TOK_BOS, TOK_ASSISTANT, 'x', 'y', 'z'};
     expect_run(&b, 0, prefix, 4, 0, SEG_NTP, "prefix");

@@ -82,7 +82,7 @@ static void expect_fused_equals_packed(ViewOpts vo, int pooling_mean, const char
     run_step(&p, &vo, 1, pooling_mean);
     vo.packed = 0, vo.fused = 1;
     run_step(&f, &vo, 1, pooling_mean);
-    cr_expect_eq(f.b.nrows, 3, "%s: one row per example", what);
+    cr_expect_eq(f.b.nrows, 6, "%s: a fused row and a Code row per example", what);
     cr_expect_eq(f.b.ntargets, p.b.ntargets, "%s", what);
     cr_expect(p.out.jepa > 1e-3, "%s: a non-trivial distance (%g)", what, p.out.jepa);
     cr_expect(fabs(f.out.ntp - p.out.ntp) <= RTOL * fabs(p.out.ntp), "%s: NTP %.9g fused vs %.9g packed", what,
@@ -133,7 +133,7 @@ Test(fused, system_prompt_changes_the_text_view) {
 }
 
 /* fused spares the Text view's ⟨bos⟩ ⟨user⟩ U and the two views' ⟨eos⟩:
- * |U| + 4 tokens per example fewer than packed, in half the rows. */
+ * |U| + 4 tokens per example fewer than packed (as many rows: fused + Code). */
 Test(fused, fewer_tokens_than_packed) {
     Batch p = {0}, f = {0};
     int idx[3] = {0, 1, 2};
@@ -146,7 +146,7 @@ Test(fused, fewer_tokens_than_packed) {
         for (int i = 0; i < 3; i++) saved += (int)strlen(EX[i].user) + 4;
         cr_expect_eq(p.n - f.n, saved, "k=%d: packed %d tokens, fused %d", k, p.n, f.n);
         cr_expect_eq(p.nrows, 6);
-        cr_expect_eq(f.nrows, 3);
+        cr_expect_eq(f.nrows, 6);
     }
     batch_free(&p);
     batch_free(&f);
