@@ -16,12 +16,9 @@
 #include "loss.h"
 #include "model.h"
 #include "model_config.h"
+#include "pico.h"
 
-static Example EX[3] = {
-    {"Convert.", "lines with a vowel", "[AEIOU]", 1},
-    {"Convert.", "words ending in dog", "\\bdog\\b", 2},
-    {"Convert.", "a number, 3 times", "([0-9]){3,}", 3},
-};
+#define EX PICO_EX
 
 typedef struct Ctx {
     Model m;
@@ -36,18 +33,7 @@ typedef struct Ctx {
  * model's gradients. pooling_mean: Enc = mean over the spans. */
 static void run_step(Ctx *c, const ViewOpts *vo, int jepa, int pooling_mean) {
     memset(c, 0, sizeof *c);
-    Backend *be = backend_cpu();
-    be->set_threads(be, 1);
-    ModelConfig mc;
-    char err[256];
-    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
-    cr_assert_eq(model_init(&c->m, &mc, NULL, be, err, sizeof err), 0, "%s", err);
-    Rng r = rng_stream(7, "init"), r2 = rng_stream(7, "norms");
-    model_init_weights(&c->m, &r, 0.2f);
-    for (int t = 0; t < c->m.ntensors; t++)
-        if (c->m.tensors[t].ndim == 1)
-            for (size_t i = 0; i < c->m.tensors[t].numel; i++)
-                c->m.params[c->m.tensors[t].offset + i] += (float)(0.3 * rng_normal(&r2));
+    pico_model(&c->m, NULL, 0, 7, 0.2f, 0.3);
     int idx[3] = {0, 1, 2};
     cr_assert_eq(batch_build(&c->b, EX, idx, 3, vo, jepa), 0);
     c->o = (LossOpts){.gamma = 0.7, .lambda = jepa ? 1.5 : 0.0, .metric = jepa ? jepa_metric("cosine") : NULL,

@@ -11,12 +11,9 @@
 #include "loss.h"
 #include "model.h"
 #include "model_config.h"
+#include "pico.h"
 
-static Example EX[3] = {
-    {"Convert.", "lines with a vowel", "[AEIOU]", 1},
-    {"Convert.", "words ending in dog", "\\bdog\\b", 2},
-    {"Convert.", "a number, 3 times", "([0-9]){3,}", 3},
-};
+#define EX PICO_EX
 
 typedef struct Ctx {
     Model m;
@@ -28,19 +25,7 @@ typedef struct Ctx {
 static void setup_lora(Ctx *c, int k, int packed, int jepa, const char *metric, int include_system,
                        const LoraConfig *lora) {
     memset(c, 0, sizeof *c);
-    Backend *be = backend_cpu();
-    be->set_threads(be, 1);
-    ModelConfig mc;
-    char err[256];
-    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
-    cr_assert_eq(model_init(&c->m, &mc, lora, be, err, sizeof err), 0, "%s", err);
-    Rng r = rng_stream(7, "init");
-    model_init_weights(&c->m, &r, 0.2f); /* large init: non-trivial attention and gradients */
-    Rng r2 = rng_stream(7, "norms");
-    for (int t = 0; t < c->m.ntensors; t++) /* perturb norm weights away from 1 */
-        if (c->m.tensors[t].ndim == 1)
-            for (size_t i = 0; i < c->m.tensors[t].numel; i++)
-                c->m.params[c->m.tensors[t].offset + i] += (float)(0.3 * rng_normal(&r2));
+    pico_model(&c->m, lora, 0, 7, 0.2f, 0.3); /* large init, norms away from 1: non-trivial gradients */
     ViewOpts vo = {.include_system = include_system, .targets_all = 1, .k = k, .packed = packed};
     int idx[3] = {0, 1, 2};
     cr_assert_eq(batch_build(&c->b, EX, idx, 3, &vo, jepa), 0);
@@ -316,15 +301,8 @@ typedef struct Variant { const char *metric; int mean, linear, code2text, front,
  * and loss options; the linear predictor perturbed away from the identity. */
 static void setup_variant(Ctx *c, const Variant *v) {
     memset(c, 0, sizeof *c);
-    Backend *be = backend_cpu();
-    be->set_threads(be, 1);
-    ModelConfig mc;
-    char err[256];
-    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
-    mc.jepa_predictor = v->linear;
-    cr_assert_eq(model_init(&c->m, &mc, NULL, be, err, sizeof err), 0, "%s", err);
-    Rng r = rng_stream(7, "init"), rp = rng_stream(7, "pred");
-    model_init_weights(&c->m, &r, 0.2f);
+    pico_model(&c->m, NULL, v->linear, 7, 0.2f, 0);
+    Rng rp = rng_stream(7, "pred");
     if (v->linear) {
         Tensor *T = &c->m.tensors[c->m.tid_predictor];
         for (size_t i = 0; i < T->numel; i++) c->m.params[T->offset + i] += (float)(0.2 * rng_normal(&rp));

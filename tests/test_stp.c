@@ -18,6 +18,7 @@
 #include "fd.h"
 #include "model.h"
 #include "model_config.h"
+#include "pico.h"
 #include "stp.h"
 
 /* ---- the span rule ------------------------------------------------------------------ */
@@ -393,11 +394,7 @@ Test(stp_backend, cpu_matches_reference) {
 
 /* ---- through a pico model ---------------------------------------------------------------- */
 
-static Example EX[3] = {
-    {"Convert.", "lines with a vowel", "[AEIOU]", 1},
-    {"Convert.", "words ending in dog", "\\bdog\\b", 2},
-    {"Convert.", "a number, 3 times", "([0-9]){3,}", 3},
-};
+#define EX PICO_EX
 
 /* The content ranges read off the tokens of each example's NTP row (rows 0..nex−1): U between ⟨user⟩ and
  * ⟨assistant⟩, A between ⟨assistant⟩ and ⟨eos⟩. */
@@ -434,14 +431,7 @@ static double model_value(void *p) {
 
 static void model_setup(ModelCtx *c, int include_system) {
     memset(c, 0, sizeof *c);
-    Backend *be = backend_cpu();
-    be->set_threads(be, 1);
-    ModelConfig mc;
-    char err[256];
-    cr_assert_eq(model_config_preset("pico", TOK_VOCAB, &mc, err, sizeof err), 0);
-    cr_assert_eq(model_init(&c->m, &mc, NULL, be, err, sizeof err), 0, "%s", err);
-    Rng r = rng_stream(7, "init");
-    model_init_weights(&c->m, &r, 0.2f);
+    pico_model(&c->m, NULL, 0, 7, 0.2f, 0);
     ViewOpts vo = {.include_system = include_system, .targets_all = 1};
     int idx[3] = {0, 1, 2};
     cr_assert_eq(batch_build(&c->b, EX, idx, 3, &vo, 0), 0);
