@@ -395,9 +395,10 @@ int config_validate(const Config *c, char *err, size_t errn) {
         return -1;
     }
     int jepa = !strcmp(c->loss, "jepa");
-    if (jepa && !strcmp(c->jepa_pass, "fused") && !strcmp(c->pred_position, "front")) {
-        snprintf(err, errn, "jepa_pass=fused needs pred_position=back: with the [PRED] tokens in front the Text view "
-                 "is not a prefix of the NTP sequence (ALGORITHM.md §3)");
+    int pred_on_text = strcmp(c->direction, "code2text") && strcmp(c->predictor, "linear") && c->k > 0;
+    if (jepa && !strcmp(c->jepa_pass, "fused") && !strcmp(c->pred_position, "front") && pred_on_text) {
+        snprintf(err, errn, "jepa_pass=fused needs pred_position=back when the Text view carries [PRED] tokens: in "
+                 "front of it, the Text view is not a prefix of the NTP sequence (ALGORITHM.md §3)");
         return -1;
     }
     if (jepa && !strcmp(c->jepa_metric, "infonce") && c->batch_size < 2) {

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "batch.h"
+#include "config.h"
 #include "loss.h"
 #include "model.h"
 #include "model_config.h"
@@ -160,4 +161,22 @@ Test(fused, no_jepa_batch_is_the_ntp_batch) {
     for (int t = 0; t < f.n; t++) cr_expect_eq(f.seg[t], SEG_NTP);
     batch_free(&p);
     batch_free(&f);
+}
+
+/* The config refuses fused with [PRED] tokens in front of the Text view (not
+ * a prefix of the NTP sequence) and accepts the exact combinations. */
+Test(fused, config_front_rule) {
+    Config c;
+    char err[512];
+    config_defaults(&c);
+    config_set(&c, "loss", "jepa", err, sizeof err);
+    config_set(&c, "jepa_pass", "fused", err, sizeof err);
+    config_set(&c, "pred_position", "front", err, sizeof err);
+    cr_expect_neq(config_validate(&c, err, sizeof err), 0);
+    cr_expect(strstr(err, "pred_position=back"), "%s", err);
+    config_set(&c, "direction", "code2text", err, sizeof err);
+    cr_expect_eq(config_validate(&c, err, sizeof err), 0, "code2text: the [PRED] tokens are on the Code view: %s", err);
+    config_set(&c, "direction", "text2code", err, sizeof err);
+    config_set(&c, "k", "0", err, sizeof err);
+    cr_expect_eq(config_validate(&c, err, sizeof err), 0, "k = 0: no [PRED] token: %s", err);
 }
