@@ -129,6 +129,11 @@ static const CfgKey SCHEMA[] = {
      "write checkpoint/ (safetensors + config.json) at the end of the run", NULL, NULL},
     {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0, NULL,
      "steps between curve.csv rows", NULL, NULL},
+    {"probe", CFG_INT, F(probe), "0", 0, 1, NULL, 0, "0",
+     "1: after training, probe the model into RUN_DIR/probe (harness probe: .npy, SVD, least squares, t-SNE) "
+     "and record Table 10's numbers in runs.csv; needs checkpoint=final", NULL, NULL},
+    {"probe_n", CFG_INT, F(probe_n), "1000", 0, 1e9, NULL, 0, "1000",
+     "test examples the probe encodes (0 = all)", "probe=1", NULL},
 };
 
 const CfgKey *config_schema(int *n) {

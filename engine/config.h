@@ -87,6 +87,8 @@ typedef struct Config {
     char device[CFG_STR_MAX];        /* cpu */
     char checkpoint[CFG_STR_MAX];    /* final | none */
     int log_every;
+    int probe;                       /* 1: harness probe after training (analysis/probe.h) */
+    int probe_n;                     /* test examples the probe encodes (0 = all) */
 } Config;
 
 typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM, CFG_STR } CfgType;

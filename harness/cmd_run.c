@@ -18,6 +18,7 @@
 #include "config.h"
 #include "fsutil.h"
 #include "grid.h"
+#include "probe_run.h"
 #include "provenance.h"
 #include "record.h"
 #include "store.h"
@@ -177,9 +178,36 @@ static void self_path(const char *argv0, char *out, size_t n) {
     else snprintf(out, n, "%s", argv0);
 }
 
+/* Probe the runs of this slice that are recorded ok, have probe=1 (grid key
+ * or --probe) and whose last row lacks the probe columns: their checkpoints
+ * are probed in this process, one at a time, and their rows appended again
+ * with the probe columns (probe_record). Returns the number that failed. */
+static int probe_recorded(Grid *g, const Table *t, const char *gdir, int slice_i, int slice_n, int threads) {
+    int nfail = 0;
+    for (int r = 0; r < g->nruns; r++) {
+        GridRun *gr = &g->runs[r];
+        if (r % slice_n != slice_i || !gr->cfg.probe) continue;
+        int row = store_last_row(t, gr->run_id);
+        const char *st = row >= 0 ? table_get(t, row, "status") : NULL, *pv = row >= 0 ? table_get(t, row, "probe_sv_mean") : NULL;
+        if (!st || strcmp(st, "ok") || (pv && *pv)) continue;
+        char dir[1200], err[1024];
+        snprintf(dir, sizeof dir, "%s/runs/%s", gdir, gr->run_id);
+        Config c = gr->cfg;
+        c.threads = threads;
+        ProbeResult pr;
+        fprintf(stderr, "  probe    %s  %-10s seed %-6llu (recorded without its probe)\n", gr->run_id, gr->arm,
+                (unsigned long long)gr->cfg.seed);
+        if (probe_run_dir(&c, dir, stderr, &pr, err, sizeof err) || probe_record(dir, &pr, err, sizeof err)) {
+            fprintf(stderr, "harness run: probe of %s: %s\n", gr->run_id, err);
+            nfail++;
+        }
+    }
+    return nfail;
+}
+
 int cmd_run(int argc, char **argv, const char *argv0) {
     const char *gpath = NULL, *results = "results";
-    int jobs = 1, dry = 0, slice_i = 0, slice_n = 1;
+    int jobs = 1, dry = 0, slice_i = 0, slice_n = 1, probe = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
@@ -202,14 +230,18 @@ int cmd_run(int argc, char **argv, const char *argv0) {
             i++;
         } else if (!strcmp(a, "--dry-run")) {
             dry = 1;
+        } else if (!strcmp(a, "--probe")) {
+            probe = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run]\n"
+            printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run] [--probe]\n"
                    "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
                    "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
                    "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
                    "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n"
                    "  A recorded run whose train or test data file changed since (its train_sha256 or\n"
-                   "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n");
+                   "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n"
+                   "  --probe (or probe = 1 in the grid): probe every run after training (harness probe) and\n"
+                   "  record Table 10's numbers in runs.csv; runs recorded without them are probed first.\n");
             return 0;
         } else if (a[0] == '-') {
             fprintf(stderr, "harness run: unknown option '%s'\n", a);
@@ -230,6 +262,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     char err[1024];
     Grid g;
     if (grid_parse_file(gpath, &g, err, sizeof err)) { fprintf(stderr, "harness run: %s\n", err); return 1; }
+    for (int r = 0; probe && r < g.nruns; r++) g.runs[r].cfg.probe = 1; /* not in the identity: run_ids stay */
     char gdir[1024], csv[1100];
     snprintf(gdir, sizeof gdir, "%s/%s", results, g.name);
     snprintf(csv, sizeof csv, "%s/runs.csv", gdir);
@@ -256,9 +289,11 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         }
         todo[ntodo++] = r;
     }
-    table_free(&t);
     int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int threads = ncores / jobs > 0 ? ncores / jobs : 1;
+    int nprobe_fail = dry ? 0 : probe_recorded(&g, &t, gdir, slice_i, slice_n, ncores);
+    if (nprobe_fail) fprintf(stderr, "grid %s: %d probe(s) of recorded runs failed\n", g.name, nprobe_fail);
+    table_free(&t);
     char changed[96] = "";
     if (nchanged) snprintf(changed, sizeof changed, " (%d because their data changed)", nchanged);
     fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded, %d to run%s, %d at a time, %d thread%s each\n",
@@ -268,7 +303,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         fprintf(stderr, "grid %s: nothing to do: every run is recorded in %s\n", g.name, csv);
         free(todo);
         grid_free(&g);
-        return 0;
+        return nprobe_fail ? 1 : 0;
     }
     if (dry) {
         for (int k = 0; k < ntodo; k++) {
@@ -348,7 +383,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
                     snprintf(res.status, sizeof res.status, "failed");
                     char end[32];
                     iso_time_now(end, sizeof end);
-                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, &g.hashes, err, sizeof err))
+                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, NULL, &g.hashes, err, sizeof err))
                         fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
                 }
             }
@@ -403,5 +438,5 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     free(done_dur);
     free(todo);
     grid_free(&g);
-    return g_stop ? 130 : (nfail ? 1 : 0);
+    return g_stop ? 130 : (nfail || nprobe_fail ? 1 : 0);
 }

@@ -9,6 +9,8 @@
 #include "commands.h"
 #include "config.h"
 #include "fsutil.h"
+#include "probe.h"
+#include "probe_run.h"
 #include "provenance.h"
 #include "record.h"
 #include "train.h"
@@ -37,6 +39,10 @@ static int train_one(const Config *cp, const char *out, const char *results, con
                         int quiet, HashCache *hc) {
     Config c = *cp;
     char run_id[17], dir[1024], csv[1024], path[1100], err[1024];
+    if (c.probe && strcmp(c.checkpoint, "final")) {
+        fprintf(stderr, "harness train: probe=1 needs checkpoint=final (the probe reads the run's checkpoint)\n");
+        return 2;
+    }
     if (config_run_id_cached(&c, hc, run_id, err, sizeof err)) { fprintf(stderr, "harness train: %s\n", err); return 2; }
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else snprintf(dir, sizeof dir, "%s/%s/runs/%s", results, grid, run_id);
@@ -77,17 +83,29 @@ static int train_one(const Config *cp, const char *out, const char *results, con
     } else if (!strcmp(res.status, "diverged")) {
         exitc = 3;
     }
+    char rerr[1024];
+    ProbeResult pr;
+    int probed = 0;
+    if (exitc == 0 && c.probe && !strcmp(res.status, "ok")) {
+        if (probe_run_dir(&c, dir, log, &pr, rerr, sizeof rerr)) {
+            fprintf(log, "error: probe: %s\n", rerr);
+            snprintf(res.status, sizeof res.status, "failed");
+            exitc = 1;
+        } else {
+            probed = 1;
+        }
+        iso_time_now(end, sizeof end);
+    }
     /* DONE is the run directory's last file and is written before the row, so
      * a recorded run always has it; a kill between the two only makes the
      * next `harness run` redo the run. */
-    char rerr[1024];
     snprintf(path, sizeof path, "%s/DONE", dir);
     if (exitc != 1 && write_text(path, res.status)) {
         fprintf(log, "error: %s: cannot write\n", path);
         snprintf(res.status, sizeof res.status, "failed");
         exitc = 1;
     }
-    if (record_run(csv, grid, arm, &c, &res, start, end, hc, rerr, sizeof rerr)) {
+    if (record_run(csv, grid, arm, &c, &res, start, end, probed ? &pr : NULL, hc, rerr, sizeof rerr)) {
         fprintf(log, "error: recording the run: %s\n", rerr);
         unlink(path);
         exitc = 1;

@@ -8,5 +8,8 @@ int cmd_train(int argc, char **argv);
 int cmd_run(int argc, char **argv, const char *self);
 int cmd_report(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_paper(int argc, char **argv);
 
 #endif

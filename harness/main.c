@@ -4,6 +4,9 @@
  *   harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...
  *   harness report CSV|GRID [--out FILE]
  *   harness loss CHECKPOINT_DIR JSONL N [key=value...]
+ *   harness probe RUN_DIR|CHECKPOINT_DIR [--data FILE] [-n N] [--out DIR] ...
+ *   harness plot RUN_DIR [--out DIR]
+ *   harness paper [--results DIR] [--out DIR]
  *
  * Only this file exits; everything it calls returns errors with a message. */
 #define _GNU_SOURCE
@@ -26,7 +29,14 @@ static void usage(FILE *f) {
             "  harness report CSV|GRID [--out FILE]\n"
             "      per-cell accuracy mean ± sd and paired one-tailed t-tests against the baseline arm\n"
             "  harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"
-            "      mean NTP loss and JEPA distance of the first N examples, as JSON\n");
+            "      mean NTP loss and JEPA distance of the first N examples, as JSON\n"
+            "  harness probe RUN_DIR|CHECKPOINT_DIR [--data FILE] [-n N] [--out DIR] [options]\n"
+            "      Enc(Text), Enc(Code), Pred(Enc(Text)) as .npy; SVD, least squares and t-SNE probes\n"
+            "  harness plot RUN_DIR [--out DIR]\n"
+            "      draw one run's curves (loss, JEPA distance, learning rate, accuracy per epoch)\n"
+            "  harness paper [--results DIR] [--out DIR]\n"
+            "      regenerate the paper's tables and figures from the recorded results\n"
+            "each command takes --help\n");
 }
 
 int main(int argc, char **argv) {
@@ -46,6 +56,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2, argv[0]);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "loss")) return cmd_loss(argc - 2, argv + 2);
+    if (!strcmp(cmd, "probe")) return cmd_probe(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
+    if (!strcmp(cmd, "paper")) return cmd_paper(argc - 2, argv + 2);
     fprintf(stderr, "harness: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -37,6 +37,12 @@ static void result_value(const char *k, const TrainResult *res, const Provenance
     else if (!strcmp(k, "trainable_params") && res->trainable_params > 0) snprintf(v, vn, "%ld", res->trainable_params);
 }
 
+/* The value of probe column k (probe.h's probe_csv_columns) of probe (NULL: ""). */
+static void probe_value(const char *k, const ProbeResult *probe, char *v, size_t vn) {
+    for (int j = 0; j < PROBE_CSV_COLUMNS; j++)
+        if (!strcmp(k, probe_csv_columns[j])) probe_csv_value(probe, j, v, vn);
+}
+
 /* The content hash columns of c: train_sha256, test_sha256, init_sha256 ("" when unknown). */
 static void hash_value(const char *k, const Config *c, HashCache *hc, char *v, size_t vn) {
     char path[1100], hex[65] = "", err[512];
@@ -50,7 +56,7 @@ static void hash_value(const char *k, const Config *c, HashCache *hc, char *v, s
 }
 
 int record_run(const char *csv_path, const char *grid, const char *arm, const Config *c, const TrainResult *res,
-               const char *start, const char *end, HashCache *hc, char *err, size_t errn) {
+               const char *start, const char *end, const ProbeResult *probe, HashCache *hc, char *err, size_t errn) {
     char run_id[17];
     if (config_run_id_cached(c, hc, run_id, err, errn)) return -1;
     const char *const *cols;
@@ -61,7 +67,7 @@ int record_run(const char *csv_path, const char *grid, const char *arm, const Co
     provenance_get(&p);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        char v[CFG_PATH_MAX] = "";
+        char v[2048] = ""; /* probe_sv holds 100 numbers */
         const char *k = cols[i];
         const CfgKey *ck = config_key(k);
         if (ck) config_get(c, ck, v, sizeof v);
@@ -69,6 +75,7 @@ int record_run(const char *csv_path, const char *grid, const char *arm, const Co
         else if (!strcmp(k, "grid")) snprintf(v, sizeof v, "%s", grid);
         else if (!strcmp(k, "arm")) snprintf(v, sizeof v, "%s", arm);
         else if (strstr(k, "_sha256")) hash_value(k, c, hc, v, sizeof v);
+        else if (!strncmp(k, "probe_", 6)) probe_value(k, probe, v, sizeof v);
         else result_value(k, res, &p, start, end, v, sizeof v);
         if (!(vals[i] = strdup(v))) rc = -1;
     }

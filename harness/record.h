@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "hash.h"
+#include "probe.h"
 #include "store.h"
 #include "train.h"
 
@@ -18,11 +19,12 @@
  * reads, dataset_path(c->dataset, "train" / "test") ("" when a file cannot
  * be read: the run failed on it); init_sha256 is the checkpoint_content_hash
  * of c->init ("" when init is ""). peak_rss_mb, params and trainable_params
- * come from res (empty when 0). Returns 0, or -1 with err: the run_id cannot
+ * come from res (empty when 0); the probe columns (probe.h) from probe
+ * (NULL: empty). Returns 0, or -1 with err: the run_id cannot
  * be computed (init cannot be hashed), out of memory, or store_append's
  * errors. */
 int record_run(const char *csv_path, const char *grid, const char *arm, const Config *c, const TrainResult *res,
-               const char *start, const char *end, HashCache *hc, char *err, size_t errn);
+               const char *start, const char *end, const ProbeResult *probe, HashCache *hc, char *err, size_t errn);
 
 /* Whether row r of t recorded data files that have changed since: for each
  * of train_sha256 and test_sha256 that the row holds (an empty value or a

@@ -1,9 +1,10 @@
 /* `harness report`: the Markdown summary of one grid's results table
- * (ARCHITECTURE.md "Statistics").
+ * (ARCHITECTURE.md "Statistics"), and the cell grouping and tests behind it,
+ * which `harness paper` (paper.h) reuses for the paper's tables.
  *
  * Which rows count: the last row of each run_id is that run's state (as in
  * store_status_of); only runs whose state is status "ok" with a numeric
- * acc_exact enter the statistics.
+ * metric (acc_exact for the report) enter the statistics.
  *
  * Cells: rows are grouped by arm and every identity config key except seed
  * (config_schema's identity flag), compared as the text in the table. A
@@ -15,15 +16,112 @@
  * this cell on every key that varies among the baseline cells (with one
  * baseline cell, that one). The runs are paired by seed (seeds present on
  * one side only are left out and noted) and tested with the paired
- * one-tailed t-test of cell > baseline on exact-match accuracy
- * (stats_paired_t). Cells with at least 2 pairs form the family for Holm's
- * adjustment (stats_holm) across the grid. */
+ * one-tailed t-test of cell > baseline on the metric (stats_paired_t).
+ * Cells with at least 2 pairs form the family for Holm's adjustment
+ * (stats_holm) across the grid (across the selected arms, see report_cells). */
 #ifndef HARNESS_REPORT_H
 #define HARNESS_REPORT_H
 
 #include <stddef.h>
 
+#include "config.h"
+#include "stats.h"
 #include "store.h"
+
+/* ---- a growable string ---- */
+
+/* A NUL-terminated string grown by sb_printf; s is malloc'd (NULL while
+ * empty). oom: an allocation failed, later appends do nothing. Zero it to
+ * start; free(b.s) to end. */
+typedef struct StrBuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} StrBuf;
+
+/* Append printf-formatted text. */
+void sb_printf(StrBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append s for a Markdown table cell: '|' as "\|", CR and LF as spaces. */
+void sb_put_md(StrBuf *b, const char *s);
+
+/* ---- values as text ---- */
+
+/* Parse the whole of s (trailing blanks allowed) as a finite number into *v.
+ * Returns 1, or 0 (NULL, empty, not a number, inf/NaN; *v unchanged). */
+int report_num(const char *s, double *v);
+
+/* Numbers compare as numbers, anything else (or a mix) as text (strcmp). */
+int report_cmp_val(const char *a, const char *b);
+
+/* The shortest text of a number that reads back the same ("8e-05" for
+ * "8.0000000000000007e-05", integers as integers) into out (size n); other
+ * text unchanged (truncated to n). */
+void report_short_val(const char *s, char *out, size_t n);
+
+/* ---- cells ---- */
+
+typedef struct ReportCell {
+    const char *arm;     /* points into the table */
+    const char **vals;   /* one per ReportCells.keys: the table's text, or "" where the key has
+                            no effect in the cell (lambda of an NTP cell) */
+    int n;               /* ok runs with a numeric metric */
+    int *rows;           /* their table rows (each its run's last row), in table order */
+    const char **seeds;  /* their seeds (table text) */
+    double *x;           /* their metric values */
+    int nstale;          /* of them, runs with stale[row] set */
+    /* the test against the baseline (unset for baseline cells: base = -1, why = NULL) */
+    int base;            /* index of the baseline cell in ReportCells.cells, -1 if none */
+    const char *why;     /* static text: why there is no baseline cell, or NULL */
+    int npaired;         /* seeds in both cells */
+    PairedT pt;          /* paired one-tailed t of cell > baseline (valid when npaired > 0) */
+    int tested;          /* npaired >= 2: in the Holm family */
+    double holm;         /* Holm-adjusted p (when tested) */
+    char label[512];     /* arm + " key=value" for each key varying within the arm */
+    int arm_rank, first_row, cap; /* ordering and storage (internal) */
+} ReportCell;
+
+typedef struct ReportCells {
+    int nkeys;
+    const CfgKey **keys;       /* identity keys except seed, schema order (nkeys) */
+    char (*defv)[CFG_PATH_MAX];/* their default values as config_get prints them */
+    int ncells;
+    ReportCell *cells;         /* arm "baseline" first, then arms by first row; within an arm by key
+                                  values (numbers as numbers), then first row */
+    int nruns;                 /* distinct run_ids in the selected arms */
+    int n_ok, n_failed, n_diverged, n_other; /* runs by the status of their last row */
+    int n_unreadable;          /* ok runs left out: metric not a number */
+    int ntested;               /* cells in the Holm family */
+    char *is_last;             /* t->nrows flags: row r is its run's last row (any arm) */
+} ReportCells;
+
+/* Group the runs of t into cells, pair every non-baseline cell with its
+ * baseline cell and test it on column metric (e.g. "acc_exact"), then Holm
+ * across the tested cells. arms (NULL-terminated names; NULL = every arm):
+ * the rows of other arms are ignored entirely (counts, cells, Holm family).
+ * stale (NULL, or t->nrows entries): a row with stale[r] set counts in its
+ * cell's nstale. A table with no rows gives an empty result. Returns 0, or
+ * -1 with a message in err (size errn) when t has rows but lacks a needed
+ * column (run_id, arm, status, metric: "results table has no 'X' column")
+ * or on out of memory; rc is then empty. Free with report_cells_free. */
+int report_cells(const Table *t, const char *metric, const char *const *arms, const char *const *stale,
+                 ReportCells *rc, char *err, size_t errn);
+
+/* Free everything in rc and zero it. Safe on a zeroed ReportCells. */
+void report_cells_free(ReportCells *rc);
+
+/* Index of the first cell of rc whose arm is arm and whose value of every
+ * "key=value" in where (space-separated, NULL or "" = none; values compare
+ * as report_cmp_val, a key that is not an identity key never matches)
+ * agrees; -1 if none. */
+int report_cell_find(const ReportCells *rc, const char *arm, const char *where);
+
+/* The settings lines of the report (Markdown, each followed by a blank
+ * line): "Common settings (not default): `key=value` ..." (keys equal in
+ * every cell and not at their default), and "Arm settings: ARM: `key=value`
+ * ...; ..." (keys fixed within each arm but differing between arms). Writes
+ * nothing when there is nothing to say or no cells. */
+void report_settings(StrBuf *b, const ReportCells *rc);
 
 /* Write the report of table t for grid grid_name into *out (a malloc'd
  * NUL-terminated Markdown string, which the caller frees): heading
@@ -31,8 +129,8 @@
  * ones, the data notes, the settings shared by the cells, one table row per
  * cell (n, exact-match and startswith accuracy as mean ± sd in %, seeds, the
  * paired baseline cell, Δ in percentage points, t, df, one-tailed p,
- * Holm-adjusted p, note), and a legend. A table with no rows gives a report
- * saying so.
+ * Holm-adjusted p, note), and a legend. The tests use acc_exact. A table
+ * with no rows gives a report saying so.
  *
  * Data notes: how many runs were re-run because their data changed (a run
  * whose last row's train_sha256 or test_sha256 differs from an earlier ok or

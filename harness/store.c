@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "probe.h"
 
 static const char *const RESULT_COLS[] = {
     "status",      "acc_exact",    "acc_startswith", "ntp_loss",       "jepa_dist",
@@ -39,8 +40,9 @@ int store_columns(const char *const **names) {
         cols_tab[n++] = "run_id";
         cols_tab[n++] = "grid";
         cols_tab[n++] = "arm";
-        for (int i = 0; i < ns && n < MAXCOLS - NRESULT; i++) cols_tab[n++] = s[i].name;
+        for (int i = 0; i < ns && n < MAXCOLS - NRESULT - PROBE_CSV_COLUMNS; i++) cols_tab[n++] = s[i].name;
         for (int i = 0; i < NRESULT; i++) cols_tab[n++] = RESULT_COLS[i];
+        for (int i = 0; i < PROBE_CSV_COLUMNS; i++) cols_tab[n++] = probe_csv_columns[i];
         cols_n = n;
     }
     if (names) *names = cols_tab;
@@ -217,6 +219,8 @@ static int fillable(const char *col) {
     if (k) return k->neutral != NULL;
     for (int i = 0; i < NRESULT; i++)
         if (!strcmp(col, RESULT_COLS[i])) return strcmp(col, "status") != 0;
+    for (int i = 0; i < PROBE_CSV_COLUMNS; i++)
+        if (!strcmp(col, probe_csv_columns[i])) return 1;
     return 0; /* run_id, grid, arm */
 }
 

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "report.h"
+#include "probe.h"
 #include "store.h"
 
 static char tmpdir[64];
@@ -62,15 +63,18 @@ Test(store, columns) {
     int n = store_columns(&c);
     int ns;
     const CfgKey *s = config_schema(&ns);
-    cr_assert_eq(n, 3 + ns + 25);
+    cr_assert_eq(n, 3 + ns + 25 + PROBE_CSV_COLUMNS);
     cr_assert_str_eq(c[0], "run_id");
     cr_assert_str_eq(c[1], "grid");
     cr_assert_str_eq(c[2], "arm");
     for (int i = 0; i < ns; i++) cr_assert_str_eq(c[3 + i], s[i].name);
     cr_assert_str_eq(c[3 + ns], "status");
-    cr_assert_str_eq(c[n - 7], "end_time");
-    cr_assert_str_eq(c[n - 6], "train_sha256");
-    cr_assert_str_eq(c[n - 1], "trainable_params");
+    int p = PROBE_CSV_COLUMNS; /* the probe's columns come last */
+    cr_assert_str_eq(c[n - p - 7], "end_time");
+    cr_assert_str_eq(c[n - p - 6], "train_sha256");
+    cr_assert_str_eq(c[n - p - 1], "trainable_params");
+    cr_assert_str_eq(c[n - p], "probe_examples");
+    cr_assert_str_eq(c[n - 1], "probe_sv");
     cr_assert_eq(store_columns(NULL), n);
     cr_assert_eq(store_column_index("acc_exact"), 3 + ns + 1);
     cr_assert_eq(store_column_index("nope"), -1);
@@ -381,7 +385,8 @@ Test(store, older_header_is_read_reported_and_migrated, .init = mk_tmp, .fini = 
     int nk, nneutral = 0;
     const CfgKey *sch = config_schema(&nk);
     for (int i = 0; i < nk; i++) nneutral += sch[i].neutral != NULL; /* every key added since the old header */
-    cr_expect_eq(t.filled, nneutral + 6, "%d config keys and 6 result columns filled, got %d", nneutral, t.filled);
+    cr_expect_eq(t.filled, nneutral + 6 + PROBE_CSV_COLUMNS, "%d config keys and %d result columns filled, got %d",
+                 nneutral, 6 + PROBE_CSV_COLUMNS, t.filled);
     cr_expect_eq(t.skipped, 0);
     cr_assert_eq(t.nrows, 3);
     expect_old_rows(&t);

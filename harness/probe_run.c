@@ -1,0 +1,130 @@
+/* Probing from the harness: load the model, the examples, run probe_model;
+ * record a probe in runs.csv (probe_run.h). */
+#define _GNU_SOURCE
+#include "probe_run.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "data.h"
+#include "errmsg.h"
+#include "store.h"
+
+/* Apply "key=value" strings set[0..nset) to c. */
+static int apply_set(Config *c, char *const *set, int nset, char *err, size_t errn) {
+    for (int i = 0; i < nset; i++) {
+        const char *eq = strchr(set[i], '=');
+        char key[128];
+        if (!eq) return errf(err, errn, "'%s': expected key=value", set[i]);
+        snprintf(key, sizeof key, "%.*s", (int)(eq - set[i]), set[i]);
+        if (config_set(c, key, eq + 1, err, errn)) return -1;
+    }
+    return 0;
+}
+
+/* The model of t on the CPU backend; *cfg becomes the checkpoint's run
+ * config (when it has one) with the overrides applied again. */
+static int load_model(const ProbeTarget *t, Config *cfg, char *const *set, int nset, Model *m, FILE *log, char *err,
+                      size_t errn) {
+    Backend *be = backend_by_name(cfg->device);
+    if (!be) return errf(err, errn, "device '%s' is not available", cfg->device);
+    if (!t->checkpoint) {
+        char note[512] = "";
+        if (model_build(cfg, be, m, note, sizeof note, err, errn)) return -1;
+        if (note[0]) fprintf(log, "probe: %s\n", note);
+        return 0;
+    }
+    Config run;
+    int has_run = 0;
+    if (checkpoint_load(m, be, t->checkpoint, &run, &has_run, err, errn)) return -1;
+    if (has_run) {
+        run.threads = cfg->threads;
+        *cfg = run;
+        if (apply_set(cfg, set, nset, err, errn)) { model_free(m); return -1; }
+    }
+    return 0;
+}
+
+int probe_target(const ProbeTarget *t, Config *cfg, char *const *set, int nset, const ProbeOpts *po, FILE *log,
+                 ProbeResult *r, char *warn, size_t warnn, char *err, size_t errn) {
+    Model m;
+    if (load_model(t, cfg, set, nset, &m, log, err, errn)) return -1;
+    m.be->set_threads(m.be, cfg->threads);
+    char path[1024];
+    if (t->data) snprintf(path, sizeof path, "%s", t->data);
+    else dataset_path(cfg->dataset, "test", path, sizeof path);
+    Dataset d;
+    if (dataset_load(path, t->n, &d, err, errn)) { model_free(&m); return -1; }
+    EncodeOpts eo = encode_opts(cfg);
+    int rc = dataset_check_positions(&d, &eo.vo, 0, m.cfg.max_pos, err, errn);
+    if (rc == 0) {
+        fprintf(log, "probe: %d examples of %s -> %s\n", d.n, path, t->out);
+        ProbeOpts o = *po;
+        if (t->seed_from_run) o.tsne_o.seed = cfg->seed;
+        rc = probe_model(&m, d.ex, d.n, &eo, &o, t->out, r, warn, warnn, err, errn);
+    }
+    dataset_free(&d);
+    model_free(&m);
+    return rc;
+}
+
+int probe_run_dir(const Config *c, const char *dir, FILE *log, ProbeResult *r, char *err, size_t errn) {
+    if (strcmp(c->checkpoint, "final"))
+        return errf(err, errn, "probe=1 needs checkpoint=final (the probe reads the run's checkpoint)");
+    char ckpt[1100], out[1100], warn[512];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint", dir);
+    snprintf(out, sizeof out, "%s/probe", dir);
+    ProbeTarget t = {ckpt, NULL, c->probe_n, out, 1};
+    ProbeOpts po = probe_defaults();
+    po.quiet = 1;
+    Config cfg = *c;
+    int rc = probe_target(&t, &cfg, NULL, 0, &po, log, r, warn, sizeof warn, err, errn);
+    if (rc == 0 && warn[0]) fprintf(log, "probe: note: %s\n", warn);
+    if (rc == 0)
+        fprintf(log, "probe: least squares residual %.6g (rank %d), mean top-%d singular value %.6g\n", r->lsq_resid,
+                r->lsq_rank, r->nsv, r->sv_mean);
+    return rc;
+}
+
+/* The row values of row `row` of t with the probe columns set from r, in
+ * store_columns order (t has the current layout after store_read). */
+static char **probe_row(const Table *t, int row, const ProbeResult *r) {
+    const char *const *cols;
+    int n = store_columns(&cols);
+    char **v = calloc((size_t)n, sizeof *v);
+    if (!v) return NULL;
+    for (int i = 0; i < n; i++) {
+        char buf[2048];
+        const char *x = table_get(t, row, cols[i]);
+        snprintf(buf, sizeof buf, "%s", x ? x : "");
+        for (int j = 0; j < PROBE_CSV_COLUMNS; j++)
+            if (!strcmp(cols[i], probe_csv_columns[j])) probe_csv_value(r, j, buf, sizeof buf);
+        v[i] = strdup(buf);
+    }
+    return v;
+}
+
+int probe_record(const char *run_dir, const ProbeResult *r, char *err, size_t errn) {
+    char a[1100], b[1100], csv[1200];
+    snprintf(a, sizeof a, "%s", run_dir);
+    snprintf(b, sizeof b, "%s", run_dir);
+    const char *run_id = basename(a);
+    char *runs = dirname(b); /* RESULTS/GRID/runs */
+    snprintf(csv, sizeof csv, "%s/../runs.csv", runs);
+    Table t;
+    if (store_read(csv, &t, err, errn)) return -1;
+    int row = store_last_row(&t, run_id), n = store_columns(NULL), rc = -1;
+    const char *st = row >= 0 ? table_get(&t, row, "status") : NULL;
+    char **v = NULL;
+    if (!st) errf(err, errn, "%s: no row for run %s", csv, run_id);
+    else if (strcmp(st, "ok")) errf(err, errn, "%s: run %s has status %s, not ok", csv, run_id, st);
+    else if (!(v = probe_row(&t, row, r))) errf(err, errn, "out of memory");
+    else rc = store_append(csv, (const char *const *)v, n, err, errn);
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+    table_free(&t);
+    return rc;
+}
