@@ -243,6 +243,17 @@ void config_get(const Config *c, const CfgKey *k, char *out, size_t outn) {
     }
 }
 
+int config_set_kv(Config *c, const char *kv, char *err, size_t errn) {
+    const char *eq = strchr(kv, '=');
+    char key[128];
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+        snprintf(err, errn, "'%s': expected key=value", kv);
+        return -1;
+    }
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    return config_set(c, key, eq + 1, err, errn);
+}
+
 void config_defaults(Config *c) {
     memset(c, 0, sizeof *c);
     int n;

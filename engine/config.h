@@ -125,6 +125,12 @@ void config_defaults(Config *c);
  * range, not one of the choices). */
 int config_set(Config *c, const char *key, const char *value, char *err, size_t errn);
 
+/* Set one key from "key=value" text (a command-line argument): config_set
+ * of the text before and after the first '='. Returns 0, or -1 with err:
+ * "'TEXT': expected key=value" when there is no '=' or no key, else
+ * config_set's message. */
+int config_set_kv(Config *c, const char *kv, char *err, size_t errn);
+
 /* Value of one key as canonical text (%.17g for floats, so it round-trips). */
 void config_get(const Config *c, const CfgKey *k, char *out, size_t outn);
 

@@ -59,13 +59,8 @@ int cmd_loss(int argc, char **argv) {
         return 1;
     }
     if (!has_run) config_defaults(&c);
-    for (int i = 3; i < argc; i++) {
-        const char *eq = strchr(argv[i], '=');
-        char key[128];
-        if (!eq) { fprintf(stderr, "harness loss: '%s': expected key=value\n", argv[i]); model_free(&m); return 2; }
-        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
-        if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 2; }
-    }
+    for (int i = 3; i < argc; i++)
+        if (config_set_kv(&c, argv[i], err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 2; }
     m.be->set_threads(m.be, c.threads);
     Dataset d;
     if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 1; }

@@ -3,7 +3,6 @@
  * DIR/curves.{dat,gp,png,svg} (default DIR: RUN_DIR/plots). Panels: NTP
  * loss per step (log y), JEPA distance per step (only when the run logged
  * one), learning rate per step, and the per-epoch accuracies in %. */
-#include <csv.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "csvline.h"
 #include "errmsg.h"
 #include "figure.h"
 
@@ -50,53 +50,6 @@ static void curve_free(Curve *c) {
     Vec *v[] = {&c->step, &c->ntp, &c->jepa, &c->lr, &c->epoch, &c->acc_ex, &c->acc_sw};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->v);
     memset(c, 0, sizeof *c);
-}
-
-/* ---- one CSV line ---- */
-
-/* Fields of one line, filled by the libcsv callbacks. */
-typedef struct Fields {
-    char **f;
-    int n, cap, records, oom;
-} Fields;
-
-static void on_field(void *s, size_t len, void *data) {
-    Fields *fs = data;
-    if (fs->oom) return;
-    if (fs->n == fs->cap) {
-        int cap = fs->cap ? 2 * fs->cap : 32;
-        char **f = realloc(fs->f, (size_t)cap * sizeof *f);
-        if (!f) { fs->oom = 1; return; }
-        fs->f = f, fs->cap = cap;
-    }
-    char *c = malloc(len + 1);
-    if (!c) { fs->oom = 1; return; }
-    if (len) memcpy(c, s, len);
-    c[len] = 0;
-    fs->f[fs->n++] = c;
-}
-
-static void on_record(int c, void *data) {
-    (void)c;
-    ((Fields *)data)->records++;
-}
-
-static void fields_free(Fields *fs) {
-    for (int i = 0; i < fs->n; i++) free(fs->f[i]);
-    free(fs->f);
-    memset(fs, 0, sizeof *fs);
-}
-
-/* Parse one line (no '\n') into fs: 0 when it is exactly one well-formed
- * record, -1 otherwise. */
-static int parse_line(const char *line, size_t len, Fields *fs) {
-    memset(fs, 0, sizeof *fs);
-    struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) return -1;
-    int rc = csv_parse(&p, line, len, on_field, on_record, fs) == len ? 0 : -1;
-    if (csv_fini(&p, on_field, on_record, fs) != 0) rc = -1;
-    csv_free(&p);
-    return rc || fs->oom || fs->records != 1 ? -1 : 0;
 }
 
 /* ---- curve.csv ---- */

@@ -129,12 +129,8 @@ int cmd_probe(int argc, char **argv) {
     Config c;
     config_defaults(&c);
     if (rc == 0) {
-        for (int i = 0; i < a.nset && rc == 0; i++) {
-            const char *eq = strchr(a.set[i], '=');
-            char key[128];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - a.set[i]), a.set[i]);
-            if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "harness probe: %s\n", err); rc = 2; }
-        }
+        for (int i = 0; i < a.nset && rc == 0; i++)
+            if (config_set_kv(&c, a.set[i], err, sizeof err)) { fprintf(stderr, "harness probe: %s\n", err); rc = 2; }
     }
     ProbeResult r;
     if (rc == 0) {

@@ -11,16 +11,6 @@
 
 #include "figure.h"
 
-static int key_index(const ReportCells *rc, const char *name) {
-    for (int k = 0; k < rc->nkeys; k++)
-        if (strcmp(rc->keys[k]->name, name) == 0) return k;
-    return -1;
-}
-
-static int cmp_text_val(const void *x, const void *y) {
-    return report_cmp_val(*(const char *const *)x, *(const char *const *)y);
-}
-
 /* ---- Figure 3: heat map ---- */
 
 /* Distinct values of key k over the cells of arm (sorted as numbers), into
@@ -33,7 +23,7 @@ static int axis_values(const ReportCells *rc, const char *arm, int k, const char
         for (int j = 0; j < n && !seen; j++) seen = strcmp(v[j], rc->cells[i].vals[k]) == 0;
         if (!seen) v[n++] = rc->cells[i].vals[k];
     }
-    qsort(v, (size_t)n, sizeof *v, cmp_text_val);
+    qsort(v, (size_t)n, sizeof *v, report_qsort_val);
     return n;
 }
 
@@ -68,7 +58,7 @@ static char (*tick_text(const char **v, int n, const char **ticks))[32] {
 }
 
 static int draw_heatmap(const PaperArtifact *a, const ReportCells *rc, const char *base, char *err, size_t errn) {
-    int kx = key_index(rc, a->fig_x), ky = key_index(rc, a->fig_y);
+    int kx = report_key_index(rc, a->fig_x), ky = report_key_index(rc, a->fig_y);
     if (kx < 0 || ky < 0) return errf(err, errn, "no identity key '%s' or '%s'", a->fig_x, a->fig_y);
     int m = rc->ncells ? rc->ncells : 1, rcode = -1;
     const char **xv = malloc((size_t)m * sizeof *xv), **yv = malloc((size_t)m * sizeof *yv);
@@ -198,7 +188,7 @@ static int xy_series(const ReportCells *rc, const char *arm, int kx, double *x, 
 }
 
 static int draw_xy(const PaperArtifact *a, const ReportCells *rc, const char *base, char *err, size_t errn) {
-    int kx = key_index(rc, a->fig_x), nc = rc->ncells ? rc->ncells : 1, ns = 0, rcode = -1;
+    int kx = report_key_index(rc, a->fig_x), nc = rc->ncells ? rc->ncells : 1, ns = 0, rcode = -1;
     if (kx < 0) return errf(err, errn, "no identity key '%s'", a->fig_x);
     FigSeries ser[8];
     double *buf = malloc((size_t)nc * 3 * 8 * sizeof *buf);

@@ -219,16 +219,6 @@ static int probe_rows(PaperTable *pt, const PaperArtifact *a, const PaperGrid *p
     return 0;
 }
 
-static int key_index(const ReportCells *rc, const char *name) {
-    for (int k = 0; k < rc->nkeys; k++)
-        if (strcmp(rc->keys[k]->name, name) == 0) return k;
-    return -1;
-}
-
-static int cmp_text_val(const void *x, const void *y) {
-    return report_cmp_val(*(const char *const *)x, *(const char *const *)y);
-}
-
 /* One row of PT_STP for value v of key kx. */
 static int side_row(PaperTable *pt, const PaperArtifact *a, const ReportCells *rc, const char *key, const char *v) {
     char where[200], sv[64], n0[16] = "0", n1[16] = "0", m0[160] = "—", m1[160] = "—", d[64] = "—", p[64] = "—",
@@ -257,7 +247,7 @@ static int side_rows(PaperTable *pt, const PaperArtifact *a, const ReportCells *
     pt->cols[4] = unit_col(pt, a->arm_titles[1], "%");
     pt->ncols = 9;
     if (!pt->cols[2] || !pt->cols[4]) return -1;
-    int kx = key_index(rc, a->fig_x);
+    int kx = report_key_index(rc, a->fig_x);
     const char **v = malloc((size_t)(rc->ncells ? rc->ncells : 1) * sizeof *v);
     if (!v) return -1;
     int nv = 0;
@@ -266,7 +256,7 @@ static int side_rows(PaperTable *pt, const PaperArtifact *a, const ReportCells *
         for (int j = 0; j < nv && !seen; j++) seen = strcmp(v[j], rc->cells[i].vals[kx]) == 0;
         if (!seen) v[nv++] = rc->cells[i].vals[kx];
     }
-    qsort(v, (size_t)nv, sizeof *v, cmp_text_val);
+    qsort(v, (size_t)nv, sizeof *v, report_qsort_val);
     int rcode = 0;
     for (int j = 0; j < nv && !rcode; j++) rcode = side_row(pt, a, rc, a->fig_x, v[j]);
     free(v);

@@ -15,17 +15,12 @@
 
 /* Apply "key=value" strings set[0..nset) to c. */
 static int apply_set(Config *c, char *const *set, int nset, char *err, size_t errn) {
-    for (int i = 0; i < nset; i++) {
-        const char *eq = strchr(set[i], '=');
-        char key[128];
-        if (!eq) return errf(err, errn, "'%s': expected key=value", set[i]);
-        snprintf(key, sizeof key, "%.*s", (int)(eq - set[i]), set[i]);
-        if (config_set(c, key, eq + 1, err, errn)) return -1;
-    }
+    for (int i = 0; i < nset; i++)
+        if (config_set_kv(c, set[i], err, errn)) return -1;
     return 0;
 }
 
-/* The model of t on the CPU backend; *cfg becomes the checkpoint's run
+/* The model of t on the backend cfg->device names; *cfg becomes the checkpoint's run
  * config (when it has one) with the overrides applied again. */
 static int load_model(const ProbeTarget *t, Config *cfg, char *const *set, int nset, Model *m, FILE *log, char *err,
                       size_t errn) {

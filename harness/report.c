@@ -21,18 +21,6 @@ static void fmt_t(double t, char *out, size_t n) {
 
 /* ---- data provenance ---- */
 
-typedef struct {
-    const char *id;
-    int row;
-} IdRow;
-
-static int cmp_idrow(const void *a, const void *b) {
-    const IdRow *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    if (c) return c;
-    return (x->row > y->row) - (x->row < y->row);
-}
-
 static int finished_status(const char *st) {
     return st && (!strcmp(st, "ok") || !strcmp(st, "diverged"));
 }
@@ -50,7 +38,7 @@ static int data_differs(const Table *t, int e, int l) {
 
 /* Runs re-run because their data changed, runs of unknown data and stale
  * runs (ids sorted by run_id then row). */
-static void count_data(const Table *t, const IdRow *ids, const char *is_last, const char *const *stale,
+static void count_data(const Table *t, const ReportIdRow *ids, const char *is_last, const char *const *stale,
                        int *nrerun, int *nunknown, int *nstale) {
     for (int i = 0, first = 0; i < t->nrows; i++) {
         if (i > 0 && strcmp(ids[i].id, ids[i - 1].id)) first = i;
@@ -70,10 +58,8 @@ static void count_data(const Table *t, const IdRow *ids, const char *is_last, co
  * stale runs (stale[r] for the last rows, may be NULL), runs of unknown data,
  * and columns an older file lacked. -1 when out of memory. */
 static int data_notes(StrBuf *b, const Table *t, const char *is_last, const char *const *stale) {
-    IdRow *ids = malloc((size_t)t->nrows * sizeof *ids);
+    ReportIdRow *ids = report_rows_by_id(t, table_col(t, "run_id"));
     if (!ids) return -1;
-    for (int r = 0; r < t->nrows; r++) ids[r] = (IdRow){table_get(t, r, "run_id"), r};
-    qsort(ids, (size_t)t->nrows, sizeof *ids, cmp_idrow);
     int nrerun = 0, nstale = 0, nunknown = 0;
     count_data(t, ids, is_last, stale, &nrerun, &nunknown, &nstale);
     free(ids);

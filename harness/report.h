@@ -54,6 +54,9 @@ int report_num(const char *s, double *v);
 /* Numbers compare as numbers, anything else (or a mix) as text (strcmp). */
 int report_cmp_val(const char *a, const char *b);
 
+/* qsort comparator of an array of const char * by report_cmp_val. */
+int report_qsort_val(const void *a, const void *b);
+
 /* The shortest text of a number that reads back the same ("8e-05" for
  * "8.0000000000000007e-05", integers as integers) into out (size n); other
  * text unchanged (truncated to n). */
@@ -106,6 +109,18 @@ typedef struct ReportCells {
  * or on out of memory; rc is then empty. Free with report_cells_free. */
 int report_cells(const Table *t, const char *metric, const char *const *arms, const char *const *stale,
                  ReportCells *rc, char *err, size_t errn);
+
+/* The rows of t sorted by run_id (column c_id of t), then by row index:
+ * a malloc'd array of t->nrows entries (the caller frees), NULL when out of
+ * memory. */
+typedef struct {
+    const char *id;
+    int row;
+} ReportIdRow;
+ReportIdRow *report_rows_by_id(const Table *t, int c_id);
+
+/* Index k of the identity key called name in rc->keys, or -1. */
+int report_key_index(const ReportCells *rc, const char *name);
 
 /* Free everything in rc and zero it. Safe on a zeroed ReportCells. */
 void report_cells_free(ReportCells *rc);

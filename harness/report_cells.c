@@ -82,16 +82,29 @@ void report_short_val(const char *s, char *out, size_t n) {
 
 /* ---- grouping ---- */
 
-typedef struct {
-    const char *id;
-    int row;
-} IdRow;
-
 static int cmp_idrow(const void *a, const void *b) {
-    const IdRow *x = a, *y = b;
+    const ReportIdRow *x = a, *y = b;
     int c = strcmp(x->id, y->id);
     if (c) return c;
     return (x->row > y->row) - (x->row < y->row);
+}
+
+ReportIdRow *report_rows_by_id(const Table *t, int c_id) {
+    ReportIdRow *ids = malloc((size_t)t->nrows * sizeof *ids);
+    if (!ids) return NULL;
+    for (int r = 0; r < t->nrows; r++) ids[r] = (ReportIdRow){t->rows[r][c_id], r};
+    qsort(ids, (size_t)t->nrows, sizeof *ids, cmp_idrow);
+    return ids;
+}
+
+int report_key_index(const ReportCells *rc, const char *name) {
+    for (int k = 0; k < rc->nkeys; k++)
+        if (strcmp(rc->keys[k]->name, name) == 0) return k;
+    return -1;
+}
+
+int report_qsort_val(const void *x, const void *y) {
+    return report_cmp_val(*(const char *const *)x, *(const char *const *)y);
 }
 
 typedef struct RowRef {
@@ -162,14 +175,12 @@ static int setup_keys(ReportCells *rc, const Table *t, int **kcol) {
 
 /* is_last[r] for every row; nruns counts the runs of the selected arms. */
 static int mark_last(ReportCells *rc, const Table *t, int c_id, int c_arm, const char *const *arms) {
-    IdRow *ids = malloc((size_t)t->nrows * sizeof *ids);
+    ReportIdRow *ids = report_rows_by_id(t, c_id);
     rc->is_last = calloc((size_t)t->nrows, 1);
     if (!ids || !rc->is_last) {
         free(ids);
         return -1;
     }
-    for (int r = 0; r < t->nrows; r++) ids[r] = (IdRow){t->rows[r][c_id], r};
-    qsort(ids, (size_t)t->nrows, sizeof *ids, cmp_idrow);
     for (int i = 0; i < t->nrows; i++)
         if (i + 1 == t->nrows || strcmp(ids[i].id, ids[i + 1].id) != 0) {
             rc->is_last[ids[i].row] = 1;
