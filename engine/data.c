@@ -109,9 +109,21 @@ int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn
     return 0;
 }
 
+/* The data sets (config key `dataset`) and the files of their splits (data/README.md). */
+static const struct { const char *name, *train, *test; } datasets[] = {
+    {"synth", "synth_train", "synth_test"},
+    {"turk", "turk_train", "turk_test"},
+    /* the base corpus (ALGORITHM.md §10): TURK train without any test-split answer */
+    {"nlrx_base", "nlrx_base_train", "turk_test"},
+};
+
 void dataset_path(const char *name, const char *split, char *out, size_t outn) {
+    char file[256];
+    snprintf(file, sizeof file, "%s_%s", name, split);
+    for (size_t i = 0; i < sizeof datasets / sizeof *datasets; i++)
+        if (!strcmp(name, datasets[i].name)) snprintf(file, sizeof file, "%s", strcmp(split, "train") ? datasets[i].test : datasets[i].train);
     const char *env = getenv("HARNESS_DATA");
     struct stat st;
     const char *dir = env && *env ? env : (stat("data", &st) == 0 && S_ISDIR(st.st_mode)) ? "data" : SOURCE_DIR "/data";
-    snprintf(out, outn, "%s/%s_%s.jsonl", dir, name, split);
+    snprintf(out, outn, "%s/%s.jsonl", dir, file);
 }

@@ -24,8 +24,11 @@ typedef struct Dataset {
 int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn);
 void dataset_free(Dataset *d);
 
-/* Path of data/<name>_<split>.jsonl: $HARNESS_DATA if set, else ./data if it
- * exists, else <source dir>/data. */
+/* Path of the jsonl file of split "train" or "test" of data set `name` (config key
+ * `dataset`): data/<file>.jsonl, where <file> comes from the data set table below
+ * (nlrx_base has no test split of its own and is evaluated on NL-RX-TURK's) and is
+ * <name>_<split> for a name not in it. The folder is $HARNESS_DATA if set, else ./data if
+ * it exists, else <source dir>/data. */
 void dataset_path(const char *name, const char *split, char *out, size_t outn);
 
 #endif

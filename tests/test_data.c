@@ -304,3 +304,50 @@ Test(views, spans_every_pass_mode) {
             }
     batch_free(&b);
 }
+
+/* The base corpus (ALGORITHM.md §10, data/README.md) holds no test-split answer of a set the
+ * base is fine-tuned on, and is NL-RX-TURK's train split minus exactly those examples. */
+static int has_answer(const Dataset *d, const char *a) {
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->ex[i].assistant, a)) return 1;
+    return 0;
+}
+
+Test(data, base_corpus_disjoint_from_test_answers) {
+    static const char *const tests[] = {"synth", "turk"};
+    Dataset base, turk, test;
+    char path[1100], err[512];
+    dataset_path("nlrx_base", "train", path, sizeof path);
+    cr_assert_eq(dataset_load(path, 0, &base, err, sizeof err), 0, "%s", err);
+    for (int t = 0; t < 2; t++) {
+        dataset_path(tests[t], "test", path, sizeof path);
+        cr_assert_eq(dataset_load(path, 0, &test, err, sizeof err), 0, "%s", err);
+        for (int i = 0; i < base.n; i++)
+            cr_assert(!has_answer(&test, base.ex[i].assistant), "nlrx_base line %d: its regex %s is a %s test answer",
+                      base.ex[i].line, base.ex[i].assistant, tests[t]);
+        dataset_free(&test);
+    }
+    /* an order-preserving subsequence of turk_train, dropping only test answers */
+    dataset_path("turk", "train", path, sizeof path);
+    cr_assert_eq(dataset_load(path, 0, &turk, err, sizeof err), 0, "%s", err);
+    dataset_path("synth", "test", path, sizeof path);
+    cr_assert_eq(dataset_load(path, 0, &test, err, sizeof err), 0, "%s", err);
+    int j = 0, dropped = 0;
+    for (int i = 0; i < turk.n; i++) {
+        if (j < base.n && !strcmp(turk.ex[i].user, base.ex[j].user) && !strcmp(turk.ex[i].assistant, base.ex[j].assistant)) {
+            j++;
+            continue;
+        }
+        cr_assert(has_answer(&test, turk.ex[i].assistant), "turk_train line %d dropped but its regex is no test answer",
+                  turk.ex[i].line);
+        dropped++;
+    }
+    cr_expect_eq(j, base.n, "nlrx_base is not a subsequence of turk_train (stopped at its line %d)", j + 1);
+    cr_expect_eq(dropped, 112, "dropped %d examples, expected the 112 whose regex is a test answer", dropped);
+    char tpath[1100];
+    dataset_path("nlrx_base", "test", tpath, sizeof tpath);
+    cr_expect(strstr(tpath, "turk_test.jsonl") != NULL, "nlrx_base is evaluated on %s", tpath);
+    dataset_free(&base);
+    dataset_free(&turk);
+    dataset_free(&test);
+}
