@@ -39,3 +39,28 @@ Test(paper_fixture, reproduces_expected_outputs, .timeout = 300) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     sh(cmd);
 }
+
+/* The committed paper/ is what `harness paper` makes of the committed results (every
+ * results/<grid>/runs.csv and the figures' .dat files, as on a fresh clone, where run
+ * directories are absent): a stale paper/ or a result committed without its paper/ fails. */
+Test(paper_committed, regenerates_committed_paper, .timeout = 300) {
+    char dir[] = "/tmp/test_paper_committed_XXXXXX", cmd[4096];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir -p %s/results && for f in results/*/runs.csv; do mkdir -p %s/$(dirname $f) && "
+             "cp $f %s/$f; done && cp -r grids paper %s/ && cp -r paper %s/ref",
+             SOURCE_DIR, dir, dir, dir, dir, dir);
+    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "cd %s && %s paper 2>/dev/null", dir, HARNESS_BIN);
+    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && n=0 && for f in ref/*; do b=$(basename $f); case $b in *.png|*.svg) test -s paper/$b || exit 1;; "
+             "*) cmp -s $f paper/$b || { diff $f paper/$b | head -5 >&2; exit 1; };; esac; n=$((n+1)); done; "
+             "for f in paper/*; do test -e ref/$(basename $f) || { echo \"not committed: $f\" >&2; exit 1; }; done; "
+             "test $n -ge 1",
+             dir);
+    cr_expect_eq(sh(cmd), 0, "build/harness paper on the committed results differs from the committed paper/ "
+                 "(run build/harness paper and commit paper/)");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    sh(cmd);
+}
