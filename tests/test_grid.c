@@ -1,6 +1,7 @@
 /* Tests of harness/grid.c: parsing, expansion, overrides and every error. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,4 +359,23 @@ Test(grid, jepa_keys_do_not_split_ntp_runs) {
     cr_expect_str_eq(g.runs[0].run_id, id, "an NTP run with lambda=2 has the id of the default NTP run");
     cr_expect_str_neq(g.runs[1].run_id, g.runs[2].run_id);
     grid_free(&g);
+}
+
+/* Every grid the project ships parses, from the repository root (where init paths such as
+ * models/nlrx_base_nano resolve), into at least one run. */
+Test(grid, every_shipped_grid_parses) {
+    cr_assert_eq(chdir(SOURCE_DIR), 0);
+    glob_t gl;
+    cr_assert_eq(glob("grids/*.grid", 0, NULL, &gl), 0, "no grids/*.grid under %s", SOURCE_DIR);
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        Grid g;
+        char err[1024];
+        int rc = grid_parse_file(gl.gl_pathv[i], &g, err, sizeof err);
+        cr_expect_eq(rc, 0, "%s", err);
+        if (rc) continue;
+        cr_expect_gt(g.nruns, 0, "%s: no runs", gl.gl_pathv[i]);
+        grid_free(&g);
+    }
+    cr_expect_geq(gl.gl_pathc, 15);
+    globfree(&gl);
 }
