@@ -67,8 +67,9 @@ int paper_readme(const PaperArtifact *arts, const PaperResult *res, int n, const
               "rerun `build/harness paper` instead of editing it.\n\n"
               "Each table gives, per cell, the ok runs behind it, mean ± sample sd over seeds, Δ and the "
               "one-tailed paired p against its NTP baseline cell, the Holm-adjusted p across the table's cells, "
-              "and the paper's published number beside ours. Our runs are CPU-scale (small presets from "
-              "scratch), so what is compared with the paper is the comparison, not the absolute numbers.\n\n"
+              "and the paper's published number beside ours. Our runs are CPU-scale (the nano preset "
+              "fine-tuned from the shipped base model models/nlrx_base_nano, or trained from scratch for "
+              "Table 1; the protocol is in the project README), so what is compared with the paper is the comparison, not the absolute numbers.\n\n"
               "Status: **made** (every cell of the grid has its runs), **partial** (says what lacks runs or "
               "data), **missing** (no ok runs yet, or the artifact cannot be run yet: says why; nothing is "
               "faked), **failed** (an error while drawing: says which).\n\n",
