@@ -21,6 +21,7 @@
 #include "probe_run.h"
 #include "provenance.h"
 #include "record.h"
+#include "reuse.h"
 #include "store.h"
 #include "train.h"
 
@@ -205,66 +206,298 @@ static int probe_recorded(Grid *g, const Table *t, const char *gdir, int slice_i
     return nfail;
 }
 
-int cmd_run(int argc, char **argv, const char *argv0) {
-    const char *gpath = NULL, *results = "results";
-    int jobs = 1, dry = 0, slice_i = 0, slice_n = 1, probe = 0;
+/* The options of harness run. */
+typedef struct RunOpts {
+    const char *gpath, *results;
+    int jobs, dry, slice_i, slice_n, probe, reuse;
+} RunOpts;
+
+static void run_usage(void) {
+    printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run] [--probe] [--reuse]\n"
+           "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
+           "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
+           "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
+           "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n"
+           "  A recorded run whose train or test data file changed since (its train_sha256 or\n"
+           "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n"
+           "  --probe (or probe = 1 in the grid): probe every run after training (harness probe) and\n"
+           "  record Table 10's numbers in runs.csv; runs recorded without them are probed first.\n"
+           "  --reuse: a run another grid under DIR recorded ok (same run_id: same config and seed)\n"
+           "  is copied instead of trained again (its run directory, and its row with this grid's\n"
+           "  name and arm; provenance columns stay the original's).\n");
+}
+
+/* Parse argv into o. Returns -1 to go on, else the exit code (0 after --help, 2 on misuse). */
+static int parse_run_args(int argc, char **argv, RunOpts *o) {
+    *o = (RunOpts){.results = "results", .jobs = 1, .slice_n = 1};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
-            if (i + 1 >= argc || (jobs = atoi(argv[i + 1])) < 1) {
+            if (i + 1 >= argc || (o->jobs = atoi(argv[i + 1])) < 1) {
                 fprintf(stderr, "harness run: %s needs a positive number\n", a);
                 return 2;
             }
             i++;
         } else if (!strncmp(a, "-j", 2) && a[2]) {
-            if ((jobs = atoi(a + 2)) < 1) { fprintf(stderr, "harness run: -jN needs a positive N\n"); return 2; }
+            if ((o->jobs = atoi(a + 2)) < 1) { fprintf(stderr, "harness run: -jN needs a positive N\n"); return 2; }
         } else if (!strcmp(a, "--results")) {
             if (i + 1 >= argc) { fprintf(stderr, "harness run: --results needs a directory\n"); return 2; }
-            results = argv[++i];
+            o->results = argv[++i];
         } else if (!strcmp(a, "--slice")) {
-            if (i + 1 >= argc || sscanf(argv[i + 1], "%d/%d", &slice_i, &slice_n) != 2 || slice_n < 1 ||
-                slice_i < 0 || slice_i >= slice_n) {
+            if (i + 1 >= argc || sscanf(argv[i + 1], "%d/%d", &o->slice_i, &o->slice_n) != 2 || o->slice_n < 1 ||
+                o->slice_i < 0 || o->slice_i >= o->slice_n) {
                 fprintf(stderr, "harness run: --slice needs I/N with 0 <= I < N\n");
                 return 2;
             }
             i++;
         } else if (!strcmp(a, "--dry-run")) {
-            dry = 1;
+            o->dry = 1;
         } else if (!strcmp(a, "--probe")) {
-            probe = 1;
+            o->probe = 1;
+        } else if (!strcmp(a, "--reuse")) {
+            o->reuse = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run] [--probe]\n"
-                   "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
-                   "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
-                   "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
-                   "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n"
-                   "  A recorded run whose train or test data file changed since (its train_sha256 or\n"
-                   "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n"
-                   "  --probe (or probe = 1 in the grid): probe every run after training (harness probe) and\n"
-                   "  record Table 10's numbers in runs.csv; runs recorded without them are probed first.\n");
+            run_usage();
             return 0;
         } else if (a[0] == '-') {
             fprintf(stderr, "harness run: unknown option '%s'\n", a);
             return 2;
-        } else if (!gpath) {
-            gpath = a;
+        } else if (!o->gpath) {
+            o->gpath = a;
         } else {
-            fprintf(stderr, "harness run: one grid at a time ('%s' and '%s')\n", gpath, a);
+            fprintf(stderr, "harness run: one grid at a time ('%s' and '%s')\n", o->gpath, a);
             return 2;
         }
     }
-    if (!gpath) { fprintf(stderr, "usage: harness run GRID [-j N] [--results DIR] [--slice I/N]\n"); return 2; }
+    if (!o->gpath) { fprintf(stderr, "usage: harness run GRID [-j N] [--results DIR] [--slice I/N]\n"); return 2; }
     const char *tid = getenv("SLURM_ARRAY_TASK_ID"), *tcount = getenv("SLURM_ARRAY_TASK_COUNT");
-    if (slice_n == 1 && tid && tcount && atoi(tcount) > 1) {
-        slice_i = atoi(tid);
-        slice_n = atoi(tcount);
+    if (o->slice_n == 1 && tid && tcount && atoi(tcount) > 1) {
+        o->slice_i = atoi(tid);
+        o->slice_n = atoi(tcount);
     }
+    return -1;
+}
+
+/* Copy run gr from the grid ix says recorded it (--reuse), under this grid's lock of the
+ * run. Returns 1 when reused, 0 when not (not found, locked by another harness run, or an
+ * error, reported on stderr: the run is then trained). */
+static int reuse_one(const ReuseIndex *ix, const RunOpts *o, Grid *g, const GridRun *gr, const char *gdir,
+                     const char *csv) {
+    int src = reuse_lookup(ix, o->results, gr->run_id, &g->hashes);
+    if (src < 0) return 0;
+    char dir[1200], err[1024];
+    snprintf(dir, sizeof dir, "%s/runs/%s", gdir, gr->run_id);
+    if (mkdir_p(dir)) return 0;
+    int fd = claim_run(dir, csv, gr->run_id, &g->hashes);
+    if (fd < 0) return 0;
+    int rc = reuse_copy(ix, src, o->results, gr->run_id, g->name, gr->arm, dir, csv, err, sizeof err);
+    close(fd);
+    if (rc) {
+        fprintf(stderr, "harness run: reusing %s from grid %s: %s; training it instead\n", gr->run_id, ix->grid[src], err);
+        return 0;
+    }
+    fprintf(stderr, "  reused   %s  %-10s seed %-6llu (recorded by grid %s)\n", gr->run_id, gr->arm,
+            (unsigned long long)gr->cfg.seed, ix->grid[src]);
+    return 1;
+}
+
+/* The runs of this slice still to train, into todo (*ntodo of them): not recorded ok or
+ * diverged with unchanged data, and not reused from another grid (--reuse, not with
+ * --dry-run, which marks them instead). Prints the plan line. Returns the number of runs
+ * of this slice. */
+static int plan_runs(Grid *g, const RunOpts *o, const Table *t, const char *gdir, const char *csv, int threads,
+                     int *todo, int *ntodo, int *reused_from) {
+    int nmine = 0, ndone = 0, nchanged = 0, nreused = 0;
+    ReuseIndex ix = {0};
+    char err[1024];
+    if (o->reuse && reuse_index_load(o->results, g->name, &ix, err, sizeof err))
+        fprintf(stderr, "harness run: --reuse: %s\n", err);
+    *ntodo = 0;
+    for (int r = 0; r < g->nruns; r++) {
+        if (r % o->slice_n != o->slice_i) continue;
+        nmine++;
+        GridRun *gr = &g->runs[r];
+        char why[512];
+        reused_from[r] = -1;
+        if (record_run_done(t, gr->run_id, &g->hashes, why, sizeof why)) { ndone++; continue; }
+        if (o->reuse && o->dry && (reused_from[r] = reuse_lookup(&ix, o->results, gr->run_id, &g->hashes)) >= 0) {
+            nreused++;
+            continue;
+        }
+        if (o->reuse && !o->dry && reuse_one(&ix, o, g, gr, gdir, csv)) { nreused++; continue; }
+        if (why[0]) { /* recorded, but its data changed since: run it again; its new row supersedes the old */
+            fprintf(stderr, "  rerun    %s  %-10s seed %-6llu %s\n", gr->run_id, gr->arm,
+                    (unsigned long long)gr->cfg.seed, why);
+            nchanged++;
+        }
+        todo[(*ntodo)++] = r;
+    }
+    if (o->dry)
+        for (int r = 0; r < g->nruns; r++)
+            if (r % o->slice_n == o->slice_i && reused_from[r] >= 0)
+                printf("%s %s cell %d seed %llu reuse %s\n", g->runs[r].run_id, g->runs[r].arm, g->runs[r].cell,
+                       (unsigned long long)g->runs[r].cfg.seed, ix.grid[reused_from[r]]);
+    reuse_index_free(&ix);
+    char reused[96] = "", changed[96] = "";
+    if (nreused) snprintf(reused, sizeof reused, ", %d %sreused from other grids", nreused, o->dry ? "to be " : "");
+    if (nchanged) snprintf(changed, sizeof changed, " (%d because their data changed)", nchanged);
+    fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded%s, %d to run%s, %d at a time, %d thread%s each\n",
+            g->name, nmine, g->ncells, o->slice_n > 1 ? " in this slice" : "", ndone, reused, *ntodo, changed, o->jobs,
+            threads, threads > 1 ? "s" : "");
+    return nmine;
+}
+
+/* Scheduling state of one harness run. */
+typedef struct Sched {
+    Grid *g;
+    const RunOpts *o;
+    const char *self, *gdir, *csv;
+    int *todo, ntodo, next, running, threads;
+    int nok, nfail, ndiv, nskip, finished, tty;
+    Slot *slots;
+    double t_start, *done_dur; /* seconds of runs finished here, 0 = not */
+} Sched;
+
+/* Start the next runs until every slot is busy. Returns -1 on a fatal error (g_stop set). */
+static int fill_slots(Sched *S) {
+    while (S->running < S->o->jobs && S->next < S->ntodo && !g_stop) {
+        GridRun *gr = &S->g->runs[S->todo[S->next]];
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s/runs/%s", S->gdir, gr->run_id);
+        if (mkdir_p(dir)) {
+            fprintf(stderr, "harness run: %s: cannot create: %s\n", dir, strerror(errno));
+            g_stop = 1;
+            return -1;
+        }
+        int s = 0;
+        while (S->slots[s].pid) s++;
+        int lock_fd = claim_run(dir, S->csv, gr->run_id, &S->g->hashes);
+        if (lock_fd < 0) { /* another harness run has it, or finished it */
+            fprintf(stderr, "%s  skipped  %s  (running or recorded by another harness run)\n", S->tty ? "\r\033[K" : "",
+                    gr->run_id);
+            S->nskip++;
+            S->next++;
+            continue;
+        }
+        Slot *sl = &S->slots[s];
+        sl->lock_fd = lock_fd;
+        sl->run = S->todo[S->next];
+        sl->t0 = now_seconds();
+        iso_time_now(sl->start, sizeof sl->start);
+        sl->pid = spawn(S->self, S->o->results, S->g, gr, S->threads, dir);
+        int flags = fcntl(lock_fd, F_GETFD); /* later children must not inherit it */
+        if (flags >= 0) fcntl(lock_fd, F_SETFD, flags | FD_CLOEXEC);
+        if (sl->pid < 0) {
+            close(lock_fd);
+            fprintf(stderr, "harness run: fork failed: %s\n", strerror(errno));
+            sl->pid = 0;
+            g_stop = 1;
+            return -1;
+        }
+        S->running++;
+        S->next++;
+    }
+    return 0;
+}
+
+/* Account for child pid's exit: counts, a failure row when the child could not write
+ * one, the run's line. */
+static void reap(Sched *S, pid_t pid, int status) {
+    int s = 0;
+    while (s < S->o->jobs && S->slots[s].pid != pid) s++;
+    if (s == S->o->jobs) return;
+    Slot *sl = &S->slots[s];
+    GridRun *gr = &S->g->runs[sl->run];
+    double dur = now_seconds() - sl->t0;
+    const char *what;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) { S->nok++; what = "ok"; }
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { S->ndiv++; what = "diverged"; }
+    else {
+        S->nfail++;
+        what = "failed";
+        /* exit 1: the child recorded its failure; a signal or any other code: record it here */
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1) && !g_stop) {
+            TrainResult res = {0};
+            snprintf(res.status, sizeof res.status, "failed");
+            char end[32], err[1024];
+            iso_time_now(end, sizeof end);
+            if (record_run(S->csv, S->g->name, gr->arm, &gr->cfg, &res, sl->start, end, NULL, &S->g->hashes, err,
+                           sizeof err))
+                fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
+        }
+    }
+    S->done_dur[sl->run] = dur;
+    S->finished++;
+    sl->pid = 0;
+    close(sl->lock_fd);
+    S->running--;
+    char d[32];
+    fmt_duration(dur, d, sizeof d);
+    if (S->tty) fprintf(stderr, "\r\033[K");
+    fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
+            (unsigned long long)gr->cfg.seed, d, S->gdir, gr->run_id);
+}
+
+static void draw_progress(const Sched *S, double now) {
+    char e1[32], e2[32];
+    fmt_duration(now - S->t_start, e1, sizeof e1);
+    fmt_duration(grid_eta(S->g, S->todo, S->ntodo, S->next, S->slots, S->o->jobs, S->done_dur, S->gdir, now), e2,
+                 sizeof e2);
+    fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
+            S->tty ? "\r\033[K" : "", S->g->name, S->finished + S->nskip, S->ntodo, S->nok, S->nfail, S->ndiv,
+            S->running, e1, e2, S->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+/* Run S->todo, S->o->jobs at a time, until done or interrupted (SIGINT, SIGTERM). */
+static void schedule(Sched *S) {
+    double last_draw = 0;
+    int need_draw = 1;
+    while ((S->next < S->ntodo || S->running > 0) && !g_stop) {
+        if (fill_slots(S)) break;
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            reap(S, pid, status);
+            need_draw = 1;
+            continue; /* refill the free slot before drawing */
+        } else if (pid < 0 && errno != EINTR && S->running > 0) {
+            break;
+        }
+        double now = now_seconds();
+        if ((S->tty && now - last_draw >= 1.0) || need_draw) {
+            draw_progress(S, now);
+            last_draw = now;
+            need_draw = 0;
+        }
+        if (pid == 0) usleep(100000);
+    }
+    if (g_stop) {
+        for (int s = 0; s < S->o->jobs; s++)
+            if (S->slots[s].pid) kill(S->slots[s].pid, SIGTERM);
+        for (int s = 0; s < S->o->jobs; s++)
+            if (S->slots[s].pid) waitpid(S->slots[s].pid, NULL, 0);
+        fprintf(stderr, "\nharness run: interrupted; %d run(s) stopped unrecorded; rerun the same command to resume\n",
+                S->running);
+    } else {
+        if (S->tty) fprintf(stderr, "\n");
+        char e1[32];
+        fmt_duration(now_seconds() - S->t_start, e1, sizeof e1);
+        fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged, %d skipped in %s; results in %s\n", S->g->name, S->nok,
+                S->nfail, S->ndiv, S->nskip, e1, S->csv);
+    }
+}
+
+int cmd_run(int argc, char **argv, const char *argv0) {
+    RunOpts o;
+    int rc = parse_run_args(argc, argv, &o);
+    if (rc >= 0) return rc;
     char err[1024];
     Grid g;
-    if (grid_parse_file(gpath, &g, err, sizeof err)) { fprintf(stderr, "harness run: %s\n", err); return 1; }
-    for (int r = 0; probe && r < g.nruns; r++) g.runs[r].cfg.probe = 1; /* not in the identity: run_ids stay */
+    if (grid_parse_file(o.gpath, &g, err, sizeof err)) { fprintf(stderr, "harness run: %s\n", err); return 1; }
+    for (int r = 0; o.probe && r < g.nruns; r++) g.runs[r].cfg.probe = 1; /* not in the identity: run_ids stay */
     char gdir[1024], csv[1100];
-    snprintf(gdir, sizeof gdir, "%s/%s", results, g.name);
+    snprintf(gdir, sizeof gdir, "%s/%s", o.results, g.name);
     snprintf(csv, sizeof csv, "%s/runs.csv", gdir);
     Table t;
     if (store_read(csv, &t, err, sizeof err)) {
@@ -273,46 +506,26 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         return 1;
     }
     if (t.skipped) fprintf(stderr, "harness run: %s: ignoring %d malformed or partial line(s)\n", csv, t.skipped);
-    int *todo = malloc((size_t)g.nruns * sizeof(int)), ntodo = 0, nmine = 0, ndone_before = 0, nchanged = 0;
-    for (int r = 0; r < g.nruns; r++) {
-        if (r % slice_n != slice_i) continue;
-        nmine++;
-        char why[512];
-        if (record_run_done(&t, g.runs[r].run_id, &g.hashes, why, sizeof why)) {
-            ndone_before++;
-            continue;
-        }
-        if (why[0]) { /* recorded, but its data changed since: run it again; its new row supersedes the old */
-            fprintf(stderr, "  rerun    %s  %-10s seed %-6llu %s\n", g.runs[r].run_id, g.runs[r].arm,
-                    (unsigned long long)g.runs[r].cfg.seed, why);
-            nchanged++;
-        }
-        todo[ntodo++] = r;
-    }
-    int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = ncores / jobs > 0 ? ncores / jobs : 1;
-    int nprobe_fail = dry ? 0 : probe_recorded(&g, &t, gdir, slice_i, slice_n, ncores);
-    if (nprobe_fail) fprintf(stderr, "grid %s: %d probe(s) of recorded runs failed\n", g.name, nprobe_fail);
+    int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN), threads = ncores / o.jobs > 0 ? ncores / o.jobs : 1;
+    int *todo = malloc((size_t)g.nruns * sizeof(int)), *reused_from = malloc((size_t)g.nruns * sizeof(int)), ntodo;
+    plan_runs(&g, &o, &t, gdir, csv, threads, todo, &ntodo, reused_from);
+    free(reused_from);
     table_free(&t);
-    char changed[96] = "";
-    if (nchanged) snprintf(changed, sizeof changed, " (%d because their data changed)", nchanged);
-    fprintf(stderr, "grid %s: %d runs (%d cells x seeds)%s; %d already recorded, %d to run%s, %d at a time, %d thread%s each\n",
-            g.name, nmine, g.ncells, slice_n > 1 ? " in this slice" : "", ndone_before, ntodo, changed, jobs, threads,
-            threads > 1 ? "s" : "");
-    if (ntodo == 0) {
-        fprintf(stderr, "grid %s: nothing to do: every run is recorded in %s\n", g.name, csv);
-        free(todo);
-        grid_free(&g);
-        return nprobe_fail ? 1 : 0;
+    int nprobe_fail = 0;
+    if (!o.dry && store_read(csv, &t, err, sizeof err) == 0) { /* again: reused rows may lack their probe */
+        nprobe_fail = probe_recorded(&g, &t, gdir, o.slice_i, o.slice_n, ncores);
+        table_free(&t);
     }
-    if (dry) {
+    if (nprobe_fail) fprintf(stderr, "grid %s: %d probe(s) of recorded runs failed\n", g.name, nprobe_fail);
+    if (ntodo == 0 || o.dry) {
+        if (ntodo == 0) fprintf(stderr, "grid %s: nothing to do: every run is recorded in %s\n", g.name, csv);
         for (int k = 0; k < ntodo; k++) {
             GridRun *gr = &g.runs[todo[k]];
             printf("%s %s cell %d seed %llu\n", gr->run_id, gr->arm, gr->cell, (unsigned long long)gr->cfg.seed);
         }
         free(todo);
         grid_free(&g);
-        return 0;
+        return nprobe_fail ? 1 : 0;
     }
     char self[1024];
     self_path(argv0, self, sizeof self);
@@ -320,123 +533,14 @@ int cmd_run(int argc, char **argv, const char *argv0) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-
-    Slot *slots = calloc((size_t)jobs, sizeof *slots);
-    int next = 0, running = 0, nok = 0, nfail = 0, ndiv = 0, nskip = 0, finished = 0, tty = isatty(2);
-    double t_start = now_seconds(), last_draw = 0;
-    double *done_dur = calloc((size_t)g.nruns, sizeof *done_dur); /* seconds of runs finished here, 0 = not */
-    int need_draw = 1;
-    while ((next < ntodo || running > 0) && !g_stop) {
-        while (running < jobs && next < ntodo && !g_stop) {
-            GridRun *gr = &g.runs[todo[next]];
-            char dir[1200];
-            snprintf(dir, sizeof dir, "%s/runs/%s", gdir, gr->run_id);
-            if (mkdir_p(dir)) {
-                fprintf(stderr, "harness run: %s: cannot create: %s\n", dir, strerror(errno));
-                g_stop = 1;
-                break;
-            }
-            int s = 0;
-            while (slots[s].pid) s++;
-            int lock_fd = claim_run(dir, csv, gr->run_id, &g.hashes);
-            if (lock_fd < 0) { /* another harness run has it, or finished it */
-                fprintf(stderr, "%s  skipped  %s  (running or recorded by another harness run)\n", tty ? "\r\033[K" : "",
-                        gr->run_id);
-                nskip++;
-                next++;
-                continue;
-            }
-            slots[s].lock_fd = lock_fd;
-            slots[s].run = todo[next];
-            slots[s].t0 = now_seconds();
-            iso_time_now(slots[s].start, sizeof slots[s].start);
-            slots[s].pid = spawn(self, results, &g, gr, threads, dir);
-            int flags = fcntl(lock_fd, F_GETFD); /* later children must not inherit it */
-            if (flags >= 0) fcntl(lock_fd, F_SETFD, flags | FD_CLOEXEC);
-            if (slots[s].pid < 0) {
-                close(lock_fd);
-                fprintf(stderr, "harness run: fork failed: %s\n", strerror(errno));
-                slots[s].pid = 0;
-                g_stop = 1;
-                break;
-            }
-            running++;
-            next++;
-        }
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid > 0) {
-            int s = 0;
-            while (s < jobs && slots[s].pid != pid) s++;
-            if (s == jobs) continue;
-            GridRun *gr = &g.runs[slots[s].run];
-            double dur = now_seconds() - slots[s].t0;
-            const char *what;
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) { nok++; what = "ok"; }
-            else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { ndiv++; what = "diverged"; }
-            else {
-                nfail++;
-                what = "failed";
-                /* exit 1: the child recorded its failure; a signal or any other code: record it here */
-                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1) && !g_stop) {
-                    TrainResult res = {0};
-                    snprintf(res.status, sizeof res.status, "failed");
-                    char end[32];
-                    iso_time_now(end, sizeof end);
-                    if (record_run(csv, g.name, gr->arm, &gr->cfg, &res, slots[s].start, end, NULL, &g.hashes, err, sizeof err))
-                        fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
-                }
-            }
-            done_dur[slots[s].run] = dur;
-            finished++;
-            slots[s].pid = 0;
-            close(slots[s].lock_fd);
-            running--;
-            char d[32];
-            fmt_duration(dur, d, sizeof d);
-            if (tty) fprintf(stderr, "\r\033[K");
-            fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
-                    (unsigned long long)gr->cfg.seed, d, gdir, gr->run_id);
-            need_draw = 1;
-            continue; /* refill the free slot before drawing */
-        } else if (pid < 0 && errno != EINTR && running > 0) {
-            break;
-        }
-        double now = now_seconds();
-        if ((tty && now - last_draw >= 1.0) || need_draw) {
-            double el = now - t_start;
-            double eta = grid_eta(&g, todo, ntodo, next, slots, jobs, done_dur, gdir, now);
-            char e1[32], e2[32];
-            fmt_duration(el, e1, sizeof e1);
-            fmt_duration(eta, e2, sizeof e2);
-            {
-                fprintf(stderr, "%s[%s] %d/%d done (ok %d, failed %d, diverged %d) | running %d | elapsed %s | ETA %s%s",
-                        tty ? "\r\033[K" : "", g.name, finished + nskip, ntodo, nok, nfail, ndiv, running, e1, e2,
-                        tty ? "" : "\n");
-                fflush(stderr);
-            }
-            last_draw = now;
-            need_draw = 0;
-        }
-        if (pid == 0) usleep(100000);
-    }
-    if (g_stop) {
-        for (int s = 0; s < jobs; s++)
-            if (slots[s].pid) kill(slots[s].pid, SIGTERM);
-        for (int s = 0; s < jobs; s++)
-            if (slots[s].pid) waitpid(slots[s].pid, NULL, 0);
-        fprintf(stderr, "\nharness run: interrupted; %d run(s) stopped unrecorded; rerun the same command to resume\n",
-                running);
-    } else {
-        if (tty) fprintf(stderr, "\n");
-        char e1[32];
-        fmt_duration(now_seconds() - t_start, e1, sizeof e1);
-        fprintf(stderr, "grid %s: %d ok, %d failed, %d diverged, %d skipped in %s; results in %s\n", g.name, nok, nfail,
-                ndiv, nskip, e1, csv);
-    }
-    free(slots);
-    free(done_dur);
+    Sched S = {.g = &g, .o = &o, .self = self, .gdir = gdir, .csv = csv, .todo = todo, .ntodo = ntodo,
+               .threads = threads, .tty = isatty(2), .t_start = now_seconds()};
+    S.slots = calloc((size_t)o.jobs, sizeof *S.slots);
+    S.done_dur = calloc((size_t)g.nruns, sizeof *S.done_dur);
+    schedule(&S);
+    free(S.slots);
+    free(S.done_dur);
     free(todo);
     grid_free(&g);
-    return g_stop ? 130 : (nfail || nprobe_fail ? 1 : 0);
+    return g_stop ? 130 : (S.nfail || nprobe_fail ? 1 : 0);
 }

@@ -89,16 +89,17 @@ int probe_run_dir(const Config *c, const char *dir, FILE *log, ProbeResult *r, c
 static char **probe_row(const Table *t, int row, const ProbeResult *r) {
     const char *const *cols;
     int n = store_columns(&cols);
-    char **v = calloc((size_t)n, sizeof *v);
-    if (!v) return NULL;
-    for (int i = 0; i < n; i++) {
-        char buf[2048];
-        const char *x = table_get(t, row, cols[i]);
-        snprintf(buf, sizeof buf, "%s", x ? x : "");
+    char **v = store_row_values(t, row);
+    for (int i = 0; v && i < n; i++)
         for (int j = 0; j < PROBE_CSV_COLUMNS; j++)
-            if (!strcmp(cols[i], probe_csv_columns[j])) probe_csv_value(r, j, buf, sizeof buf);
-        v[i] = strdup(buf);
-    }
+            if (!strcmp(cols[i], probe_csv_columns[j])) {
+                char buf[2048];
+                probe_csv_value(r, j, buf, sizeof buf);
+                char *x = strdup(buf);
+                if (!x) { store_values_free(v); return NULL; }
+                free(v[i]);
+                v[i] = x;
+            }
     return v;
 }
 
@@ -118,8 +119,7 @@ int probe_record(const char *run_dir, const ProbeResult *r, char *err, size_t er
     else if (strcmp(st, "ok")) errf(err, errn, "%s: run %s has status %s, not ok", csv, run_id, st);
     else if (!(v = probe_row(&t, row, r))) errf(err, errn, "out of memory");
     else rc = store_append(csv, (const char *const *)v, n, err, errn);
-    for (int i = 0; v && i < n; i++) free(v[i]);
-    free(v);
+    store_values_free(v);
     table_free(&t);
     return rc;
 }

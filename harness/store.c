@@ -669,3 +669,24 @@ int store_status_of(const Table *t, const char *run_id, char *status, size_t n) 
     if (n) snprintf(status, n, "%s", cs >= 0 ? t->rows[r][cs] : "");
     return 1;
 }
+
+char **store_row_values(const Table *t, int row) {
+    const char *const *cols;
+    int n = store_columns(&cols);
+    if (row < 0 || row >= t->nrows) return NULL;
+    char **v = calloc((size_t)n + 1, sizeof *v); /* NULL-terminated for store_values_free */
+    if (!v) return NULL;
+    for (int i = 0; i < n; i++) {
+        const char *x = table_get(t, row, cols[i]);
+        if (!(v[i] = strdup(x ? x : ""))) {
+            store_values_free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+void store_values_free(char **v) {
+    for (int i = 0; v && v[i]; i++) free(v[i]);
+    free(v);
+}

@@ -95,6 +95,13 @@ void table_free(Table *t);
 /* Index of the LAST row of t whose run_id is run_id (a run's state), or -1. */
 int store_last_row(const Table *t, const char *run_id);
 
+/* The values of row `row` of t in store_columns order (a column t lacks is ""), as n =
+ * store_columns() strings the caller frees with store_values_free, ready for store_append
+ * after the caller changes some (probe columns, grid and arm). NULL when out of memory or
+ * row is out of range. */
+char **store_row_values(const Table *t, int row);
+void store_values_free(char **v);
+
 /* The status of the LAST row of t whose run_id is run_id, copied into
  * status (size n). Returns 1 when found, 0 when not (status is then ""). */
 int store_status_of(const Table *t, const char *run_id, char *status, size_t n);

@@ -14,7 +14,7 @@ GRIDS=("$@")
 [ $# -gt 0 ] || GRIDS=("${ORDER[@]}")
 for g in "${GRIDS[@]}"; do
     start=$(date +%s)
-    build/harness run "grids/$g.grid" -j "$(nproc)"
+    build/harness run "grids/$g.grid" -j "$(nproc)" --reuse
     build/harness report "grids/$g.grid" > /dev/null
     echo "reproduce: grids/$g.grid done in $(( $(date +%s) - start )) s"
 done

@@ -348,3 +348,57 @@ Test(harness, changed_data_reruns_the_run, .timeout = 240) {
     cr_expect(strstr(out, "recorded before data hashes were kept") && !strstr(out, "stale run"), "%s", out);
     sh("rm -rf %s%s", d.dir, "");
 }
+
+/* harness run --reuse copies the runs another grid recorded (same run_id) instead of training
+ * them again: their rows get this grid's name and arm and keep their results; their run
+ * directories are copied; runs no grid recorded are trained. --dry-run says which it would
+ * reuse. */
+Test(harness, reuse_copies_runs_of_other_grids, .timeout = 240) {
+    GridDir d;
+    grid_dir(&d, "reuse");
+    cr_assert_eq(sh(HARNESS_BIN " run %s -j 1 --results %s 2>/dev/null", d.grid, d.res), 0);
+    char other[700], ocsv[700], cmd[2048], out[16384];
+    snprintf(other, sizeof other, "%s/other.grid", d.dir);
+    snprintf(ocsv, sizeof ocsv, "%s/other/runs.csv", d.res);
+    const char *body = strstr(GRID, "dataset");
+    char text[2048];
+    snprintf(text, sizeof text, "%.*s[ntp]\nloss = ntp\n[jepa]\nloss = jepa\nk = 2, 3\n", (int)(strstr(body, "[baseline]") - body), body);
+    write_file(other, text);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s --dry-run --reuse --results %s 2>&1", other, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "4 to be reused from other grids") != NULL, "%s", out);
+    cr_expect(strstr(out, "reuse tiny") != NULL, "%s", out);
+    cr_expect_leq(rows_in(ocsv), 0, "a dry run records nothing");
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s -j 1 --reuse --results %s 2>&1", other, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "0 already recorded, 4 reused from other grids, 2 to run") != NULL, "%s", out);
+    Table a, b;
+    char err[256];
+    cr_assert_eq(store_read(d.csv, &a, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_read(ocsv, &b, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(b.nrows, 6);
+    int reused = 0;
+    for (int r = 0; r < b.nrows; r++) {
+        const char *id = table_get(&b, r, "run_id");
+        cr_expect_str_eq(table_get(&b, r, "grid"), "other");
+        int ra = store_last_row(&a, id);
+        if (ra < 0) continue;
+        reused++;
+        const char *arm = table_get(&b, r, "arm");
+        cr_expect(!strcmp(arm, "ntp") || !strcmp(arm, "jepa"), "arm %s", arm);
+        cr_expect_str_eq(table_get(&b, r, "acc_exact"), table_get(&a, ra, "acc_exact"));
+        cr_expect_str_eq(table_get(&b, r, "start_time"), table_get(&a, ra, "start_time"), "provenance kept");
+        char f[1200];
+        snprintf(f, sizeof f, "%s/other/runs/%s/DONE", d.res, id);
+        cr_expect_eq(access(f, F_OK), 0, "%s", f);
+        snprintf(f, sizeof f, "%s/other/runs/%s/checkpoint/model.safetensors", d.res, id);
+        cr_expect_eq(access(f, F_OK), 0, "%s", f);
+    }
+    cr_expect_eq(reused, 4);
+    table_free(&a);
+    table_free(&b);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s -j 1 --reuse --results %s 2>&1", other, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "nothing to do") != NULL, "%s", out);
+    sh("rm -rf %s%s", d.dir, "");
+}
