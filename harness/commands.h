@@ -11,5 +11,9 @@ int cmd_loss(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_paper(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
 
 #endif

@@ -59,6 +59,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "probe")) return cmd_probe(argc - 2, argv + 2);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     if (!strcmp(cmd, "paper")) return cmd_paper(argc - 2, argv + 2);
+    if (!strcmp(cmd, "show")) return cmd_show(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status")) return cmd_status(argc - 2, argv + 2);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "slurm")) return cmd_slurm(argc - 2, argv + 2);
     fprintf(stderr, "harness: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
