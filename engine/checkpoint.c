@@ -33,6 +33,10 @@ typedef struct CkDirs { char model_dir[2048], adapter_dir[2048]; int is_adapter;
 static int resolve_dirs(const char *dir, CkDirs *d, char *err, size_t errn) {
     char path[4096];
     memset(d, 0, sizeof *d);
+    /* every path below fits: dir and the base (< 512, PeftConfig) are short enough */
+    if (strlen(dir) >= sizeof d->model_dir - sizeof d->pc.base_model - 32)
+        return errf(err, errn, "%.200s...: checkpoint path longer than %zu bytes", dir,
+                    sizeof d->model_dir - sizeof d->pc.base_model - 33);
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     if (!exists(path)) {
         snprintf(d->model_dir, sizeof d->model_dir, "%s", dir);

@@ -32,7 +32,10 @@ int checkpoint_save(Model *m, const Tokenizer *tok, const Config *run, const cha
  * run != NULL and the checkpoint records its run config, it is read into
  * *run with *has_run = 1. Errors name the file: missing or malformed files,
  * a missing tensor, a shape mismatch, an unsupported dtype, truncated data,
- * a vocabulary that cannot hold the byte tokenizer. */
+ * a vocabulary that cannot hold the byte tokenizer, a directory path longer
+ * than 1503 bytes. Every number read is range-checked before use (see
+ * hf_config.h, safetensors.h, peft.h): hostile files are refused, never
+ * undefined behaviour. */
 int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn);
 
 /* The model of run config c on be (ALGORITHM.md §5): from scratch (preset,

@@ -1,10 +1,13 @@
 /* The config schema table and its operations. See config.h. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errmsg.h"
 
 #define F(field) offsetof(Config, field)
 
@@ -113,7 +116,7 @@ static const CfgKey SCHEMA[] = {
      "clip the global gradient L2 norm (0 = off)", NULL, NULL},
     {"adam_beta1", CFG_FLOAT, F(adam_beta1), "0.9", 0, 1, NULL, 1, NULL, "AdamW beta1", NULL, NULL},
     {"adam_beta2", CFG_FLOAT, F(adam_beta2), "0.999", 0, 1, NULL, 1, NULL, "AdamW beta2", NULL, NULL},
-    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 0, 1, NULL, 1, NULL, "AdamW epsilon", NULL, NULL},
+    {"adam_eps", CFG_FLOAT, F(adam_eps), "1e-8", 1e-30, 1, NULL, 1, NULL, "AdamW epsilon", NULL, NULL},
     {"init_std", CFG_FLOAT, F(init_std), "0.02", 0, 10, NULL, 1, NULL,
      "std of the normal init of weights (from-scratch presets)", NULL, NULL},
     {"max_new_tokens", CFG_INT, F(max_new_tokens), "128", 1, 4096, NULL, 1, NULL,
@@ -162,74 +165,120 @@ static int choice_ok(const char *choices, const char *v) {
     return 0;
 }
 
-int config_set(Config *c, const char *key, const char *value, char *err, size_t errn) {
-    const CfgKey *k = config_key(key);
-    if (!k) {
-        snprintf(err, errn, "unknown key '%s' (harness train --help lists the keys)", key);
-        return -1;
+/* Levenshtein distance of a and b, letters compared case-blind; a large
+ * number for names longer than 63 bytes. */
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 1 << 20;
+    int row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j], v = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            if (up + 1 < v) v = up + 1;
+            if (row[j - 1] + 1 < v) v = row[j - 1] + 1;
+            row[j] = v;
+            diag = up;
+        }
     }
+    return row[lb];
+}
+
+const char *config_suggest(const char *name) {
+    int n, best = 1 << 20;
+    const CfgKey *s = config_schema(&n), *hit = NULL;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(name, s[i].name);
+        if (d < best) best = d, hit = &s[i];
+    }
+    size_t l = strlen(name);
+    int limit = l <= 2 ? 0 : l <= 7 ? 2 : 3; /* "q" -> "k" is no suggestion; "LR" -> "lr", "sede" -> "seed" are */
+    return hit && best <= limit ? hit->name : NULL;
+}
+
+/* Digits only after an optional leading '-' (no blanks, '+', fraction,
+ * exponent or hex): the text of an integer key. */
+static int integer_text(const char *v) {
+    if (*v == '-') v++;
+    if (!*v) return 0;
+    for (; *v; v++)
+        if (*v < '0' || *v > '9') return 0;
+    return 1;
+}
+
+/* A decimal number: digits, '.', an exponent and signs only, starting with
+ * a digit, sign or '.' ("inf", "nan" and hex floats are not numbers here). */
+static int decimal_text(const char *v) {
+    if (!*v) return 0;
+    for (const char *p = v; *p; p++)
+        if (!strchr("0123456789.eE+-", *p)) return 0;
+    return 1;
+}
+
+/* Set key k of c from text value (k's type and range checked). */
+static int set_key(Config *c, const CfgKey *k, const char *value, char *err, size_t errn) {
     char *base = (char *)c + k->offset;
+    const char *key = k->name;
     char *end = NULL;
     errno = 0;
     switch (k->type) {
     case CFG_ENUM:
-        if (!choice_ok(k->choices, value)) {
-            snprintf(err, errn, "key '%s': '%s' is not one of %s", key, value, k->choices);
-            return -1;
-        }
+        if (strlen(value) >= CFG_STR_MAX || !choice_ok(k->choices, value))
+            return errf(err, errn, "key '%s': '%.80s' is not one of %s", key, value, k->choices);
         snprintf(base, CFG_STR_MAX, "%s", value);
         return 0;
     case CFG_STR: {
         size_t cap = k->offset == F(init) ? CFG_PATH_MAX : CFG_STR_MAX;
-        if (strlen(value) >= cap) {
-            snprintf(err, errn, "key '%s': value longer than %zu characters", key, cap - 1);
-            return -1;
-        }
+        if (strlen(value) >= cap) return errf(err, errn, "key '%s': value longer than %zu characters", key, cap - 1);
+        for (const char *p = value; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return errf(err, errn, "key '%s': control character 0x%02x in the value", key, (unsigned char)*p);
         if (k->check && k->check(value, err, errn)) return -1;
         snprintf(base, cap, "%s", value);
         return 0;
     }
     case CFG_INT: {
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end) {
-            snprintf(err, errn, "key '%s': expected an integer, got '%s'", key, value);
-            return -1;
-        }
-        if (v < k->min || v > k->max) {
-            snprintf(err, errn, "key '%s': %ld is out of range [%g, %g]", key, v, k->min, k->max);
-            return -1;
-        }
+        if (!integer_text(value))
+            return errf(err, errn, "key '%s': expected an integer (decimal digits, e.g. 1000; no fraction, exponent "
+                        "or hex), got '%.80s'", key, value);
+        long long v = strtoll(value, &end, 10);
+        if (errno || v < k->min || v > k->max)
+            return errf(err, errn, "key '%s': %.80s is out of range [%.0f, %.0f]", key, value, k->min, k->max);
         *(int *)base = (int)v;
         return 0;
     }
     case CFG_U64: {
-        if (value[0] == '-') {
-            snprintf(err, errn, "key '%s': expected a non-negative integer, got '%s'", key, value);
-            return -1;
-        }
+        if (*value == '-' || !integer_text(value))
+            return errf(err, errn, "key '%s': expected a non-negative integer (decimal digits), got '%.80s'", key, value);
         unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end) {
-            snprintf(err, errn, "key '%s': expected a non-negative integer, got '%s'", key, value);
-            return -1;
-        }
+        if (errno) return errf(err, errn, "key '%s': %.80s is out of range [0, 2^64)", key, value);
         *(uint64_t *)base = (uint64_t)v;
         return 0;
     }
     case CFG_FLOAT: {
-        double v = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(v)) {
-            snprintf(err, errn, "key '%s': expected a number, got '%s'", key, value);
-            return -1;
-        }
-        if (v < k->min || v > k->max) {
-            snprintf(err, errn, "key '%s': %g is out of range [%g, %g]", key, v, k->min, k->max);
-            return -1;
-        }
+        double v = decimal_text(value) ? strtod(value, &end) : 0;
+        if (!end || end == value || *end || (!isfinite(v) && errno != ERANGE))
+            return errf(err, errn, "key '%s': expected a number (decimal, e.g. 0.5 or 1e-3; not inf, nan or hex), "
+                        "got '%.80s'", key, value);
+        if (errno == ERANGE || v < k->min || v > k->max) /* ERANGE: beyond a double, or below its smallest normal */
+            return errf(err, errn, "key '%s': %.80s is out of range [%g, %g]", key, value, k->min, k->max);
         *(double *)base = v;
         return 0;
     }
     }
-    return -1;
+    return errf(err, errn, "key '%s': bad schema type", key);
+}
+
+int config_set(Config *c, const char *key, const char *value, char *err, size_t errn) {
+    const CfgKey *k = config_key(key);
+    if (!k) {
+        const char *near = config_suggest(key);
+        if (near) return errf(err, errn, "unknown key '%s' (did you mean '%s'? harness train --help lists the keys)", key, near);
+        return errf(err, errn, "unknown key '%s' (harness train --help lists the keys)", key);
+    }
+    return set_key(c, k, value, err, errn);
 }
 
 void config_get(const Config *c, const CfgKey *k, char *out, size_t outn) {
@@ -260,7 +309,7 @@ void config_defaults(Config *c) {
     const CfgKey *s = config_schema(&n);
     char err[256];
     for (int i = 0; i < n; i++)
-        if (config_set(c, s[i].name, s[i].def, err, sizeof err) != 0) abort(); /* schema bug */
+        if (set_key(c, &s[i], s[i].def, err, sizeof err) != 0) abort(); /* schema bug */
 }
 
 int config_key_applies_by(const CfgKey *k, const char *(*get)(const char *name, void *ctx), void *ctx) {
@@ -277,6 +326,7 @@ static const char *config_lookup(const char *name, void *ctx) {
     static _Thread_local char buf[CFG_PATH_MAX];
     const CfgKey *k = config_key(name);
     if (!k) return NULL;
+    if (k->type == CFG_ENUM || k->type == CFG_STR) return (const char *)ctx + k->offset; /* the text itself */
     config_get((const Config *)ctx, k, buf, sizeof buf);
     return buf;
 }
@@ -320,14 +370,12 @@ int config_neutral_text(const CfgKey *k, char *out, size_t outn) {
     return 0;
 }
 
-/* The identity text of key k in c into v: its config_get value, except init,
- * which is "sha256:" and the content hash of its directory. */
+/* The identity text of key k in c into v, which holds its config_get value:
+ * kept, except for init, which becomes "sha256:" and the content hash of its
+ * directory. */
 static int identity_value(const Config *c, const CfgKey *k, HashCache *hc, char *v, size_t vn, char *err,
                           size_t errn) {
-    if (k->offset != F(init)) {
-        config_get(c, k, v, vn);
-        return 0;
-    }
+    if (k->offset != F(init)) return 0; /* v already holds config_get's text */
     char hex[65], herr[768];
     if (hash_cache_checkpoint(hc, c->init, hex, herr, sizeof herr)) {
         snprintf(err, errn, "init: %s", herr);
@@ -347,9 +395,11 @@ int config_canonical(const Config *c, int identity_only, HashCache *hc, char **o
     buf[0] = 0;
     for (int i = 0; i < n; i++) {
         char v[CFG_PATH_MAX];
-        if (!identity_only) config_get(c, &s[i], v, sizeof v);
-        else if (!config_in_identity(c, &s[i])) continue;
-        else if (identity_value(c, &s[i], hc, v, sizeof v, err, errn)) { free(buf); return -1; }
+        if (identity_only && (!s[i].identity || !config_key_applies(c, &s[i]))) continue;
+        config_get(c, &s[i], v, sizeof v);
+        /* config_in_identity, on the text just printed */
+        if (identity_only && config_is_neutral(&s[i], v)) continue;
+        if (identity_only && identity_value(c, &s[i], hc, v, sizeof v, err, errn)) { free(buf); return -1; }
         int w = snprintf(buf + len, cap - len, "%s=%s\n", s[i].name, v);
         if (w < 0 || (size_t)w >= cap - len) { /* cannot happen: 42 keys of < 600 bytes */
             free(buf);

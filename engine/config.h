@@ -121,9 +121,26 @@ const CfgKey *config_key(const char *name);
 void config_defaults(Config *c);
 
 /* Set one key from text. Returns 0, or -1 with a message in err (size errn)
- * naming the key and what was expected (unknown key, bad number, out of
- * range, not one of the choices). */
+ * naming the key and what was expected:
+ *   - an unknown key: "unknown key 'lamda' (did you mean 'lambda'? ...)"
+ *     when config_suggest has a suggestion;
+ *   - integer keys (CFG_INT, CFG_U64): decimal digits only, after an
+ *     optional '-' for CFG_INT: "2.5", "1e3", "0x10", "+3", " 3" and "" are
+ *     "expected an integer"; a value outside [min, max] (or 2^64 for the
+ *     seed) is "out of range";
+ *   - float keys: a decimal number (digits, '.', exponent): "inf", "nan",
+ *     hex floats and trailing text are "expected a number"; a value outside
+ *     [min, max], or that overflows or underflows a double, is "out of
+ *     range";
+ *   - enum keys: one of the choices ("is not one of");
+ *   - string keys: shorter than the field, no control characters, and the
+ *     key's own check (lora_targets). */
 int config_set(Config *c, const char *key, const char *value, char *err, size_t errn);
+
+/* The schema key nearest to name (Levenshtein distance, case-blind) when it
+ * is close enough to be a typo (at most 1 edit for names of up to 3
+ * characters, 2 up to 7, 3 beyond); NULL otherwise. */
+const char *config_suggest(const char *name);
 
 /* Set one key from "key=value" text (a command-line argument): config_set
  * of the text before and after the first '='. Returns 0, or -1 with err:

@@ -2,10 +2,14 @@
 #include "data.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "errmsg.h"
 
 #ifndef SOURCE_DIR
 #define SOURCE_DIR "."
@@ -29,10 +33,16 @@ void dataset_free(Dataset *d) {
     d->n = 0;
 }
 
-static int parse_line(const char *line, Example *e, char *why, size_t whyn) {
-    cJSON *root = cJSON_Parse(line);
+static int parse_line(const char *line, size_t len, Example *e, char *why, size_t whyn) {
+    if (memchr(line, 0, len)) {
+        snprintf(why, whyn, "a NUL byte in the line (expected one JSON object of UTF-8 text)");
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(line, len + 1, &end, 1); /* nothing but blanks after the object */
     if (!root) {
-        snprintf(why, whyn, "not valid JSON");
+        long at = end && end >= line && end <= line + len ? (long)(end - line) + 1 : 0;
+        snprintf(why, whyn, "not valid JSON (near column %ld)", at);
         return -1;
     }
     cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
@@ -64,8 +74,15 @@ static int parse_line(const char *line, Example *e, char *why, size_t whyn) {
     e->user = dupstr(u);
     e->assistant = dupstr(a);
     cJSON_Delete(root);
+    if (!e->system || !e->user || !e->assistant) {
+        free(e->system), free(e->user), free(e->assistant);
+        snprintf(why, whyn, "out of memory");
+        return -1;
+    }
     return 0;
 }
+
+static void looked_in(const char *path, char *out, size_t outn);
 
 int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn) {
     d->ex = NULL;
@@ -73,40 +90,48 @@ int dataset_load(const char *path, int limit, Dataset *d, char *err, size_t errn
     snprintf(d->path, sizeof d->path, "%s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errn, "%s: cannot open", path);
+        int e = errno;
+        char where[2048];
+        looked_in(path, where, sizeof where);
+        snprintf(err, errn, "%s: cannot open: %s%s", path, strerror(e), where);
         return -1;
     }
-    int cap = 0, lineno = 0;
-    char *line = NULL;
+    int cap = 0, lineno = 0, rc = 0;
+    char *line = NULL, why[160];
     size_t linecap = 0;
     ssize_t len;
     while ((len = getline(&line, &linecap, f)) != -1) {
+        if (lineno == INT_MAX || d->n == INT_MAX / 2) {
+            rc = errf(err, errn, "%s: more than %d lines", path, INT_MAX / 2);
+            break;
+        }
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (len == 0) continue;
         if (limit > 0 && d->n >= limit) break;
         if (d->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            d->ex = realloc(d->ex, (size_t)cap * sizeof *d->ex);
+            int nc = cap ? (cap > INT_MAX / 4 ? INT_MAX / 2 : cap * 2) : 1024;
+            Example *ne = realloc(d->ex, (size_t)nc * sizeof *ne);
+            if (!ne) {
+                rc = errf(err, errn, "%s:%d: out of memory", path, lineno);
+                break;
+            }
+            d->ex = ne;
+            cap = nc;
         }
-        char why[160];
-        if (parse_line(line, &d->ex[d->n], why, sizeof why) != 0) {
-            snprintf(err, errn, "%s:%d: %s", path, lineno, why);
-            free(line);
-            fclose(f);
-            dataset_free(d);
-            return -1;
+        if (parse_line(line, (size_t)len, &d->ex[d->n], why, sizeof why) != 0) {
+            rc = errf(err, errn, "%s:%d: %s", path, lineno, why);
+            break;
         }
         d->ex[d->n].line = lineno;
         d->n++;
     }
+    if (!rc && ferror(f)) rc = errf(err, errn, "%s: read error after line %d", path, lineno);
     free(line);
     fclose(f);
-    if (d->n == 0) {
-        snprintf(err, errn, "%s: no examples", path);
-        return -1;
-    }
-    return 0;
+    if (!rc && d->n == 0) rc = errf(err, errn, "%s: no examples", path);
+    if (rc) dataset_free(d);
+    return rc;
 }
 
 /* The data sets (config key `dataset`) and the files of their splits (data/README.md). */
@@ -117,13 +142,51 @@ static const struct { const char *name, *train, *test; } datasets[] = {
     {"nlrx_base", "nlrx_base_train", "turk_test"},
 };
 
+/* The folders searched for data files, in order, into dirs (at most 3);
+ * their count. */
+static int search_dirs(const char *dirs[3]) {
+    const char *env = getenv("HARNESS_DATA");
+    int n = 0;
+    if (env && *env) dirs[n++] = env;
+    dirs[n++] = "data";
+    dirs[n++] = SOURCE_DIR "/data";
+    return n;
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 void dataset_path(const char *name, const char *split, char *out, size_t outn) {
     char file[256];
     snprintf(file, sizeof file, "%s_%s", name, split);
     for (size_t i = 0; i < sizeof datasets / sizeof *datasets; i++)
         if (!strcmp(name, datasets[i].name)) snprintf(file, sizeof file, "%s", strcmp(split, "train") ? datasets[i].test : datasets[i].train);
-    const char *env = getenv("HARNESS_DATA");
-    struct stat st;
-    const char *dir = env && *env ? env : (stat("data", &st) == 0 && S_ISDIR(st.st_mode)) ? "data" : SOURCE_DIR "/data";
-    snprintf(out, outn, "%s/%s.jsonl", dir, file);
+    const char *dirs[3];
+    int n = search_dirs(dirs);
+    for (int i = 0; i < n; i++) {
+        snprintf(out, outn, "%s/%s.jsonl", dirs[i], file);
+        if (is_file(out)) return;
+    }
+    snprintf(out, outn, "%s/%s.jsonl", dirs[0], file); /* none: the first place, which dataset_load reports */
+}
+
+/* When path is a data file in one of the search folders (as dataset_path
+ * gives it), "; looked for FILE in: A (HARNESS_DATA), ./data, SRC/data"
+ * into out, else "". */
+static void looked_in(const char *path, char *out, size_t outn) {
+    out[0] = 0;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return;
+    const char *dirs[3];
+    int n = search_dirs(dirs), hit = 0;
+    for (int i = 0; i < n; i++)
+        hit |= strlen(dirs[i]) == (size_t)(slash - path) && !strncmp(dirs[i], path, (size_t)(slash - path));
+    if (!hit) return;
+    size_t k = (size_t)snprintf(out, outn, "; looked for %s in:", slash + 1);
+    for (int i = 0; i < n && k < outn; i++)
+        k += (size_t)snprintf(out + k, outn - k, "%s %s%s", i ? "," : "", dirs[i],
+                              i == 0 && n == 3 ? " ($HARNESS_DATA)" : "");
+    if (k < outn && n < 3) snprintf(out + k, outn - k, " (HARNESS_DATA is not set)");
 }

@@ -16,6 +16,8 @@
 
 #define JSON_MAX_BYTES (64L << 20)
 #define SIZE_MAX_KEY (1 << 30) /* upper bound of every size key */
+#define ROPE_THETA_MAX 1e12    /* as the config key rope_theta */
+#define SCALE_MAX 1e6          /* upper bound of the rope_scaling factors */
 
 /* ---------------------------------------------------------------- JSON files */
 
@@ -107,16 +109,18 @@ static int get_int(const cJSON *j, const char *key, int required, int def, int l
     return 0;
 }
 
-/* *out = number value of key; def when absent unless required. */
-static int get_num(const cJSON *j, const char *key, int required, double def, double *out, const char *where,
-                   char *err, size_t errn) {
+/* *out = number value of key in (lo, hi] (finite; so it also converts to a
+ * float without overflow); def when absent unless required. */
+static int get_num(const cJSON *j, const char *key, int required, double def, double lo, double hi, double *out,
+                   const char *where, char *err, size_t errn) {
     const cJSON *v = item(j, key);
     if (!v) {
         if (required) return errf(err, errn, "%s: missing key \"%s\"", where, key);
         *out = def;
         return 0;
     }
-    if (!cJSON_IsNumber(v)) return errf(err, errn, "%s: \"%s\" must be a number", where, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > lo && v->valuedouble <= hi))
+        return errf(err, errn, "%s: \"%s\" must be a number in (%g, %g]", where, key, lo, hi);
     *out = v->valuedouble;
     return 0;
 }
@@ -161,14 +165,14 @@ static int read_shape(const cJSON *j, ModelConfig *mc, const char *path, char *e
         get_int(j, "vocab_size", 1, 0, 1, M, &mc->vocab_size, path, err, errn) ||
         get_int(j, "num_key_value_heads", 0, mc->n_heads, 1, M, &mc->n_kv_heads, path, err, errn) ||
         get_int(j, "max_position_embeddings", 0, 2048, 1, M, &mc->max_pos, path, err, errn) ||
-        get_num(j, "rms_norm_eps", 0, 1e-6, &eps, path, err, errn) ||
-        get_num(j, "rope_theta", 0, 10000.0, &theta, path, err, errn) ||
+        get_num(j, "rms_norm_eps", 0, 1e-6, 0, 1, &eps, path, err, errn) ||
+        get_num(j, "rope_theta", 0, 10000.0, 0, ROPE_THETA_MAX, &theta, path, err, errn) ||
         get_bool(j, "tie_word_embeddings", 0, &mc->tie_embeddings, path, err, errn) ||
         get_int(j, "head_dim", 0, 0, 1, M, &hd, path, err, errn))
         return -1;
-    mc->rms_eps = (float)eps;
+    mc->rms_eps = (float)eps; /* both in range of a float: get_num */
     mc->rope_theta = (float)theta;
-    if (hd && (long)hd * mc->n_heads != mc->dim)
+    if (hd && (long long)hd * mc->n_heads != mc->dim)
         return errf(err, errn, "%s: head_dim %d != hidden_size / num_attention_heads (%d / %d) is not supported",
                     path, hd, mc->dim, mc->n_heads);
     return 0;
@@ -189,9 +193,9 @@ static int read_rope_scaling(const cJSON *j, ModelConfig *mc, const char *path, 
     char where[4200];
     snprintf(where, sizeof where, "%s: \"rope_scaling\"", path);
     mc->rope_scaling = ROPE_SCALING_LLAMA3;
-    return get_num(rs, "factor", 1, 0, &mc->rope_factor, where, err, errn) ||
-                   get_num(rs, "low_freq_factor", 1, 0, &mc->rope_low_freq_factor, where, err, errn) ||
-                   get_num(rs, "high_freq_factor", 1, 0, &mc->rope_high_freq_factor, where, err, errn) ||
+    return get_num(rs, "factor", 1, 0, 0, SCALE_MAX, &mc->rope_factor, where, err, errn) ||
+                   get_num(rs, "low_freq_factor", 1, 0, 0, SCALE_MAX, &mc->rope_low_freq_factor, where, err, errn) ||
+                   get_num(rs, "high_freq_factor", 1, 0, 0, SCALE_MAX, &mc->rope_high_freq_factor, where, err, errn) ||
                    get_int(rs, "original_max_position_embeddings", 1, 0, 1, SIZE_MAX_KEY, &mc->rope_original_max_pos,
                            where, err, errn)
                ? -1

@@ -9,21 +9,25 @@
  *   intermediate_size, vocab_size                        required integers
  *   num_key_value_heads        default num_attention_heads
  *   head_dim                   must equal hidden_size / num_attention_heads
- *   rms_norm_eps               default 1e-6
- *   rope_theta                 default 10000
+ *   rms_norm_eps               default 1e-6, a number in (0, 1]
+ *   rope_theta                 default 10000, a number in (0, 1e12]
  *   max_position_embeddings    default 2048
  *   tie_word_embeddings        default false
  *   rope_scaling               null/absent/"default": none; "llama3" (key
  *                              "rope_type" or "type") with factor,
  *                              low_freq_factor, high_freq_factor and
- *                              original_max_position_embeddings; any other
+ *                              original_max_position_embeddings (the
+ *                              factors numbers in (0, 1e6]); any other
  *                              type is refused
  *   hidden_act                 "silu" if present; attention_bias and
  *                              mlp_bias must be false if present
  *   bos_token_id, pad_token_id (int, -1 or null: none), eos_token_id (int,
  *                              list or null)
  * A null value is the same as an absent key. Every token id must lie in
- * [0, vocab_size). */
+ * [0, vocab_size). Integers must be exact (64.5 is refused) and every size
+ * key lies in [1, 2^30]; numbers that overflow a double (1e999) are refused,
+ * so nothing read is NaN or infinite and every conversion to int or float is
+ * in range. */
 #ifndef ENGINE_HF_CONFIG_H
 #define ENGINE_HF_CONFIG_H
 

@@ -17,6 +17,8 @@ static const struct { const char *shortname, *module, *parent; } TARGETS[LT_COUN
     {"down", "down_proj", "mlp"},
 };
 #define PREFIX "base_model.model.model.layers."
+#define PEFT_MAX_RANK 65536  /* as the config key lora_rank */
+#define PEFT_MAX_ALPHA 1e6   /* as the config key lora_alpha */
 
 const char *peft_target_module(int target) {
     return target >= 0 && target < LT_COUNT ? TARGETS[target].module : NULL;
@@ -132,10 +134,10 @@ static int read_numbers(const cJSON *j, PeftConfig *pc, const char *path, char *
                 *d = cJSON_GetObjectItemCaseSensitive(j, "lora_dropout"),
                 *bm = cJSON_GetObjectItemCaseSensitive(j, "base_model_name_or_path");
     double rv = r ? r->valuedouble : 8;
-    if (r && (!cJSON_IsNumber(r) || rv != floor(rv) || rv < 1 || rv > 1 << 20))
-        return errf(err, errn, "%s: \"r\" must be an integer >= 1", path);
-    if (a && (!cJSON_IsNumber(a) || !isfinite(a->valuedouble)))
-        return errf(err, errn, "%s: \"lora_alpha\" must be a number", path);
+    if (r && (!cJSON_IsNumber(r) || rv != floor(rv) || rv < 1 || rv > PEFT_MAX_RANK))
+        return errf(err, errn, "%s: \"r\" must be an integer in [1, %d]", path, PEFT_MAX_RANK);
+    if (a && (!cJSON_IsNumber(a) || !(a->valuedouble >= 0 && a->valuedouble <= PEFT_MAX_ALPHA)))
+        return errf(err, errn, "%s: \"lora_alpha\" must be a number in [0, %g]", path, PEFT_MAX_ALPHA);
     if (d && (!cJSON_IsNumber(d) || !(d->valuedouble >= 0 && d->valuedouble < 1)))
         return errf(err, errn, "%s: \"lora_dropout\" must be a number in [0, 1)", path);
     if (bm && !cJSON_IsNull(bm) && (!cJSON_IsString(bm) || strlen(bm->valuestring) >= sizeof pc->base_model))

@@ -29,7 +29,9 @@ typedef struct PeftConfig {
  * true, bias other than "none", task_type other than "CAUSAL_LM", any other
  * target module or a regular expression, non-empty layers_to_transform,
  * layer_replication, modules_to_save, exclude_modules, target_parameters,
- * rank_pattern or alpha_pattern; r < 1, lora_dropout outside [0, 1). */
+ * rank_pattern or alpha_pattern; r not an integer in [1, 65536],
+ * lora_alpha not a number in [0, 1e6], lora_dropout outside [0, 1) (so the
+ * float fields are finite and in range). */
 int peft_config_read(const char *path, PeftConfig *pc, char *err, size_t errn);
 
 /* Write adapter_config.json (atomically) as peft saves one: peft_type

@@ -118,6 +118,9 @@ static int parse_entry(const cJSON *e, int file, uint64_t data_start, uint64_t d
                     "%s: tensor %s: data_offsets must be integers begin <= end <= %llu (the data size) with "
                     "end - begin = %llu (numel * %d bytes)",
                     path, nm, (unsigned long long)dlen, (unsigned long long)bytes, t->esize);
+    if (a % (uint64_t)t->esize)
+        return errf(err, errn, "%s: tensor %s: data_offsets begin %llu is not a multiple of %d (the size of %s)", path,
+                    nm, (unsigned long long)a, t->esize, t->dtype);
     t->numel = numel;
     t->file = file;
     t->begin = data_start + a;
@@ -130,12 +133,14 @@ static int cmp_begin(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* No two of tensors[first ..) (one file) share a byte. */
+/* No two of tensors[first ..) (one file) share a byte (empty tensors hold
+ * none, so they may sit anywhere). */
 static int check_overlaps(const SafeTensors *st, int first, const char *path, char *err, size_t errn) {
-    int n = st->ntensors - first, rc = 0;
-    const StTensor **v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    int n = 0, rc = 0;
+    const StTensor **v = malloc((size_t)(st->ntensors - first + 1) * sizeof *v);
     if (!v) return errf(err, errn, "%s: out of memory", path);
-    for (int i = 0; i < n; i++) v[i] = &st->tensors[first + i];
+    for (int i = first; i < st->ntensors; i++)
+        if (st->tensors[i].end > st->tensors[i].begin) v[n++] = &st->tensors[i];
     qsort(v, (size_t)n, sizeof *v, cmp_begin);
     for (int i = 1; i < n && !rc; i++)
         if (v[i]->begin < v[i - 1]->end)

@@ -14,8 +14,12 @@
  * bounds: the file is long enough for its header (N <= 100 MB), the header is
  * a JSON object, every tensor has a known dtype, a shape of at most
  * ST_MAX_DIMS non-negative integers whose product (and byte size) does not
- * overflow, data_offsets within the data with end - begin equal to the byte
- * size, and no two tensors of a file overlap. No tensor name appears twice. */
+ * overflow, data_offsets integers (JSON numbers that are whole, in [0, 2^53]:
+ * negative, fractional or huge offsets are refused, never cast) within the
+ * data with end - begin equal to the byte size and begin a multiple of the
+ * dtype size, and no two tensors of a file share a byte. No tensor name
+ * appears twice. Every error names the file and, where there is one, the
+ * tensor. */
 #ifndef ENGINE_SAFETENSORS_H
 #define ENGINE_SAFETENSORS_H
 
@@ -53,8 +57,8 @@ typedef struct SafeTensors {
  * no ".."); every shard is opened and each listed tensor must be in its
  * shard. Returns 0, or -1 with err naming the file (and tensor): cannot
  * open, too short, header length beyond the file, bad JSON, bad entry,
- * unknown dtype, offsets out of range or of the wrong size, overlapping
- * tensors, a duplicate name, a bad shard name. *st is zeroed on error. */
+ * unknown dtype, offsets out of range, of the wrong size or not aligned to
+ * the dtype, overlapping tensors, a duplicate name, a bad shard name. *st is zeroed on error. */
 int safetensors_open(SafeTensors *st, const char *path, char *err, size_t errn);
 void safetensors_close(SafeTensors *st);
 

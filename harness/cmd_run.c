@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "failure.h"
 #include "fsutil.h"
 #include "grid.h"
 #include "probe_run.h"
@@ -31,14 +33,29 @@ typedef struct Slot {
     int run;         /* index into the grid's runs */
     double t0;
     char start[32];
+    char *cmdline;   /* the child's command line, shell-quoted (provenance of a row recorded here) */
 } Slot;
 
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) { (void)sig; g_stop = 1; }
 
-/* Start `self train ...` for run gr; its stdout and stderr go to log.txt. */
+/* The cores this process may run on (its CPU affinity: a SLURM allocation or a
+ * taskset), else the online cores, at most SLURM_CPUS_PER_TASK when set; at least 1. */
+static int usable_cores(void) {
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n < 1) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* a SLURM task without CPU binding (TaskPlugin=task/none) sees the whole node */
+    const char *c = getenv("SLURM_CPUS_PER_TASK");
+    if (c && atoi(c) > 0 && atoi(c) < n) n = atoi(c);
+    return n < 1 ? 1 : n;
+}
+
+/* Start `self train ...` for run gr; its stdout and stderr go to log.txt. Its command
+ * line, quoted, goes to *cmdline (malloc'd; NULL when out of memory). */
 static pid_t spawn(const char *self, const char *results, Grid *g, const GridRun *gr, int threads,
-                   const char *dir) {
+                   const char *dir, char **cmdline) {
     int n;
     const CfgKey *s = config_schema(&n);
     char **argv = calloc((size_t)n + 16, sizeof *argv);
@@ -69,6 +86,7 @@ static pid_t spawn(const char *self, const char *results, Grid *g, const GridRun
         argv[a++] = strdup(kv);
     }
     argv[a] = NULL;
+    if ((*cmdline = malloc(PROVENANCE_CMDLINE_MAX))) provenance_quote_argv(a, argv, *cmdline, PROVENANCE_CMDLINE_MAX);
     pid_t pid = fork();
     if (pid == 0) {
         char path[1300];
@@ -159,7 +177,11 @@ static int claim_run(const char *dir, const char *csv, const char *run_id, HashC
     snprintf(path, sizeof path, "%s/lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) { close(fd); return -1; }
+    /* harness status probes a lock by taking it for an instant: try once more before giving up */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (usleep(50000), flock(fd, LOCK_EX | LOCK_NB) != 0)) {
+        close(fd);
+        return -1;
+    }
     Table t;
     char err[256], why[512];
     if (store_read(csv, &t, err, sizeof err) == 0) {
@@ -216,7 +238,9 @@ static void run_usage(void) {
     printf("usage: harness run GRID [-j N] [--results DIR] [--slice I/N] [--dry-run] [--probe] [--reuse]\n"
            "  Runs every (cell x seed) of GRID not yet recorded with status ok or diverged in\n"
            "  DIR/<grid>/runs.csv (DIR defaults to results), N at a time, the cores split between\n"
-           "  them. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
+           "  them (N above the cores this process may use is capped to them, with a warning). A failed\n"
+           "  run's reason (exit status or signal, last error line of its log.txt) is printed and\n"
+           "  recorded in runs.csv's error column. --slice I/N runs only the runs whose index %% N == I (a SLURM array task: by\n"
            "  default SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT). --dry-run lists the runs.\n"
            "  A recorded run whose train or test data file changed since (its train_sha256 or\n"
            "  test_sha256 differs from the file's now) is run again; its new row supersedes the old.\n"
@@ -270,6 +294,12 @@ static int parse_run_args(int argc, char **argv, RunOpts *o) {
         }
     }
     if (!o->gpath) { fprintf(stderr, "usage: harness run GRID [-j N] [--results DIR] [--slice I/N]\n"); return 2; }
+    int ncores = usable_cores();
+    if (o->jobs > ncores) {
+        fprintf(stderr, "harness run: warning: -j %d is more than the %d core%s this process may use; running %d at "
+                "a time\n", o->jobs, ncores, ncores == 1 ? "" : "s", ncores);
+        o->jobs = ncores;
+    }
     const char *tid = getenv("SLURM_ARRAY_TASK_ID"), *tcount = getenv("SLURM_ARRAY_TASK_COUNT");
     if (o->slice_n == 1 && tid && tcount && atoi(tcount) > 1) {
         o->slice_i = atoi(tid);
@@ -384,11 +414,13 @@ static int fill_slots(Sched *S) {
         sl->run = S->todo[S->next];
         sl->t0 = now_seconds();
         iso_time_now(sl->start, sizeof sl->start);
-        sl->pid = spawn(S->self, S->o->results, S->g, gr, S->threads, dir);
+        sl->pid = spawn(S->self, S->o->results, S->g, gr, S->threads, dir, &sl->cmdline);
         int flags = fcntl(lock_fd, F_GETFD); /* later children must not inherit it */
         if (flags >= 0) fcntl(lock_fd, F_SETFD, flags | FD_CLOEXEC);
         if (sl->pid < 0) {
             close(lock_fd);
+            free(sl->cmdline);
+            sl->cmdline = NULL;
             fprintf(stderr, "harness run: fork failed: %s\n", strerror(errno));
             sl->pid = 0;
             g_stop = 1;
@@ -400,8 +432,28 @@ static int fill_slots(Sched *S) {
     return 0;
 }
 
+/* Record failed run gr here (the child did not: killed, crashed, or it could not start),
+ * its error column `why`, its command line the child's. */
+static void record_failure(Sched *S, const Slot *sl, const GridRun *gr, const char *why) {
+    TrainResult res = {0};
+    snprintf(res.status, sizeof res.status, "failed");
+    snprintf(res.message, sizeof res.message, "%s", why);
+    char end[32], err[1024];
+    iso_time_now(end, sizeof end);
+    Provenance *p = malloc(sizeof *p);
+    if (p) {
+        provenance_get(p);
+        snprintf(p->command_line, sizeof p->command_line, "%s", sl->cmdline ? sl->cmdline : "");
+    }
+    if (record_run(S->csv, S->g->name, gr->arm, &gr->cfg, &res, sl->start, end, NULL, p, &S->g->hashes, err,
+                   sizeof err))
+        fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
+    free(p);
+}
+
 /* Account for child pid's exit: counts, a failure row when the child could not write
- * one, the run's line. */
+ * one, the run's line, and for a failed run its reason (exit status or signal, and the
+ * last error line of its log.txt). */
 static void reap(Sched *S, pid_t pid, int status) {
     int s = 0;
     while (s < S->o->jobs && S->slots[s].pid != pid) s++;
@@ -410,32 +462,30 @@ static void reap(Sched *S, pid_t pid, int status) {
     GridRun *gr = &S->g->runs[sl->run];
     double dur = now_seconds() - sl->t0;
     const char *what;
+    char log[1300], why[1024] = "";
+    snprintf(log, sizeof log, "%s/runs/%s/log.txt", S->gdir, gr->run_id);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) { S->nok++; what = "ok"; }
     else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { S->ndiv++; what = "diverged"; }
     else {
         S->nfail++;
         what = "failed";
+        failure_reason(status, log, why, sizeof why);
         /* exit 1: the child recorded its failure; a signal or any other code: record it here */
-        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1) && !g_stop) {
-            TrainResult res = {0};
-            snprintf(res.status, sizeof res.status, "failed");
-            char end[32], err[1024];
-            iso_time_now(end, sizeof end);
-            if (record_run(S->csv, S->g->name, gr->arm, &gr->cfg, &res, sl->start, end, NULL, &S->g->hashes, err,
-                           sizeof err))
-                fprintf(stderr, "\nharness run: recording the failed run %s: %s\n", gr->run_id, err);
-        }
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 1) && !g_stop) record_failure(S, sl, gr, why);
     }
     S->done_dur[sl->run] = dur;
     S->finished++;
     sl->pid = 0;
     close(sl->lock_fd);
+    free(sl->cmdline);
+    sl->cmdline = NULL;
     S->running--;
     char d[32];
     fmt_duration(dur, d, sizeof d);
     if (S->tty) fprintf(stderr, "\r\033[K");
-    fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s/runs/%s/log.txt)\n", what, gr->run_id, gr->arm,
-            (unsigned long long)gr->cfg.seed, d, S->gdir, gr->run_id);
+    fprintf(stderr, "  %-8s %s  %-10s seed %-6llu %s  (%s)\n", what, gr->run_id, gr->arm,
+            (unsigned long long)gr->cfg.seed, d, log);
+    if (why[0]) fprintf(stderr, "           why: %s\n", why);
 }
 
 static void draw_progress(const Sched *S, double now) {
@@ -476,7 +526,10 @@ static void schedule(Sched *S) {
         for (int s = 0; s < S->o->jobs; s++)
             if (S->slots[s].pid) kill(S->slots[s].pid, SIGTERM);
         for (int s = 0; s < S->o->jobs; s++)
-            if (S->slots[s].pid) waitpid(S->slots[s].pid, NULL, 0);
+            if (S->slots[s].pid) {
+                waitpid(S->slots[s].pid, NULL, 0);
+                free(S->slots[s].cmdline);
+            }
         fprintf(stderr, "\nharness run: interrupted; %d run(s) stopped unrecorded; rerun the same command to resume\n",
                 S->running);
     } else {
@@ -506,7 +559,7 @@ int cmd_run(int argc, char **argv, const char *argv0) {
         return 1;
     }
     if (t.skipped) fprintf(stderr, "harness run: %s: ignoring %d malformed or partial line(s)\n", csv, t.skipped);
-    int ncores = (int)sysconf(_SC_NPROCESSORS_ONLN), threads = ncores / o.jobs > 0 ? ncores / o.jobs : 1;
+    int ncores = usable_cores(), threads = ncores / o.jobs > 0 ? ncores / o.jobs : 1;
     int *todo = malloc((size_t)g.nruns * sizeof(int)), *reused_from = malloc((size_t)g.nruns * sizeof(int)), ntodo;
     plan_runs(&g, &o, &t, gdir, csv, threads, todo, &ntodo, reused_from);
     free(reused_from);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "grid.h"
 #include "config.h"
 #include "fsutil.h"
 #include "probe.h"
@@ -58,6 +59,15 @@ static int train_one(const Config *cp, const char *out, const char *results, con
         return 1;
     }
     free(canon);
+    char start[32], end[32];
+    iso_time_now(start, sizeof start);
+    Provenance prov;
+    provenance_get(&prov);
+    snprintf(path, sizeof path, "%s/provenance.json", dir);
+    if (record_provenance_json(path, &c, &prov, start, hc, err, sizeof err)) {
+        fprintf(stderr, "harness train: %s\n", err);
+        return 1;
+    }
     snprintf(path, sizeof path, "%s/log.txt", dir);
     FILE *logf = NULL, *log = stderr;
     Tee tee;
@@ -70,8 +80,6 @@ static int train_one(const Config *cp, const char *out, const char *results, con
         setvbuf(log, NULL, _IOLBF, 0);
     }
     fprintf(log, "run %s -> %s\n", run_id, dir);
-    char start[32], end[32];
-    iso_time_now(start, sizeof start);
     TrainResult res;
     int rc = train_run(&c, dir, log, &res, err, sizeof err);
     iso_time_now(end, sizeof end);
@@ -79,6 +87,7 @@ static int train_one(const Config *cp, const char *out, const char *results, con
     if (rc) {
         fprintf(log, "error: %s\n", err);
         snprintf(res.status, sizeof res.status, "failed");
+        snprintf(res.message, sizeof res.message, "%.255s", err);
         exitc = 1;
     } else if (!strcmp(res.status, "diverged")) {
         exitc = 3;
@@ -90,6 +99,7 @@ static int train_one(const Config *cp, const char *out, const char *results, con
         if (probe_run_dir(&c, dir, log, &pr, rerr, sizeof rerr)) {
             fprintf(log, "error: probe: %s\n", rerr);
             snprintf(res.status, sizeof res.status, "failed");
+            snprintf(res.message, sizeof res.message, "probe: %.240s", rerr);
             exitc = 1;
         } else {
             probed = 1;
@@ -103,9 +113,10 @@ static int train_one(const Config *cp, const char *out, const char *results, con
     if (exitc != 1 && write_text(path, res.status)) {
         fprintf(log, "error: %s: cannot write\n", path);
         snprintf(res.status, sizeof res.status, "failed");
+        snprintf(res.message, sizeof res.message, "%.230s: cannot write", path);
         exitc = 1;
     }
-    if (record_run(csv, grid, arm, &c, &res, start, end, probed ? &pr : NULL, hc, rerr, sizeof rerr)) {
+    if (record_run(csv, grid, arm, &c, &res, start, end, probed ? &pr : NULL, &prov, hc, rerr, sizeof rerr)) {
         fprintf(log, "error: recording the run: %s\n", rerr);
         unlink(path);
         exitc = 1;
@@ -116,20 +127,32 @@ static int train_one(const Config *cp, const char *out, const char *results, con
     return exitc;
 }
 
+static void train_usage(FILE *f) {
+    fprintf(f, "usage: harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
+               "  Trains and evaluates one run. Files go to DIR (default RESULTS/GRID/runs/<run_id>);\n"
+               "  the row goes to RESULTS/GRID/runs.csv. Exit 0 ok, 3 diverged, 1 failed, 2 usage.\n"
+               "  --init-sha256 HEX: the content hash of init's directory, already computed (harness run\n"
+               "  passes it so that a grid hashes each init checkpoint once).\n"
+               "  A run at every default (a full nano run) needs at least one key=value or option,\n"
+               "  e.g. `harness train model=nano`.\n");
+}
+
 int cmd_train(int argc, char **argv) {
     const char *out = NULL, *results = "results", *grid = "train", *arm = "main", *init_hash = NULL;
     int quiet = 0;
     Config c;
     config_defaults(&c);
     char err[1024];
+    if (argc == 0) { /* no key and no option: say how, rather than start a full run */
+        train_usage(stderr);
+        fprintf(stderr, "  harness train --help lists every config key, its default and range.\n");
+        return 2;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: harness train [--out DIR] [--results DIR] [--grid NAME] [--arm NAME] [--quiet] key=value...\n"
-                   "  Trains and evaluates one run. Files go to DIR (default RESULTS/GRID/runs/<run_id>);\n"
-                   "  the row goes to RESULTS/GRID/runs.csv. Exit 0 ok, 3 diverged, 1 failed, 2 usage.\n"
-                   "  --init-sha256 HEX: the content hash of init's directory, already computed (harness run\n"
-                   "  passes it so that a grid hashes each init checkpoint once).\n\n");
+            train_usage(stdout);
+            printf("\n");
             config_print_help(stdout);
             return 0;
         }
@@ -139,7 +162,14 @@ int cmd_train(int argc, char **argv) {
             const char *v = argv[++i];
             if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--results")) results = v;
-            else if (!strcmp(a, "--grid")) grid = v;
+            else if (!strcmp(a, "--grid")) {
+                if (!grid_name_ok(v)) {
+                    fprintf(stderr, "harness train: bad grid name '%s': expected 1 to 127 letters, digits, '_', '-' or "
+                            "'.', not starting with '.' and without \"..\"\n", v);
+                    return 2;
+                }
+                grid = v;
+            }
             else if (!strcmp(a, "--init-sha256")) init_hash = v;
             else arm = v;
             continue;

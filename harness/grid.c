@@ -1,6 +1,6 @@
 /* Grid file parser and expander. The format and its errors are documented in
  * grid.h. */
-#define _POSIX_C_SOURCE 200809L /* strdup */
+#define _DEFAULT_SOURCE /* strdup, getentropy */
 #include "grid.h"
 
 #include <ctype.h>
@@ -10,6 +10,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ---- A set of indices keyed by the strings they name (open addressing,
+ * FNV-1a): duplicate checks in time linear in the number of items. */
+typedef struct {
+    int *slot;  /* cap entries: index + 1, 0 = empty */
+    size_t cap; /* 0, or a power of two above twice n */
+    size_t n;
+} IdxSet;
+
+typedef const char *(*KeyOf)(void *ctx, int i);
+
+/* FNV-1a of s from a per-process random basis, then murmur3's finaliser, so
+ * that no fixed set of names collides in the table's bits (a grid crafted to
+ * make every probe long would make the checks quadratic again). Only the
+ * probing depends on it, never a result. */
+static uint64_t fnv1a(const char *s) {
+    static uint64_t basis;
+    if (!basis && getentropy(&basis, sizeof basis) != 0) basis = (uint64_t)(uintptr_t)&basis;
+    uint64_t h = 1469598103934665603ULL ^ basis;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+static void idxset_free(IdxSet *s) {
+    free(s->slot);
+    memset(s, 0, sizeof *s);
+}
+
+/* Put index i (slot free of it) into a table with room. */
+static void idxset_put(int *slot, size_t cap, int i, KeyOf key, void *ctx) {
+    size_t h = (size_t)fnv1a(key(ctx, i)) & (cap - 1);
+    while (slot[h]) h = (h + 1) & (cap - 1);
+    slot[h] = i + 1;
+}
+
+/* Add index i, whose string is key(ctx, i), unless an index with an equal
+ * string is there. Returns that index, -1 when i was added, -2 out of
+ * memory. */
+static int idxset_add(IdxSet *s, int i, KeyOf key, void *ctx) {
+    if (2 * (s->n + 1) >= s->cap) { /* grow: rehash into twice the slots */
+        size_t nc = s->cap ? 2 * s->cap : 64;
+        int *ns = calloc(nc, sizeof *ns);
+        if (!ns) return -2;
+        for (size_t h = 0; h < s->cap; h++)
+            if (s->slot[h]) idxset_put(ns, nc, s->slot[h] - 1, key, ctx);
+        free(s->slot);
+        s->slot = ns;
+        s->cap = nc;
+    }
+    const char *k = key(ctx, i);
+    size_t h = (size_t)fnv1a(k) & (s->cap - 1);
+    for (; s->slot[h]; h = (h + 1) & (s->cap - 1))
+        if (!strcmp(key(ctx, s->slot[h] - 1), k)) return s->slot[h] - 1;
+    s->slot[h] = i + 1;
+    s->n++;
+    return -1;
+}
 
 typedef struct {
     char *key;
@@ -29,6 +89,7 @@ typedef struct {
     const char *file;
     Scope *s;    /* s[0] is the top section, s[1..] the arms */
     int ns, cap;
+    IdxSet arms; /* indices into s of the arms, by name */
     char *err;
     size_t errn;
 } Parser;
@@ -66,6 +127,11 @@ static void free_scopes(Parser *p) {
     free(p->s);
     p->s = NULL;
     p->ns = p->cap = 0;
+    idxset_free(&p->arms);
+}
+
+static const char *scope_name(void *ctx, int i) {
+    return ((Parser *)ctx)->s[i].name;
 }
 
 static Scope *add_scope(Parser *p, const char *name, int line) {
@@ -122,11 +188,16 @@ static int section_line(Parser *p, char *s, int line) {
     if (!arm_name_ok(name))
         return fail(p, line,
                     "bad arm name '%s': expected 1 to 63 letters, digits, '_', '-' or '.'", name);
-    for (int i = 1; i < p->ns; i++)
-        if (strcmp(p->s[i].name, name) == 0)
-            return fail(p, line, "duplicate arm '%s' (first at line %d): expected each [name] once",
-                        name, p->s[i].line);
+    if (p->ns > GRID_MAX_RUNS) /* every arm has at least one run */
+        return fail(p, line, "too many arms: the grid expands to more than %d runs", GRID_MAX_RUNS);
     if (!add_scope(p, name, line)) return fail(p, line, "out of memory");
+    int first = idxset_add(&p->arms, p->ns - 1, scope_name, p);
+    if (first == -2) return fail(p, line, "out of memory");
+    if (first >= 0) {
+        p->ns--; /* the new scope is dropped: p->s[first] keeps the name */
+        return fail(p, line, "duplicate arm '%s' (first at line %d): expected each [name] once", name,
+                    p->s[first].line);
+    }
     return 0;
 }
 
@@ -177,6 +248,55 @@ static int split_items(Parser *p, int line, const char *key, char *val, char ***
     return n;
 }
 
+static const char *str_at(void *ctx, int i) {
+    return ((char **)ctx)[i];
+}
+
+/* Check the n list items of key (seeds: parse_seed; other keys: config_set)
+ * and that no two are equal (seeds as numbers, other values as config_get
+ * prints them: "0.5" and ".5" are one value), in time linear in n. Returns
+ * 0 with *vals = n malloc'd copies of the items, or -1 with the grid error
+ * for the first bad or repeated item. */
+static int list_values(Parser *p, int line, const char *key, int is_seeds, char **items, int n, char ***vals) {
+    char **canon = calloc((size_t)n, sizeof *canon), **v = calloc((size_t)n, sizeof *v), msg[512];
+    IdxSet seen = {0};
+    Config tmp;
+    config_defaults(&tmp);
+    int rc = !canon || !v ? fail(p, line, "out of memory") : 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char text[CFG_PATH_MAX];
+        uint64_t seed = 0;
+        if (is_seeds && parse_seed(items[i], &seed) != 0)
+            rc = fail(p, line, "key 'seeds': bad seed '%s': expected a non-negative integer below 2^64", items[i]);
+        else if (!is_seeds && config_set(&tmp, key, items[i], msg, sizeof msg) != 0) rc = fail(p, line, "%s", msg);
+        if (rc) break;
+        if (is_seeds) snprintf(text, sizeof text, "%llu", (unsigned long long)seed);
+        else config_get(&tmp, config_key(key), text, sizeof text);
+        if (!(canon[i] = strdup(text)) || !(v[i] = strdup(items[i]))) {
+            rc = fail(p, line, "out of memory");
+            break;
+        }
+        int first = idxset_add(&seen, i, str_at, canon);
+        if (first == -2) rc = fail(p, line, "out of memory");
+        else if (first >= 0 && is_seeds)
+            rc = fail(p, line, "key 'seeds': duplicate seed %s (items %d and %d): expected each seed once", text,
+                      first + 1, i + 1);
+        else if (first >= 0)
+            rc = fail(p, line, "key '%s': value '%s' appears twice in the list (items %d and %d): expected distinct "
+                      "values", key, items[i], first + 1, i + 1);
+    }
+    for (int i = 0; canon && i < n; i++) free(canon[i]);
+    free(canon);
+    idxset_free(&seen);
+    if (rc && v) {
+        for (int i = 0; i < n; i++) free(v[i]);
+        free(v);
+        v = NULL;
+    }
+    *vals = v;
+    return rc;
+}
+
 /* Handle a "key = value" line (s trimmed, comment removed) into the last scope. */
 static int key_line(Parser *p, char *s, int line) {
     char *eq = strchr(s, '=');
@@ -205,10 +325,10 @@ static int key_line(Parser *p, char *s, int line) {
     int is_seeds = strcmp(key, "seeds") == 0;
     if (strcmp(key, "seed") == 0)
         return fail(p, line, "key 'seed': a grid gives its seeds as a list, use 'seeds = 82, 23, ...'");
-    char msg[512];
-    Config tmp;
-    config_defaults(&tmp);
     if (!is_seeds && !config_key(key)) {
+        char msg[512];
+        Config tmp;
+        config_defaults(&tmp);
         config_set(&tmp, key, val, msg, sizeof msg); /* for its "unknown key" message */
         return fail(p, line, "%s", msg);
     }
@@ -216,48 +336,15 @@ static int key_line(Parser *p, char *s, int line) {
     char **items = NULL;
     int nitems = split_items(p, line, key, val, &items);
     if (nitems < 0) return -1;
-    char **vals = calloc((size_t)nitems, sizeof *vals);
-    char (*canon)[CFG_PATH_MAX] = calloc((size_t)nitems, sizeof *canon);
-    uint64_t *seeds = calloc((size_t)nitems, sizeof *seeds);
-    int rc = 0, nv = 0;
-    if (!vals || !canon || !seeds) {
-        rc = fail(p, line, "out of memory");
+    char **vals = NULL;
+    int rc = 0, nv = nitems;
+    if (nitems > GRID_MAX_RUNS)
+        rc = fail(p, line, "key '%s': %d values: a grid expands to at most %d runs, so a list holds at most %d",
+                  key, nitems, GRID_MAX_RUNS, GRID_MAX_RUNS);
+    else rc = list_values(p, line, key, is_seeds, items, nitems, &vals);
+    if (rc) {
+        nv = 0;
         goto done;
-    }
-    for (int i = 0; i < nitems; i++) {
-        char *v = items[i];
-        if (is_seeds) {
-            if (parse_seed(v, &seeds[i]) != 0) {
-                rc = fail(p, line, "key 'seeds': bad seed '%s': expected a non-negative integer below 2^64",
-                          v);
-                goto done;
-            }
-            for (int j = 0; j < i; j++)
-                if (seeds[j] == seeds[i]) {
-                    rc = fail(p, line, "key 'seeds': duplicate seed %llu: expected each seed once",
-                              (unsigned long long)seeds[i]);
-                    goto done;
-                }
-        } else {
-            if (config_set(&tmp, key, v, msg, sizeof msg) != 0) {
-                rc = fail(p, line, "%s", msg);
-                goto done;
-            }
-            config_get(&tmp, config_key(key), canon[i], sizeof canon[i]);
-            for (int j = 0; j < i; j++)
-                if (strcmp(canon[j], canon[i]) == 0) {
-                    rc = fail(p, line,
-                              "key '%s': value '%s' appears twice in the list: expected distinct values",
-                              key, v);
-                    goto done;
-                }
-        }
-        vals[nv] = strdup(v);
-        if (!vals[nv]) {
-            rc = fail(p, line, "out of memory");
-            goto done;
-        }
-        nv++;
     }
     if (sc->ne == sc->cap) {
         int nc = sc->cap ? sc->cap * 2 : 16;
@@ -286,8 +373,6 @@ done:
         free(vals);
     }
     free(items);
-    free(canon);
-    free(seeds);
     return rc;
 }
 
@@ -369,12 +454,9 @@ static int expand(Parser *p, Grid *g) {
     g->runs = calloc((size_t)total, sizeof *g->runs);
     if (!g->runs) return fail(p, 0, "out of memory for %lld runs", total);
 
-    uint64_t default_seed;
-    {
-        Config d;
-        config_defaults(&d);
-        default_seed = d.seed;
-    }
+    Config dflt;
+    config_defaults(&dflt);
+    uint64_t default_seed = dflt.seed;
     int cell = 0, r = 0;
     for (int a = first_arm; a < p->ns; a++) {
         const Scope *arm = &p->s[a];
@@ -388,8 +470,7 @@ static int expand(Parser *p, Grid *g) {
         }
         int nseeds = ef.seeds ? ef.seeds->nvals : 1;
         for (;;) {
-            Config c;
-            config_defaults(&c);
+            Config c = dflt;
             for (int i = 0; i < ef.n; i++)
                 if (config_set(&c, ef.e[i]->key, ef.e[i]->vals[pos[i]], msg, sizeof msg) != 0) {
                     int rc = fail(p, ef.e[i]->line, "%s", msg); /* checked when read; defensive */
@@ -471,29 +552,44 @@ static char *comment_start(char *s) {
     return NULL;
 }
 
+/* The grid name of a file name: its basename without a trailing ".grid"
+ * (which may leave it empty: ".grid"). A name too long for out is cut to
+ * "" (refused). */
 static void name_from_path(const char *path, char *out, size_t n) {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     size_t l = strlen(b);
-    if (l > 5 && strcmp(b + l - 5, ".grid") == 0) l -= 5;
-    if (l >= n) l = n - 1;
+    if (l >= 5 && strcmp(b + l - 5, ".grid") == 0) l -= 5;
+    if (l >= n) l = 0;
     memcpy(out, b, l);
     out[l] = 0;
+}
+
+int grid_name_ok(const char *name) {
+    size_t l = strlen(name);
+    if (l == 0 || l >= sizeof ((Grid *)0)->name || name[0] == '.' || strstr(name, "..")) return 0;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') return 0;
+    return 1;
 }
 
 int grid_parse_text(const char *text, const char *filename, const char *name, Grid *g, char *err,
                     size_t errn) {
     memset(g, 0, sizeof *g);
-    Parser p = {filename ? filename : "<grid>", NULL, 0, 0, err, errn};
+    Parser p = {.file = filename ? filename : "<grid>", .err = err, .errn = errn};
     if (strlen(p.file) >= sizeof g->path) return fail(&p, 0, "file name too long");
     snprintf(g->path, sizeof g->path, "%s", p.file);
     if (name) {
-        if (strlen(name) >= sizeof g->name) return fail(&p, 0, "grid name too long");
-        snprintf(g->name, sizeof g->name, "%s", name);
+        snprintf(g->name, sizeof g->name, "%s", strlen(name) < sizeof g->name ? name : "");
     } else {
         name_from_path(p.file, g->name, sizeof g->name);
     }
-    if (!g->name[0]) return fail(&p, 0, "empty grid name: expected a file name like NAME.grid");
+    if (!grid_name_ok(g->name))
+        return fail(&p, 0,
+                    "bad grid name '%s'%s%s%s: its results go to results/NAME/, so NAME must be 1 to %zu letters, "
+                    "digits, '_', '-' or '.', not start with '.' and not contain \"..\" (e.g. fig3.grid)",
+                    name ? name : g->name, name ? "" : " (from the file name '", name ? "" : p.file, name ? "" : "')",
+                    sizeof g->name - 1);
 
     if (!add_scope(&p, "", 0)) return fail(&p, 0, "out of memory");
     char *buf = strdup(text ? text : "");
@@ -533,7 +629,7 @@ int grid_parse_text(const char *text, const char *filename, const char *name, Gr
 
 int grid_parse_file(const char *path, Grid *g, char *err, size_t errn) {
     memset(g, 0, sizeof *g);
-    Parser p = {path, NULL, 0, 0, err, errn};
+    Parser p = {.file = path, .err = err, .errn = errn};
     FILE *f = fopen(path, "rb");
     if (!f) return fail(&p, 0, "cannot open grid file: %s", strerror(errno));
     size_t cap = 4096, len = 0;

@@ -44,10 +44,16 @@
  *   config_run_id of its resolved config; an `init` checkpoint directory is
  *   hashed once per grid (Grid.hashes) however many runs start from it.
  *
+ * Cost: parsing is linear in the text (duplicate values, seeds and arms are
+ * found through hash sets), plus one config_set and run_id per run of the
+ * expansion; lists, arms and runs are capped at GRID_MAX_RUNS.
+ *
  * Errors
  * ------
  * Every message starts "FILE:LINE: " (LINE is 0 when the error is about the
  * file as a whole) and says what was expected:
+ *   - the grid name (the file name without ".grid", or the name given) is
+ *     not one grid_name_ok accepts: "bad grid name"            (LINE 0)
  *   - the file cannot be opened or read                        (LINE 0)
  *   - the file is empty or holds only comments: "empty grid"   (LINE 0)
  *   - the grid has no runs: "no runs"                          (LINE 0)
@@ -60,7 +66,10 @@
  *   - an unknown key, a value of the wrong type, out of range or not one of
  *     the choices: config_set's message ("unknown key", "expected an
  *     integer", "out of range", "is not one of")
- *   - the same value twice in one list: "appears twice"
+ *   - a list of more than GRID_MAX_RUNS values: "values: a grid expands to
+ *     at most"
+ *   - the same value twice in one list: "appears twice" (values compare as
+ *     the config prints them: "0.5" and ".5" are the same value)
  *   - `seed = ...`: "use 'seeds"
  *   - a seed that is not a non-negative 64-bit integer: "bad seed"
  *   - the same seed twice: "duplicate seed"
@@ -68,6 +77,7 @@
  *   - `[]`: "empty arm name"; a name with other characters or too long:
  *     "bad arm name"; text after ']': "unexpected text after ']'"
  *   - a second `[name]` with the same name: "duplicate arm"
+ *   - more than GRID_MAX_RUNS arms: "too many arms"
  *   - a key set twice in the same section (or twice before the first
  *     section): "set twice"
  *   - a resolved cell that config_validate rejects: its message, at the
@@ -105,15 +115,23 @@ typedef struct {
     HashCache hashes; /* content hashes of init directories (and data files, cmd_run) by path */
 } Grid;
 
+/* Whether name can name a grid: its results go to results/NAME/, so NAME
+ * is 1 to 127 letters, digits, '_', '-' or '.', does not start with '.' and
+ * does not contain "..": it never leaves the results directory nor hides in
+ * it (".", "..", "a/b", ".x", "a..b", control characters and non-ASCII
+ * bytes are refused). */
+int grid_name_ok(const char *name);
+
 /* Parse the grid file at path into g (which need not be initialised).
- * g->name is the basename of path without a trailing ".grid".
+ * g->name is the basename of path without a trailing ".grid"; it must pass
+ * grid_name_ok ("...grid" would name "..": refused).
  * Returns 0, or -1 with "FILE:LINE: message" in err (size errn) and g zeroed.
  * On success free g with grid_free. */
 int grid_parse_file(const char *path, Grid *g, char *err, size_t errn);
 
 /* Parse grid text. filename is used in error messages and stored in
  * g->path; name is stored in g->name (NULL: derived from filename as
- * grid_parse_file does). Returns 0, or -1 with "FILE:LINE: message" in err
+ * grid_parse_file does); either way it must pass grid_name_ok. Returns 0, or -1 with "FILE:LINE: message" in err
  * and g zeroed. */
 int grid_parse_text(const char *text, const char *filename, const char *name, Grid *g, char *err,
                     size_t errn);

@@ -40,10 +40,13 @@ static int col_values(const Table *t, const ReportCell *c, const char *col, doub
     return n;
 }
 
-/* The test columns of cell c: Δ, p, Holm p, and the note. */
-static void fmt_test(const ReportCells *rc, const ReportCell *c, int name_base, char *delta, char *p, char *holm,
-                     char *note, size_t n) {
+/* The test columns of cell c: Δ, its 95% CI, d_z, p, Holm p, and the note
+ * (ci and dz: "—" without at least 2 pairs; "inf" for d_z at zero variance). */
+static void fmt_test(const ReportCells *rc, const ReportCell *c, int name_base, char *delta, char *ci, char *dz,
+                     char *p, char *holm, char *note, size_t n) {
     snprintf(delta, n, "—");
+    snprintf(ci, n, "—");
+    snprintf(dz, n, "—");
     snprintf(p, n, "—");
     snprintf(holm, n, "—");
     note[0] = 0;
@@ -61,6 +64,9 @@ static void fmt_test(const ReportCells *rc, const ReportCell *c, int name_base, 
     if (c->npaired == 0) return;
     snprintf(delta, n, "%+.2f", c->pt.mean_diff);
     if (!c->tested) return;
+    snprintf(ci, n, "[%+.2f, %+.2f]", c->pt.ci_lo, c->pt.ci_hi);
+    if (isinf(c->pt.dz)) snprintf(dz, n, "%s", c->pt.dz > 0 ? "inf" : "-inf");
+    else snprintf(dz, n, "%.2f", c->pt.dz);
     snprintf(p, n, "%.3g", c->pt.p);
     snprintf(holm, n, "%.3g", c->holm);
 }
@@ -140,8 +146,10 @@ static void put_legend(StrBuf *b, const ReportCells *rc) {
               "- **Δ (pp)**: mean of d = cell − its baseline cell over the seeds both hold, in percentage points. "
               "The baseline cell is the one of arm baseline agreeing on every key that varies among the baseline "
               "cells (named in the note when there are several).\n"
+              "- **95%% CI**: two-sided 95%% confidence interval of mean(d), Δ ± t(0.975, n − 1) · sd(d)/√n; "
+              "**d_z**: Cohen's d for paired samples, mean(d)/sd(d) (inf when every d is equal).\n"
               "- **p**: paired one-tailed t-test of cell > baseline, t = mean(d)/(sd(d)/√n), df = n − 1, "
-              "p = P(T ≥ t); — without at least 2 pairs.\n"
+              "p = P(T ≥ t); p, CI and d_z are — without at least 2 pairs.\n"
               "- **p (Holm)**: Holm step-down adjustment across the %d tested cell%s of this table.\n"
               "- **paper**: the published number for the cell, — where there is none.\n",
               rc->ntested, rc->ntested == 1 ? "" : "s");
@@ -171,25 +179,25 @@ static int cells_rows(PaperTable *pt, const PaperArtifact *a, const PaperGrid *p
     if (!mcol || (a->extra && !ecol)) return -1;
     pt->cols[pt->ncols] = mcol, pt->align[pt->ncols++] = 'r';
     if (a->extra) pt->cols[pt->ncols] = ecol, pt->align[pt->ncols++] = 'r';
-    static const char *const rest[] = {"Δ (pp)", "p", "p (Holm)", "paper", "note"};
-    for (int i = 0; i < 5; i++) pt->cols[pt->ncols] = rest[i], pt->align[pt->ncols++] = i < 4 ? 'r' : 'l';
+    static const char *const rest[] = {"Δ (pp)", "95% CI", "d_z", "p", "p (Holm)", "paper", "note"};
+    for (int i = 0; i < 7; i++) pt->cols[pt->ncols] = rest[i], pt->align[pt->ncols++] = i < 6 ? 'r' : 'l';
     int nbase = 0;
     for (int i = 0; i < rc->ncells; i++) nbase += strcmp(rc->cells[i].arm, "baseline") == 0;
     for (int i = 0; i < rc->ncells; i++) {
         const ReportCell *c = &rc->cells[i];
-        char n[16], m[160], e[160], d[64], p[64], h[64], note[600];
+        char n[16], m[160], e[160], d[64], ci[64], dz[64], p[64], h[64], note[600];
         double *x = malloc((size_t)c->n * sizeof *x);
         if (!x) return -1;
         snprintf(n, sizeof n, "%d", c->n);
         fmt_msd(c->x, c->n, "%.2f", m, sizeof m);
         if (a->extra) fmt_msd(x, col_values(&pg->t, c, a->extra, x), "%.2f", e, sizeof e);
         free(x);
-        fmt_test(rc, c, nbase > 1, d, p, h, note, sizeof note);
+        fmt_test(rc, c, nbase > 1, d, ci, dz, p, h, note, sizeof note);
         const char *pn = paper_number_for(a, rc, i, NULL);
         const char *v[PAPER_MAX_COLS] = {c->label, n, m};
         int k = 3;
         if (a->extra) v[k++] = e;
-        v[k++] = d, v[k++] = p, v[k++] = h, v[k++] = pn ? pn : "—", v[k++] = note;
+        v[k++] = d, v[k++] = ci, v[k++] = dz, v[k++] = p, v[k++] = h, v[k++] = pn ? pn : "—", v[k++] = note;
         if (ptable_row(pt, v)) return -1;
     }
     return 0;
@@ -221,8 +229,8 @@ static int probe_rows(PaperTable *pt, const PaperArtifact *a, const PaperGrid *p
 
 /* One row of PT_STP for value v of key kx. */
 static int side_row(PaperTable *pt, const PaperArtifact *a, const ReportCells *rc, const char *key, const char *v) {
-    char where[200], sv[64], n0[16] = "0", n1[16] = "0", m0[160] = "—", m1[160] = "—", d[64] = "—", p[64] = "—",
-         h[64] = "—", note[600] = "no runs";
+    char where[200], sv[64], n0[16] = "0", n1[16] = "0", m0[160] = "—", m1[160] = "—", d[64] = "—", ci[64] = "—",
+         dz[64] = "—", p[64] = "—", h[64] = "—", note[600] = "no runs";
     snprintf(where, sizeof where, "%s=%s", key, v);
     int b = report_cell_find(rc, a->arms[0], where), s = report_cell_find(rc, a->arms[1], where);
     if (b >= 0) {
@@ -232,20 +240,20 @@ static int side_row(PaperTable *pt, const PaperArtifact *a, const ReportCells *r
     if (s >= 0) {
         snprintf(n1, sizeof n1, "%d", rc->cells[s].n);
         fmt_msd(rc->cells[s].x, rc->cells[s].n, "%.2f", m1, sizeof m1);
-        fmt_test(rc, &rc->cells[s], rc->cells[s].base != b, d, p, h, note, sizeof note);
+        fmt_test(rc, &rc->cells[s], rc->cells[s].base != b, d, ci, dz, p, h, note, sizeof note);
     }
     report_short_val(v, sv, sizeof sv);
-    const char *vals[] = {sv, n0, m0, n1, m1, d, p, h, note};
+    const char *vals[] = {sv, n0, m0, n1, m1, d, ci, dz, p, h, note};
     return ptable_row(pt, vals);
 }
 
 static int side_rows(PaperTable *pt, const PaperArtifact *a, const ReportCells *rc) {
-    static const char *const cols[] = {NULL, "n", NULL, "n", NULL, "Δ (pp)", "p", "p (Holm)", "note"};
-    for (int i = 0; i < 9; i++) pt->cols[i] = cols[i], pt->align[i] = i == 8 ? 'l' : 'r';
+    static const char *const cols[] = {NULL, "n", NULL, "n", NULL, "Δ (pp)", "95% CI", "d_z", "p", "p (Holm)", "note"};
+    for (int i = 0; i < 11; i++) pt->cols[i] = cols[i], pt->align[i] = i == 10 ? 'l' : 'r';
     pt->cols[0] = a->fig_x;
     pt->cols[2] = unit_col(pt, a->arm_titles[0], "%");
     pt->cols[4] = unit_col(pt, a->arm_titles[1], "%");
-    pt->ncols = 9;
+    pt->ncols = 11;
     if (!pt->cols[2] || !pt->cols[4]) return -1;
     int kx = report_key_index(rc, a->fig_x);
     const char **v = malloc((size_t)(rc->ncells ? rc->ncells : 1) * sizeof *v);

@@ -1,12 +1,32 @@
-/* Build and append one runs.csv row; check recorded data hashes. */
+/* Build and append one runs.csv row and a run's provenance.json; check recorded data
+ * hashes. */
+#define _GNU_SOURCE /* strdup */
 #include "record.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data.h"
+#include "errmsg.h"
 #include "provenance.h"
+#include "rowfmt.h"
+
+/* The value of provenance column k (compiler .. command_line) of p; v is left as it is
+ * for any other column. */
+static void provenance_value(const char *k, const Provenance *p, char *v, size_t vn) {
+    const char *x = !strcmp(k, "compiler")         ? p->compiler
+                    : !strcmp(k, "compiler_flags") ? p->compiler_flags
+                    : !strcmp(k, "cpu_model")      ? p->cpu_model
+                    : !strcmp(k, "blas")           ? p->blas
+                    : !strcmp(k, "blas_core")      ? p->blas_core
+                    : !strcmp(k, "engine_version") ? p->engine_version
+                    : !strcmp(k, "command_line")   ? p->command_line
+                                                   : NULL;
+    if (x) snprintf(v, vn, "%s", x);
+}
 
 /* The value of result column k for a run (v, size vn; left "" when the run
  * did not produce it). */
@@ -35,6 +55,8 @@ static void result_value(const char *k, const TrainResult *res, const Provenance
     else if (!strcmp(k, "peak_rss_mb") && res->peak_rss_mb > 0) snprintf(v, vn, "%.1f", res->peak_rss_mb);
     else if (!strcmp(k, "params") && res->params > 0) snprintf(v, vn, "%ld", res->params);
     else if (!strcmp(k, "trainable_params") && res->trainable_params > 0) snprintf(v, vn, "%ld", res->trainable_params);
+    else if (!strcmp(k, "error") && !ok) snprintf(v, vn, "%s", res->message);
+    else provenance_value(k, p, v, vn);
 }
 
 /* The value of probe column k (probe.h's probe_csv_columns) of probe (NULL: ""). */
@@ -56,34 +78,95 @@ static void hash_value(const char *k, const Config *c, HashCache *hc, char *v, s
 }
 
 int record_run(const char *csv_path, const char *grid, const char *arm, const Config *c, const TrainResult *res,
-               const char *start, const char *end, const ProbeResult *probe, HashCache *hc, char *err, size_t errn) {
+               const char *start, const char *end, const ProbeResult *probe, const Provenance *prov, HashCache *hc,
+               char *err, size_t errn) {
     char run_id[17];
     if (config_run_id_cached(c, hc, run_id, err, errn)) return -1;
     const char *const *cols;
     int n = store_columns(&cols);
-    char **vals = calloc((size_t)n, sizeof *vals);
-    if (!vals) { snprintf(err, errn, "out of memory"); return -1; }
-    Provenance p;
-    provenance_get(&p);
+    size_t vn = PROVENANCE_CMDLINE_MAX + 64; /* the longest value: the command line */
+    char **vals = calloc((size_t)n, sizeof *vals), *v = malloc(vn);
+    Provenance *own = prov ? NULL : malloc(sizeof *own);
+    if (!vals || !v || (!prov && !own)) {
+        free(vals);
+        free(v);
+        free(own);
+        return errf(err, errn, "out of memory");
+    }
+    if (!prov) provenance_get(own);
+    const Provenance *p = prov ? prov : own;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        char v[2048] = ""; /* probe_sv holds 100 numbers */
         const char *k = cols[i];
         const CfgKey *ck = config_key(k);
-        if (ck) config_get(c, ck, v, sizeof v);
-        else if (!strcmp(k, "run_id")) snprintf(v, sizeof v, "%s", run_id);
-        else if (!strcmp(k, "grid")) snprintf(v, sizeof v, "%s", grid);
-        else if (!strcmp(k, "arm")) snprintf(v, sizeof v, "%s", arm);
-        else if (strstr(k, "_sha256")) hash_value(k, c, hc, v, sizeof v);
-        else if (!strncmp(k, "probe_", 6)) probe_value(k, probe, v, sizeof v);
-        else result_value(k, res, &p, start, end, v, sizeof v);
+        v[0] = 0;
+        if (ck) rowfmt_config_value(c, ck, v, vn);
+        else if (!strcmp(k, "run_id")) snprintf(v, vn, "%s", run_id);
+        else if (!strcmp(k, "grid")) snprintf(v, vn, "%s", grid);
+        else if (!strcmp(k, "arm")) snprintf(v, vn, "%s", arm);
+        else if (strstr(k, "_sha256")) hash_value(k, c, hc, v, vn);
+        else if (!strncmp(k, "probe_", 6)) probe_value(k, probe, v, vn);
+        else result_value(k, res, p, start, end, v, vn);
         if (!(vals[i] = strdup(v))) rc = -1;
     }
-    if (rc) snprintf(err, errn, "out of memory");
+    if (rc) errf(err, errn, "out of memory");
     else rc = store_append(csv_path, (const char *const *)vals, n, err, errn);
     for (int i = 0; i < n; i++) free(vals[i]);
     free(vals);
+    free(v);
+    free(own);
     return rc;
+}
+
+/* Add {"path": path, "sha256": hex or null} to o under name. */
+static void json_file(cJSON *o, const char *name, const char *path, const char *hex) {
+    cJSON *f = cJSON_AddObjectToObject(o, name);
+    cJSON_AddStringToObject(f, "path", path);
+    if (hex[0]) cJSON_AddStringToObject(f, "sha256", hex);
+    else cJSON_AddNullToObject(f, "sha256");
+}
+
+int record_provenance_json(const char *path, const Config *c, const Provenance *p, const char *start,
+                           HashCache *hc, char *err, size_t errn) {
+    char run_id[17], dpath[1100], hex[65];
+    if (config_run_id_cached(c, hc, run_id, err, errn)) return -1;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return errf(err, errn, "out of memory");
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddStringToObject(o, "engine_version", p->engine_version);
+    cJSON_AddStringToObject(o, "git_commit", p->git_commit);
+    cJSON_AddStringToObject(o, "git_dirty", p->git_dirty);
+    cJSON_AddStringToObject(o, "build_type", p->build_type);
+    cJSON_AddStringToObject(o, "compiler", p->compiler);
+    cJSON_AddStringToObject(o, "compiler_flags", p->compiler_flags);
+    cJSON_AddStringToObject(o, "cpu_model", p->cpu_model);
+    cJSON_AddStringToObject(o, "blas", p->blas);
+    cJSON_AddStringToObject(o, "blas_core", p->blas_core);
+    cJSON_AddStringToObject(o, "host", p->host);
+    cJSON_AddStringToObject(o, "start_time", start ? start : "");
+    cJSON_AddStringToObject(o, "command_line", p->command_line);
+    static const char *const splits[] = {"train", "test"};
+    for (int s = 0; s < 2; s++) {
+        char col[32];
+        snprintf(col, sizeof col, "%s_sha256", splits[s]);
+        dataset_path(c->dataset, splits[s], dpath, sizeof dpath);
+        hash_value(col, c, hc, hex, sizeof hex);
+        json_file(o, s ? "test_data" : "train_data", dpath, hex);
+    }
+    if (c->init[0]) {
+        hash_value("init_sha256", c, hc, hex, sizeof hex);
+        json_file(o, "init", c->init, hex);
+    } else {
+        cJSON_AddNullToObject(o, "init");
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!text) return errf(err, errn, "out of memory");
+    FILE *f = fopen(path, "w");
+    int rc = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF ? 0 : -1;
+    if (f && fclose(f)) rc = -1;
+    free(text);
+    return rc ? errf(err, errn, "%s: cannot write: %s", path, strerror(errno)) : 0;
 }
 
 int record_data_changed(const Table *t, int r, HashCache *hc, char *why, size_t whyn) {

@@ -10,15 +10,6 @@
 #include "config.h"
 #include "stats.h"
 
-static void fmt_p(double p, char *out, size_t n) {
-    snprintf(out, n, "%.4g", p);
-}
-
-static void fmt_t(double t, char *out, size_t n) {
-    if (isinf(t)) snprintf(out, n, "%s", t > 0 ? "inf" : "-inf");
-    else snprintf(out, n, "%.3f", t);
-}
-
 /* ---- data provenance ---- */
 
 static int finished_status(const char *st) {
@@ -102,7 +93,9 @@ static void common_settings(StrBuf *b, const ReportCells *rc) {
         int same = 1;
         for (int i = 1; i < rc->ncells && same; i++) same = strcmp(cells[i].vals[k], cells[0].vals[k]) == 0;
         /* "" = no effect in any cell (lora_dropout without LoRA) */
-        if (!same || !cells[0].vals[k][0] || strcmp(cells[0].vals[k], rc->defv[k]) == 0) continue;
+        /* numbers as numbers: runs.csv holds "0.003" where config_get prints the default
+         * "0.0030000000000000001" (store_read's shortest round-trip spelling) */
+        if (!same || !cells[0].vals[k][0] || report_cmp_val(cells[0].vals[k], rc->defv[k]) == 0) continue;
         char sv[64];
         report_short_val(cells[0].vals[k], sv, sizeof sv);
         sb_printf(b, "%s`%s=", any ? " " : "Common settings (not default): ", rc->keys[k]->name);
@@ -157,148 +150,102 @@ void report_settings(StrBuf *b, const ReportCells *rc) {
     arm_settings(b, rc);
 }
 
-/* ---- the table ---- */
-
-static int cmp_seed(const void *a, const void *b) {
-    return report_cmp_val(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The startswith column of cell c: mean ± sd over its runs where it reads. */
-static int put_startswith(StrBuf *b, const Table *t, const ReportCell *c) {
-    double *sw = malloc((size_t)c->n * sizeof *sw);
-    if (!sw) return -1;
-    int nsw = 0;
-    for (int s = 0; s < c->n; s++)
-        if (report_num(table_get(t, c->rows[s], "acc_startswith"), &sw[nsw])) nsw++;
-    Summary ss = stats_summary(sw, nsw);
-    free(sw);
-    if (nsw) sb_printf(b, "%.2f ± %.2f", ss.mean, ss.sd);
-    else sb_printf(b, "—");
-    if (nsw && nsw < c->n) sb_printf(b, " (n=%d)", nsw);
-    return 0;
-}
-
-/* The seeds of c in numeric order (insertion sort: stable, as before). */
-static int put_seeds(StrBuf *b, const ReportCell *c) {
-    const char **sd = malloc((size_t)c->n * sizeof *sd);
-    if (!sd) return -1;
-    for (int s = 0; s < c->n; s++) sd[s] = c->seeds[s];
-    for (int s = 1; s < c->n; s++) {
-        const char *v = sd[s];
-        int j = s - 1;
-        while (j >= 0 && cmp_seed(&sd[j], &v) > 0) {
-            sd[j + 1] = sd[j];
-            j--;
-        }
-        sd[j + 1] = v;
-    }
-    for (int s = 0; s < c->n; s++) {
-        if (s) sb_printf(b, " ");
-        sb_put_md(b, sd[s]);
-    }
-    free(sd);
-    return 0;
-}
-
-/* The test columns of cell i: vs, Δ, t, df, p, Holm p, note. */
-static void put_test(StrBuf *b, const ReportCells *rc, int i) {
-    const ReportCell *c = &rc->cells[i];
-    char note[200] = "";
-    size_t nl = 0;
-    if (c->nstale) nl += (size_t)snprintf(note, sizeof note, "%d stale (data changed)", c->nstale);
-    if (strcmp(c->arm, "baseline") == 0) {
-        sb_printf(b, " | — | | | | | |%s%s |\n", nl ? " " : "", note);
-        return;
-    }
-    if (c->base < 0) {
-        sb_printf(b, " | — | | | | | | %s%s%s |\n", c->why, nl ? "; " : "", note);
-        return;
-    }
-    const ReportCell *bc = &rc->cells[c->base];
-    sb_printf(b, " | ");
-    sb_put_md(b, bc->label);
-    if ((c->npaired < c->n || c->npaired < bc->n) && nl < sizeof note)
-        nl += (size_t)snprintf(note + nl, sizeof note - nl, "%s%d of %d seeds paired", nl ? "; " : "", c->npaired,
-                               c->n);
-    if (c->pt.note && nl < sizeof note) snprintf(note + nl, sizeof note - nl, "%s%s", nl ? "; " : "", c->pt.note);
-    if (c->npaired == 0) {
-        sb_printf(b, " | | | | | | %s |\n", note);
-        return;
-    }
-    char ts[32], ps[32], hs[32] = "";
-    fmt_t(c->pt.t, ts, sizeof ts);
-    fmt_p(c->pt.p, ps, sizeof ps);
-    if (c->tested) fmt_p(c->holm, hs, sizeof hs);
-    sb_printf(b, " | %+.2f | %s | %.0f | %s | %s | %s |\n", c->pt.mean_diff, ts, c->pt.df, ps, c->tested ? hs : "—",
-              note);
-}
-
-static int put_table(StrBuf *b, const Table *t, const ReportCells *rc) {
-    sb_printf(b, "| cell | n | exact %% | startswith %% | seeds | vs | Δ exact (pp) | t | df | p | p (Holm) | note |\n");
-    sb_printf(b, "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|\n");
-    for (int i = 0; i < rc->ncells; i++) {
-        const ReportCell *c = &rc->cells[i];
-        Summary se = stats_summary(c->x, c->n);
-        sb_printf(b, "| ");
-        sb_put_md(b, c->label);
-        sb_printf(b, " | %d | %.2f ± %.2f | ", c->n, se.mean, se.sd);
-        if (put_startswith(b, t, c) || (sb_printf(b, " | "), put_seeds(b, c))) return -1;
-        put_test(b, rc, i);
-    }
-    sb_printf(b,
-              "\n"
-              "- **n**: ok runs in the cell; accuracies are mean ± sample sd (n − 1) over its seeds, in %%.\n"
-              "- **Δ, t, df, p**: paired one-tailed t-test of exact-match accuracy, cell > baseline, runs "
-              "paired by seed: d = cell − baseline, Δ = mean(d) in percentage points, t = mean(d)/(sd(d)/√n), "
-              "df = n − 1, p = P(T ≥ t).\n"
-              "- **vs**: the baseline cell that agrees with the cell on every key that varies among the "
-              "baseline cells.\n"
-              "- **p (Holm)**: Holm step-down adjustment across the %d tested cell%s of the grid (cells with "
-              "at least 2 pairs).\n",
-              rc->ntested, rc->ntested == 1 ? "" : "s");
-    return 0;
-}
-
 /* The line counting the runs. */
-static void count_line(StrBuf *b, const Table *t, const ReportCells *rc) {
+static void count_line(StrBuf *b, const Table *t, const ReportCells *rc, const char *metric) {
     sb_printf(b, "%d ok run%s, %d failed, %d diverged", rc->n_ok, rc->n_ok == 1 ? "" : "s", rc->n_failed,
               rc->n_diverged);
     if (rc->n_other) sb_printf(b, ", %d with another status", rc->n_other);
-    if (rc->n_unreadable) sb_printf(b, ", %d ok with an unreadable acc_exact (left out)", rc->n_unreadable);
+    if (rc->n_unreadable) sb_printf(b, ", %d ok with an unreadable %s (left out)", rc->n_unreadable, metric);
     sb_printf(b, " (%d run%s in %d row%s", rc->nruns, rc->nruns == 1 ? "" : "s", t->nrows, t->nrows == 1 ? "" : "s");
     if (t->nrows > rc->nruns) sb_printf(b, "; the last row of a run counts");
     if (t->skipped) sb_printf(b, "; %d malformed row%s skipped", t->skipped, t->skipped == 1 ? "" : "s");
     sb_printf(b, ").\n\n");
 }
 
-int report_markdown(const Table *t, const char *grid_name, const char *const *stale, char **out, char *err,
-                    size_t errn) {
-    *out = NULL;
-    StrBuf b = {0};
-    sb_printf(&b, "# Report: %s\n\n", grid_name ? grid_name : "");
-    int rc = 0;
-    if (t->nrows == 0) {
-        sb_printf(&b, "No runs recorded yet.\n");
-        if (t->skipped) sb_printf(&b, "\n%d malformed row%s skipped.\n", t->skipped, t->skipped == 1 ? "" : "s");
-    } else {
-        ReportCells cells;
-        if (report_cells(t, "acc_exact", NULL, stale, &cells, err, errn)) {
-            free(b.s);
-            return -1;
-        }
-        count_line(&b, t, &cells);
-        if (data_notes(&b, t, cells.is_last, stale)) rc = -1;
-        else if (cells.ncells == 0) sb_printf(&b, "No ok runs to report.\n");
-        else {
-            report_settings(&b, &cells);
-            rc = put_table(&b, t, &cells);
-        }
-        report_cells_free(&cells);
+/* Each line of text as a LaTeX "% " comment line ("%" for a blank one). */
+static void tex_comment(StrBuf *b, const char *text) {
+    for (const char *p = text; p && *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len) sb_printf(b, "%% %.*s\n", (int)len, p);
+        else sb_printf(b, "%%\n");
+        p += len;
+        if (*p == '\n') p++;
     }
-    if (rc == 0 && !b.oom) {
+}
+
+/* Whether some row of t has status "ok" (without one, no column can be
+ * told numeric; report_cells then only needs the metric's column). */
+static int any_ok(const Table *t) {
+    int st = table_col(t, "status");
+    for (int r = 0; st >= 0 && r < t->nrows; r++)
+        if (strcmp(t->rows[r][st], "ok") == 0) return 1;
+    return 0;
+}
+
+/* The header (count, data notes, settings) into head, the table into tab,
+ * the legend into leg (or "No ok runs to report." into head). */
+static int report_parts(const Table *t, const char *grid, const char *const *stale, const ReportOpts *o,
+                        StrBuf *head, StrBuf *tab, StrBuf *leg, char *err, size_t errn) {
+    if (t->nrows == 0) {
+        sb_printf(head, "No runs recorded yet.\n");
+        if (t->skipped) sb_printf(head, "\n%d malformed row%s skipped.\n", t->skipped, t->skipped == 1 ? "" : "s");
+        return 0;
+    }
+    if (any_ok(t) && report_metric_check(t, o->metric, err, errn)) return -1;
+    ReportCells cells;
+    if (report_cells_by(t, o->metric, o->better, NULL, stale, &cells, err, errn)) return -1;
+    int rc = 0;
+    count_line(head, t, &cells, o->metric);
+    if (data_notes(head, t, cells.is_last, stale)) rc = -1;
+    else if (cells.ncells == 0) sb_printf(head, "No ok runs to report.\n");
+    else {
+        report_settings(head, &cells);
+        rc = report_put_table(tab, t, &cells, grid, o->metric, o->format);
+        report_put_legend(leg, &cells, o->metric);
+    }
+    report_cells_free(&cells);
+    return rc ? errf(err, errn, "out of memory") : 0;
+}
+
+int report_render(const Table *t, const char *grid_name, const char *const *stale, const ReportOpts *opts,
+                  char **out, char *err, size_t errn) {
+    *out = NULL;
+    ReportOpts o = *opts;
+    if (!o.metric) o.metric = "acc_exact";
+    if (!o.better) o.better = report_metric_default_better(o.metric);
+    const char *grid = grid_name ? grid_name : "";
+    StrBuf head = {0}, tab = {0}, leg = {0}, b = {0};
+    if (report_parts(t, grid, stale, &o, &head, &tab, &leg, err, errn)) {
+        free(head.s), free(tab.s), free(leg.s);
+        return -1;
+    }
+    if (o.format == REPORT_CSV) {
+        if (tab.s) sb_printf(&b, "%s", tab.s);
+        else if (!tab.oom) { /* no cells: the header alone */
+            ReportCells none = {0};
+            report_put_table(&b, t, &none, grid, o.metric, REPORT_CSV);
+        }
+    } else if (o.format == REPORT_TEX) {
+        sb_printf(&b, "%% Report: %s (generated by harness report; needs \\usepackage{booktabs})\n%%\n", grid);
+        tex_comment(&b, head.s);
+        if (tab.s) sb_printf(&b, "%s", tab.s);
+        if (leg.s) sb_printf(&b, "%%\n"), tex_comment(&b, leg.s);
+    } else {
+        sb_printf(&b, "# Report: %s\n\n%s", grid, head.s ? head.s : "");
+        if (tab.s) sb_printf(&b, "%s\n%s", tab.s, leg.s ? leg.s : "");
+    }
+    int oom = head.oom || tab.oom || leg.oom || b.oom;
+    free(head.s), free(tab.s), free(leg.s);
+    if (!oom && b.s) {
         *out = b.s;
         return 0;
     }
     free(b.s);
     return errf(err, errn, "out of memory");
+}
+
+int report_markdown(const Table *t, const char *grid_name, const char *const *stale, char **out, char *err,
+                    size_t errn) {
+    ReportOpts o = {"acc_exact", +1, REPORT_MD};
+    return report_render(t, grid_name, stale, &o, out, err, errn);
 }

@@ -1,10 +1,12 @@
-/* `harness report`: the Markdown summary of one grid's results table
- * (ARCHITECTURE.md "Statistics"), and the cell grouping and tests behind it,
- * which `harness paper` (paper.h) reuses for the paper's tables.
+/* `harness report`: the summary of one grid's results table
+ * (ARCHITECTURE.md "Statistics") as Markdown, LaTeX or CSV, and the cell
+ * grouping and tests behind it, which `harness paper` (paper.h) reuses for
+ * the paper's tables.
  *
  * Which rows count: the last row of each run_id is that run's state (as in
  * store_status_of); only runs whose state is status "ok" with a numeric
- * metric (acc_exact for the report) enter the statistics.
+ * metric (acc_exact unless --metric names another numeric result column,
+ * see report_metric_ok) enter the statistics.
  *
  * Cells: rows are grouped by arm and every identity config key except seed
  * (config_schema's identity flag), compared as the text in the table. A
@@ -16,9 +18,16 @@
  * this cell on every key that varies among the baseline cells (with one
  * baseline cell, that one). The runs are paired by seed (seeds present on
  * one side only are left out and noted) and tested with the paired
- * one-tailed t-test of cell > baseline on the metric (stats_paired_t).
- * Cells with at least 2 pairs form the family for Holm's adjustment
- * (stats_holm) across the grid (across the selected arms, see report_cells). */
+ * one-tailed t-test of cell better than baseline on the metric
+ * (stats_paired_t_tail: cell > baseline when higher is better, cell <
+ * baseline when lower is), with Cohen's d_z and the 95% confidence interval
+ * of the mean difference. Cells with at least 2 pairs form the family for
+ * Holm's adjustment (stats_holm) across the grid (across the selected arms,
+ * see report_cells); a cell with fewer has no test (the report shows "—").
+ *
+ * Best cell: of the cells of arms other than "baseline", the one with the
+ * better mean of the metric; equal means go to the cell with more runs,
+ * then to the first in the report's order (ReportCells.best). */
 #ifndef HARNESS_REPORT_H
 #define HARNESS_REPORT_H
 
@@ -96,6 +105,10 @@ typedef struct ReportCells {
     int n_unreadable;          /* ok runs left out: metric not a number */
     int ntested;               /* cells in the Holm family */
     char *is_last;             /* t->nrows flags: row r is its run's last row (any arm) */
+    int better;                /* +1: higher values of the metric are better, −1: lower */
+    int best;                  /* the best cell: of the cells of arms other than "baseline" with
+                                  n >= 1, the highest mean (lowest when better = −1); equal means
+                                  go to the larger n, then to the first in cells order; -1 if none */
 } ReportCells;
 
 /* Group the runs of t into cells, pair every non-baseline cell with its
@@ -109,6 +122,14 @@ typedef struct ReportCells {
  * or on out of memory; rc is then empty. Free with report_cells_free. */
 int report_cells(const Table *t, const char *metric, const char *const *arms, const char *const *stale,
                  ReportCells *rc, char *err, size_t errn);
+
+/* report_cells with a direction: better = +1 (higher is better: each cell is
+ * tested one-tailed for cell > baseline, p = P(T >= t)) or −1 (lower is
+ * better: cell < baseline, p = P(T <= t)); it also sets rc->better and
+ * rc->best. Δ, t, d_z and the confidence interval are cell − baseline in
+ * both directions (stats_paired_t_tail). report_cells is better = +1. */
+int report_cells_by(const Table *t, const char *metric, int better, const char *const *arms,
+                    const char *const *stale, ReportCells *rc, char *err, size_t errn);
 
 /* The rows of t sorted by run_id (column c_id of t), then by row index:
  * a malloc'd array of t->nrows entries (the caller frees), NULL when out of
@@ -138,13 +159,74 @@ int report_cell_find(const ReportCells *rc, const char *arm, const char *where);
  * nothing when there is nothing to say or no cells. */
 void report_settings(StrBuf *b, const ReportCells *rc);
 
+/* ---- the metric (report_metric.c) ---- */
+
+/* Whether column name of t is a numeric result column, a metric the report
+ * can test: not run_id, grid, arm, status or a config key, not a known text
+ * column (git_commit, build_type, host, start_time, end_time, *_sha256,
+ * probe_sv, and the provenance columns compiler, compiler_flags, cpu_model,
+ * blas, blas_core, engine_version, command_line, error), and in the rows of
+ * status "ok" every non-empty value is a number (strtod reads all of it;
+ * "nan" counts) and at least one is finite. Returns 1 or 0. */
+int report_metric_ok(const Table *t, const char *name);
+
+/* Check metric against t: 0, or -1 with a message in err (size errn):
+ * "'NAME' is not a column of the results table; available: acc_exact,
+ * acc_startswith, ..." (or "is not a numeric result column with a value in
+ * an ok run" for a column t has; the available ones are the
+ * report_metric_ok columns in table order, or "none (...)"). */
+int report_metric_check(const Table *t, const char *metric, char *err, size_t errn);
+
+/* The default direction of metric: −1 (lower is better) for ntp_loss,
+ * jepa_dist and any name ending in "_loss", else +1. */
+int report_metric_default_better(const char *metric);
+
+/* Whether metric is one of the accuracies in % (acc_exact, acc_startswith):
+ * shown with 2 decimals and Δ in percentage points. */
+int report_metric_is_pct(const char *metric);
+
+/* ---- the report ---- */
+
+typedef enum { REPORT_MD, REPORT_TEX, REPORT_CSV } ReportFormat;
+
+typedef struct ReportOpts {
+    const char *metric; /* the tested column (NULL: acc_exact) */
+    int better;         /* +1 higher is better, −1 lower (0: report_metric_default_better) */
+    ReportFormat format;
+} ReportOpts;
+
+/* Write the report of table t for grid grid_name (see report_markdown for
+ * its contents) with the tests on o->metric in o->better's direction, as
+ * Markdown, LaTeX (a booktabs tabular, the header and legend as "% "
+ * comment lines; needs \usepackage{booktabs}) or CSV (one row per cell,
+ * every number unrounded: the shortest text that reads back the same; "inf"
+ * for an infinite t or d_z; empty where there is none). *out is malloc'd.
+ * Returns 0, or -1 with a message in err: o->metric not a numeric result
+ * column of t (report_metric_check, when t has rows), a needed column
+ * missing, out of memory; *out is then NULL. */
+int report_render(const Table *t, const char *grid_name, const char *const *stale, const ReportOpts *o,
+                  char **out, char *err, size_t errn);
+
+/* The table of the report (report_table.c), for report_render: one row
+ * per cell of rc as Markdown, LaTeX booktabs or CSV (grid: its first
+ * column) on metric. -1 when out of memory. */
+int report_put_table(StrBuf *b, const Table *t, const ReportCells *rc, const char *grid, const char *metric,
+                     ReportFormat f);
+
+/* The legend under the table (Markdown list): what each column means, the
+ * direction, the edge cases, Holm's family size and the best cell rule. */
+void report_put_legend(StrBuf *b, const ReportCells *rc, const char *metric);
+
 /* Write the report of table t for grid grid_name into *out (a malloc'd
  * NUL-terminated Markdown string, which the caller frees): heading
  * "# Report: <grid>", a line counting the ok runs and failed / diverged
  * ones, the data notes, the settings shared by the cells, one table row per
  * cell (n, exact-match and startswith accuracy as mean ± sd in %, seeds, the
- * paired baseline cell, Δ in percentage points, t, df, one-tailed p,
- * Holm-adjusted p, note), and a legend. The tests use acc_exact. A table
+ * paired baseline cell, Δ in percentage points, its 95% confidence
+ * interval, Cohen's d_z, t, df, one-tailed p, Holm-adjusted p, note; "—"
+ * for the test columns of a cell with fewer than 2 pairs), the best cell in
+ * bold with "best" in its note, and a legend. The tests use acc_exact,
+ * higher is better: report_render with the defaults, as Markdown. A table
  * with no rows gives a report saying so.
  *
  * Data notes: how many runs were re-run because their data changed (a run

@@ -324,8 +324,8 @@ static int find_base(const ReportCells *rc, ReportCell *c, const char *vary, int
     return -1;
 }
 
-/* Pair c with its baseline cell bc by seed and test. */
-static int test_cell(ReportCell *c, const ReportCell *bc) {
+/* Pair c with its baseline cell bc by seed and test (tail: rc->better). */
+static int test_cell(ReportCell *c, const ReportCell *bc, int tail) {
     double *a = malloc((size_t)c->n * sizeof *a), *bb = malloc((size_t)c->n * sizeof *bb);
     if (!a || !bb) {
         free(a);
@@ -342,7 +342,7 @@ static int test_cell(ReportCell *c, const ReportCell *bc) {
                 break;
             }
     c->npaired = np;
-    c->pt = stats_paired_t(a, bb, np);
+    c->pt = stats_paired_t_tail(a, bb, np, tail);
     c->tested = np >= 2;
     free(a);
     free(bb);
@@ -368,7 +368,7 @@ static int pair_cells(ReportCells *rc, char *vary) {
         if (strcmp(c->arm, "baseline") == 0) continue;
         c->base = find_base(rc, c, vary, nbase);
         if (c->base < 0) continue;
-        if (test_cell(c, &cells[c->base]) != 0) return -1;
+        if (test_cell(c, &cells[c->base], rc->better) != 0) return -1;
         rc->ntested += c->tested;
     }
     return 0;
@@ -395,9 +395,32 @@ static int holm_cells(ReportCells *rc) {
     return 0;
 }
 
+/* The best cell (report.h): the better mean among non-baseline cells, ties
+ * to the larger n, then to the first listed. */
+static void mark_best(ReportCells *rc) {
+    double best_mean = 0;
+    rc->best = -1;
+    for (int i = 0; i < rc->ncells; i++) {
+        const ReportCell *c = &rc->cells[i];
+        if (strcmp(c->arm, "baseline") == 0 || c->n == 0) continue;
+        double m = stats_summary(c->x, c->n).mean * rc->better;
+        if (rc->best < 0 || m > best_mean || (m == best_mean && c->n > rc->cells[rc->best].n)) {
+            rc->best = i;
+            best_mean = m;
+        }
+    }
+}
+
 int report_cells(const Table *t, const char *metric, const char *const *arms, const char *const *stale,
                  ReportCells *rc, char *err, size_t errn) {
+    return report_cells_by(t, metric, +1, arms, stale, rc, err, errn);
+}
+
+int report_cells_by(const Table *t, const char *metric, int better, const char *const *arms,
+                    const char *const *stale, ReportCells *rc, char *err, size_t errn) {
     memset(rc, 0, sizeof *rc);
+    rc->better = better < 0 ? -1 : 1;
+    rc->best = -1;
     if (t->nrows == 0) return 0;
     int col[5] = {table_col(t, "run_id"), table_col(t, "arm"), table_col(t, "status"), table_col(t, metric),
                   table_col(t, "seed")};
@@ -419,6 +442,7 @@ int report_cells(const Table *t, const char *metric, const char *const *arms, co
     if (ok) {
         label_cells(rc, vary);
         ok = pair_cells(rc, vary) == 0 && holm_cells(rc) == 0;
+        mark_best(rc);
     }
     free(kcol);
     free(vary);

@@ -1,4 +1,5 @@
-/* Summary statistics, the paired t-test and Holm's adjustment. See stats.h. */
+/* Summary statistics, the paired t-test with d_z and its confidence
+ * interval, and Holm's adjustment. See stats.h. */
 #include "stats.h"
 
 #include <gsl/gsl_cdf.h>
@@ -18,55 +19,63 @@ Summary stats_summary(const double *x, int n) {
     return s;
 }
 
-PairedT stats_paired_t(const double *a, const double *b, int n) {
-    PairedT r = {n > 0 ? n : 0, 0, 0, 0, 0, 1, NULL};
+double stats_t975(double df) {
+    return df > 0 ? gsl_cdf_tdist_Pinv(0.975, df) : 0;
+}
+
+/* The zero-variance results of r (mean(d) = mean, max |d| = maxabs). */
+static void zero_variance(PairedT *r, double mean, double maxabs, double scale, int tail) {
+    r->sd_diff = 0;
+    if (maxabs <= 1e-12 * scale || mean == 0) {
+        r->mean_diff = 0;
+        r->t = r->dz = 0;
+        r->p = 0.5;
+        r->ci_lo = r->ci_hi = 0;
+        r->note = "identical";
+        return;
+    }
+    r->t = r->dz = mean > 0 ? HUGE_VAL : -HUGE_VAL;
+    r->p = (mean > 0) == (tail > 0) ? 0 : 1;
+    r->ci_lo = r->ci_hi = mean;
+    r->note = "zero variance";
+}
+
+PairedT stats_paired_t_tail(const double *a, const double *b, int n, int tail) {
+    PairedT r = {n > 0 ? n : 0, 0, 0, 0, 0, 1, 0, 0, 0, NULL};
     if (n < 2) {
-        if (n == 1) r.mean_diff = a[0] - b[0];
+        if (n == 1) r.mean_diff = r.ci_lo = r.ci_hi = a[0] - b[0];
         r.note = "n<2";
         return r;
     }
-    double *d = malloc((size_t)n * sizeof *d);
-    double maxabs = 0;
-    double sum = 0;
+    double maxabs = 0, sum = 0;
     for (int i = 0; i < n; i++) {
         double v = a[i] - b[i];
-        if (d) d[i] = v;
         sum += v;
         if (fabs(v) > maxabs) maxabs = fabs(v);
     }
-    double mean = sum / n, ss = 0;
-    for (int i = 0; i < n; i++) {
-        double v = d ? d[i] : a[i] - b[i];
-        ss += (v - mean) * (v - mean);
-    }
-    free(d);
+    double mean = sum / n, ss = 0; /* two-pass: stable for close differences */
+    for (int i = 0; i < n; i++) ss += (a[i] - b[i] - mean) * (a[i] - b[i] - mean);
     r.mean_diff = mean;
     r.sd_diff = sqrt(ss / (n - 1));
     r.df = n - 1;
     double scale = fmax(1.0, fmax(fabs(mean), maxabs));
     if (r.sd_diff <= 1e-12 * scale) {
-        r.sd_diff = 0;
-        if (maxabs <= 1e-12 * scale || mean == 0) {
-            r.mean_diff = 0;
-            r.t = 0;
-            r.p = 0.5;
-            r.note = "identical";
-        } else if (mean > 0) {
-            r.t = HUGE_VAL;
-            r.p = 0;
-            r.note = "zero variance";
-        } else {
-            r.t = -HUGE_VAL;
-            r.p = 1;
-            r.note = "zero variance";
-        }
+        zero_variance(&r, mean, maxabs, scale, tail);
         return r;
     }
-    r.t = mean / (r.sd_diff / sqrt((double)n));
-    r.p = gsl_cdf_tdist_Q(r.t, r.df);
+    double se = r.sd_diff / sqrt((double)n), half = stats_t975(r.df) * se;
+    r.t = mean / se;
+    r.dz = mean / r.sd_diff;
+    r.ci_lo = mean - half;
+    r.ci_hi = mean + half;
+    r.p = tail < 0 ? gsl_cdf_tdist_P(r.t, r.df) : gsl_cdf_tdist_Q(r.t, r.df);
     if (!(r.p >= 0)) r.p = 1; /* NaN guard, should not happen */
     if (r.p > 1) r.p = 1;
     return r;
+}
+
+PairedT stats_paired_t(const double *a, const double *b, int n) {
+    return stats_paired_t_tail(a, b, n, +1);
 }
 
 static double holm_clean(double p) {

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "probe.h"
+#include "rowfmt.h"
 
 static const char *const RESULT_COLS[] = {
     "status",      "acc_exact",    "acc_startswith", "ntp_loss",       "jepa_dist",
@@ -26,6 +27,8 @@ static const char *const RESULT_COLS[] = {
     "jepa_step_ms", "jepa_ntp_ratio", "git_commit",  "git_dirty",      "build_type",
     "host",        "threads_used", "start_time",     "end_time",       "train_sha256",
     "test_sha256", "init_sha256",  "peak_rss_mb",    "params",         "trainable_params",
+    "compiler",    "compiler_flags", "cpu_model",    "blas",           "blas_core",
+    "engine_version", "command_line", "error",
 };
 #define NRESULT ((int)(sizeof RESULT_COLS / sizeof RESULT_COLS[0]))
 #define MAXCOLS 256
@@ -553,11 +556,13 @@ static int slurp(const char *path, char **buf, size_t *len, char *err, size_t er
 }
 
 /* Take header fs as t's columns; for an older header of runs.csv, set up l
- * (l->src != NULL) and give t the current layout. */
-static int take_header(Table *t, Fields *fs, Layout *l, int *nfile) {
+ * (l->src != NULL) and give t the current layout. *runs_csv: whether it is the
+ * header of this or an older runs.csv. */
+static int take_header(Table *t, Fields *fs, Layout *l, int *nfile, int *runs_csv) {
     char why[600];
     *nfile = fs->n;
-    if (layout_of(fs->f, fs->n, l, why, sizeof why) != 0 || l->appendable) {
+    *runs_csv = layout_of(fs->f, fs->n, l, why, sizeof why) == 0;
+    if (!*runs_csv || l->appendable) {
         layout_free(l); /* not runs.csv (read as it is), or the current layout */
         t->cols = fs->f;
         t->ncols = fs->n;
@@ -589,8 +594,9 @@ int store_read(const char *csv_path, Table *t, char *err, size_t errn) {
     char *buf;
     size_t len, pos = 0;
     if (slurp(csv_path, &buf, &len, err, errn)) return -1;
-    int rowcap = 0, rc = 0, nfile = 0;
+    int rowcap = 0, rc = 0, nfile = 0, runs_csv = 0;
     Layout l = {0};
+    RowFmtPlan plan = {0}; /* runs.csv: its config values in one spelling (rowfmt.h) */
     while (buf && pos < len) {
         char *nl = memchr(buf + pos, '\n', len - pos);
         if (!nl) { /* a last line without its newline: a killed writer */
@@ -615,8 +621,12 @@ int store_read(const char *csv_path, Table *t, char *err, size_t errn) {
                 rc = errf(err, errn, "%s: cannot parse its header line", csv_path);
                 break;
             }
-            if (take_header(t, &fs, &l, &nfile)) {
+            if (take_header(t, &fs, &l, &nfile, &runs_csv)) {
                 fields_free(&fs);
+                rc = errf(err, errn, "out of memory reading %s", csv_path);
+                break;
+            }
+            if (runs_csv && rowfmt_plan(&plan, (const char *const *)t->cols, t->ncols)) {
                 rc = errf(err, errn, "out of memory reading %s", csv_path);
                 break;
             }
@@ -628,7 +638,7 @@ int store_read(const char *csv_path, Table *t, char *err, size_t errn) {
             continue;
         }
         char **row = l.src ? relayout_row(fs.f, fs.n, &l) : fs.f; /* fs.cap >= ncols; the row owns the fields */
-        if (!row || add_row(t, &rowcap, row)) {
+        if (!row || (runs_csv && rowfmt_row(&plan, row)) || add_row(t, &rowcap, row)) {
             if (row) {
                 for (int i = 0; i < t->ncols; i++) free(row[i]);
                 free(row);
@@ -639,6 +649,7 @@ int store_read(const char *csv_path, Table *t, char *err, size_t errn) {
     }
     free(buf);
     layout_free(&l);
+    rowfmt_plan_free(&plan);
     if (rc) table_free(t);
     return rc;
 }

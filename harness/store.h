@@ -35,7 +35,23 @@
  *   readers skip, are not carried over (the .bak keeps them). Concurrent
  *   appenders wait on the lock and then open the migrated file; readers see
  *   the old file or the new one, each complete. A file whose header is the
- *   current columns followed by extras gets rows padded with empty extras. */
+ *   current columns followed by extras gets rows padded with empty extras.
+ *
+ * One spelling of config values
+ * -----------------------------
+ * Rows are written with config values in the spelling of rowfmt.h (keys without effect
+ * in the run empty, floats shortest-round-trip), and store_read rewrites every row of a
+ * runs.csv (current or older header) to that spelling, so a row written before it
+ * (lambda=1 in an NTP run, lr=0.0030000000000000001) reads exactly as the same run
+ * written after it (lambda empty, lr=0.003). A migration writes the rows as read.
+ *
+ * Provenance and failure columns (after trainable_params; empty in older rows):
+ * compiler ("gcc 12.2.0"), compiler_flags ("-O3 -march=native ..."), cpu_model
+ * (/proc/cpuinfo "model name"), blas (openblas_get_config()), blas_core
+ * (openblas_get_corename()), engine_version, command_line (the `harness train` process's
+ * argv, shell-quoted), error (why a failed or diverged run did not finish: the run's own
+ * message, or for a run killed or crashed the exit status or signal and the last error
+ * line of its log.txt; empty for ok runs). See provenance.h and record.h. */
 #ifndef HARNESS_STORE_H
 #define HARNESS_STORE_H
 
@@ -74,7 +90,9 @@ typedef struct {
 /* Read the CSV at csv_path into t (which need not be initialised). The
  * first complete line is the header; an older header of runs.csv gets the
  * current layout (see "Older headers"; t->filled counts the columns filled),
- * any other header is kept as it is. Blank lines are ignored. Rows whose
+ * any other header is kept as it is. The rows of a runs.csv get the one spelling
+ * of config values (see "One spelling of config values"); other files are read
+ * as they are. Blank lines are ignored. Rows whose
  * field count differs from the header, and a last line with no trailing
  * newline, are skipped and counted in t->skipped, never an error. A missing
  * file gives an empty table (ncols = nrows = 0) and returns 0. Returns -1

@@ -351,3 +351,80 @@ Test(data, base_corpus_disjoint_from_test_answers) {
     dataset_free(&turk);
     dataset_free(&test);
 }
+
+#include <sys/stat.h> /* mkdir, for the search order test below */
+
+/* Hardening (issue 10): a line is exactly one JSON object (no trailing text, no NUL byte). */
+Test(data, line_is_one_json_object) {
+    expect_error(GOOD "{\"messages\": []} trailing\n", ":2:", "not valid JSON");
+    expect_error(GOOD "{\"messages\": []}{}\n", ":2:", "not valid JSON");
+    expect_error("[1, 2]\n", ":1:", "messages");
+    char text[512];
+    size_t n = strlen(GOOD);
+    memcpy(text, GOOD, n);
+    memcpy(text + n, "{\"messages\"\0: []}\n", 18); /* a NUL inside line 2 */
+    snprintf(g_path, sizeof g_path, "/tmp/jepa_data_XXXXXX");
+    int fd = mkstemp(g_path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, n + 18), (ssize_t)(n + 18));
+    close(fd);
+    Dataset d;
+    char err[512];
+    cr_expect_neq(dataset_load(g_path, 0, &d, err, sizeof err), 0);
+    cr_expect(strstr(err, ":2:") && strstr(err, "NUL"), "%s", err);
+    unlink(g_path);
+    write_tmp("{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}"
+              "  \t\r\n"); /* blanks after the object are fine, a CRLF too */
+    cr_assert_eq(dataset_load(g_path, 0, &d, err, sizeof err), 0, "%s", err);
+    dataset_free(&d);
+    unlink(g_path);
+}
+
+/* data/<name>.jsonl is searched in $HARNESS_DATA, then ./data, then the source tree's data/;
+ * a missing file's error lists every place looked. */
+Test(data, search_order_and_where_it_looked) {
+    char dir[] = "/tmp/jepa_search_XXXXXX", env[600], path[1200], err[2048], cmd[1300];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chdir(dir), 0); /* no ./data here */
+    snprintf(env, sizeof env, "%s/env", dir);
+    cr_assert_eq(mkdir(env, 0755), 0);
+    setenv("HARNESS_DATA", env, 1);
+    /* only the source tree has synth_train */
+    dataset_path("synth", "train", path, sizeof path);
+    cr_expect_str_eq(path, SOURCE_DIR "/data/synth_train.jsonl");
+    /* ./data comes before it */
+    cr_assert_eq(mkdir("data", 0755), 0);
+    FILE *f = fopen("data/synth_train.jsonl", "w");
+    cr_assert_not_null(f);
+    fputs(GOOD, f);
+    fclose(f);
+    dataset_path("synth", "train", path, sizeof path);
+    cr_expect_str_eq(path, "data/synth_train.jsonl");
+    /* and $HARNESS_DATA before both */
+    snprintf(path, sizeof path, "%s/synth_train.jsonl", env);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(GOOD GOOD, f);
+    fclose(f);
+    char want[1200];
+    snprintf(want, sizeof want, "%s/synth_train.jsonl", env);
+    dataset_path("synth", "train", path, sizeof path);
+    cr_expect_str_eq(path, want);
+    /* nowhere: the first place, and the error lists all three */
+    dataset_path("nosuch", "train", path, sizeof path);
+    snprintf(want, sizeof want, "%s/nosuch_train.jsonl", env);
+    cr_expect_str_eq(path, want);
+    Dataset d;
+    cr_expect_neq(dataset_load(path, 0, &d, err, sizeof err), 0);
+    cr_expect(strstr(err, "No such file") && strstr(err, "looked for nosuch_train.jsonl in:") &&
+              strstr(err, env) && strstr(err, "$HARNESS_DATA") && strstr(err, ", data,") &&
+              strstr(err, SOURCE_DIR "/data"), "%s", err);
+    unsetenv("HARNESS_DATA");
+    dataset_path("nosuch", "test", path, sizeof path);
+    cr_expect_str_eq(path, "data/nosuch_test.jsonl");
+    cr_expect_neq(dataset_load(path, 0, &d, err, sizeof err), 0);
+    cr_expect(strstr(err, "looked for nosuch_test.jsonl in: data, " SOURCE_DIR "/data (HARNESS_DATA is not set)"),
+              "%s", err);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}

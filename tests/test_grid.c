@@ -379,3 +379,124 @@ Test(grid, every_shipped_grid_parses) {
     cr_expect_geq(gl.gl_pathc, 15);
     globfree(&gl);
 }
+
+/* ---- Hardening (issue 10): the parser is linear in its input, and a grid name never
+ * leaves the results directory. The timeouts are generous bounds (the cases take well under
+ * a second); the quadratic duplicate checks they replace took minutes on these inputs. */
+
+/* A list of about `bytes` bytes: "KEY = " then items made by fmt from 0, 1, 2, ... */
+static char *big_list(const char *key, const char *fmt, size_t bytes) {
+    char *t = malloc(bytes + 64);
+    cr_assert_not_null(t);
+    size_t k = (size_t)sprintf(t, "%s = ", key);
+    for (unsigned i = 0; k < bytes; i++) k += (size_t)sprintf(t + k, fmt, i);
+    t[k - 2] = 0; /* drop the last ", " */
+    return t;
+}
+
+static void expect_refused(const char *text, const char *want) {
+    Grid g;
+    char err[1024] = "";
+    cr_expect_eq(grid_parse_text(text, "big.grid", NULL, &g, err, sizeof err), -1);
+    cr_expect(strstr(err, "big.grid:") && strstr(err, want), "error '%s' should say '%s'", err, want);
+}
+
+Test(grid_hardening, ten_megabyte_seeds_line_refused_fast, .timeout = 20) {
+    char *t = big_list("seeds", "%u, ", 10u << 20); /* 1.3 million distinct seeds */
+    expect_refused(t, "a list holds at most 100000");
+    free(t);
+    t = big_list("seeds", "7, ", 10u << 20); /* 3.5 million times the same seed */
+    expect_refused(t, "a list holds at most 100000");
+    free(t);
+}
+
+Test(grid_hardening, ten_megabyte_value_lists_refused_fast, .timeout = 20) {
+    const char *keys[] = {"lr", "train_limit", "lambda", "init"};
+    const char *fmts[] = {"%u.5e-9, ", "%u, ", "%u.25, ", "\"/no/such/%u\", "};
+    for (int i = 0; i < 4; i++) {
+        char *t = big_list(keys[i], fmts[i], 10u << 20);
+        expect_refused(t, "a list holds at most 100000");
+        free(t);
+    }
+}
+
+/* The largest lists allowed, with a repeat at the very end: found through the hash set. */
+Test(grid_hardening, duplicates_in_long_lists_found_fast, .timeout = 20) {
+    size_t k;
+    char *t = malloc(2u << 20);
+    k = (size_t)sprintf(t, "seeds = ");
+    for (unsigned i = 0; i < 99999; i++) k += (size_t)sprintf(t + k, "%u, ", i);
+    sprintf(t + k, "0099998"); /* the same number as 99998 */
+    expect_refused(t, "duplicate seed 99998 (items 99999 and 100000)");
+    k = (size_t)sprintf(t, "lr = ");
+    for (unsigned i = 0; i < 99999; i++) k += (size_t)sprintf(t + k, "%u.5e-9, ", i);
+    sprintf(t + k, "5e-10"); /* = 0.5e-9, the first item */
+    expect_refused(t, "appears twice in the list (items 1 and 100000)");
+    free(t);
+}
+
+Test(grid_hardening, many_arms_refused_and_duplicate_arm_found_fast, .timeout = 20) {
+    size_t cap = 11u << 20, k = 0;
+    char *t = malloc(cap);
+    for (unsigned i = 0; k < (10u << 20); i++) k += (size_t)sprintf(t + k, "[a%u]\n", i);
+    expect_refused(t, "too many arms");
+    k = 0;
+    for (unsigned i = 0; i < 90000; i++) k += (size_t)sprintf(t + k, "[a%u]\n", i);
+    sprintf(t + k, "[a89999]\n");
+    expect_refused(t, "big.grid:90001: duplicate arm 'a89999' (first at line 90000)");
+    free(t);
+}
+
+/* The most runs a grid may have, parsed (each run's config resolved and hashed). */
+Test(grid_hardening, hundred_thousand_runs_parse, .timeout = 60) {
+    size_t k;
+    char *t = malloc(1u << 20);
+    k = (size_t)sprintf(t, "seeds = ");
+    for (unsigned i = 0; i < 1000; i++) k += (size_t)sprintf(t + k, "%s%u", i ? ", " : "", i);
+    k += (size_t)sprintf(t + k, "\nlr = ");
+    for (unsigned i = 0; i < 100; i++) k += (size_t)sprintf(t + k, "%s%u.5e-4", i ? ", " : "", i);
+    Grid g;
+    char err[1024] = "";
+    cr_assert_eq(grid_parse_text(t, "big.grid", NULL, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(g.nruns, GRID_MAX_RUNS);
+    cr_expect_eq(g.ncells, 100);
+    grid_free(&g);
+    sprintf(t + k, ", 1");
+    expect_refused(t, "too many runs");
+    free(t);
+}
+
+/* A grid's results go to results/<name>/: names that would leave or hide in it are refused. */
+Test(grid_hardening, grid_names_stay_in_the_results_directory) {
+    const char *bad_files[] = {"...grid", "..grid", ".grid", "grids/...grid", "grids/.hidden.grid", "a..b.grid",
+                               "sp ace.grid", "tab\t.grid", "nl\n.grid", "\x7f.grid", "caf\xc3\xa9.grid"};
+    for (size_t i = 0; i < sizeof bad_files / sizeof *bad_files; i++) {
+        Grid g;
+        char err[1024] = "";
+        cr_expect_eq(grid_parse_text("epochs = 1\n", bad_files[i], NULL, &g, err, sizeof err), -1, "accepted '%s'",
+                     bad_files[i]);
+        cr_expect(strstr(err, ":0: bad grid name") && strstr(err, "letters, digits"), "'%s': %s", bad_files[i], err);
+    }
+    const char *bad_names[] = {"", ".", "..", "../x", "a/b", "/abs", "x/..", "a..b", ".x"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
+        Grid g;
+        char err[1024] = "";
+        cr_expect_eq(grid_parse_text("epochs = 1\n", "ok.grid", bad_names[i], &g, err, sizeof err), -1,
+                     "accepted name '%s'", bad_names[i]);
+        cr_expect(strstr(err, "bad grid name") != NULL, "'%s': %s", bad_names[i], err);
+        cr_expect(!grid_name_ok(bad_names[i]), "%s", bad_names[i]);
+    }
+    char longname[200];
+    memset(longname, 'a', 128);
+    longname[128] = 0;
+    cr_expect(!grid_name_ok(longname));
+    longname[127] = 0;
+    cr_expect(grid_name_ok(longname));
+    const char *good[] = {"fig3", "demo_lambda", "a.b", "A-1", "x."};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) cr_expect(grid_name_ok(good[i]), "%s", good[i]);
+    Grid g;
+    char err[1024] = "";
+    cr_assert_eq(grid_parse_text("epochs = 1\n", "dir/v1.2.grid", NULL, &g, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(g.name, "v1.2");
+    grid_free(&g);
+}

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,4 +402,228 @@ Test(harness, reuse_copies_runs_of_other_grids, .timeout = 240) {
     cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "nothing to do") != NULL, "%s", out);
     sh("rm -rf %s%s", d.dir, "");
+}
+
+/* ---- provenance, failure reasons, -j, harness train without keys, harness show ---- */
+
+/* The first "model name" of /proc/cpuinfo ("unknown" without one). */
+static void cpu_model_name(char *out, size_t n) {
+    char line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    snprintf(out, n, "unknown");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            char *v = strchr(line, ':') + 1;
+            v += strspn(v, " \t");
+            v[strcspn(v, "\n")] = 0;
+            snprintf(out, n, "%s", v);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+/* The text of file path (malloc'd; "" when missing). */
+static char *file_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *b = calloc(1, 1 << 16);
+    if (f) {
+        size_t n = fread(b, 1, (1 << 16) - 1, f);
+        b[n] = 0;
+        fclose(f);
+    }
+    return b;
+}
+
+/* Every row and run directory records the compiler and its flags, the CPU, the BLAS
+ * library and core, the engine version, the data hashes and the command line; harness
+ * show prints the run, and finds it by a prefix of its run_id. */
+Test(harness, provenance_is_recorded_and_shown, .timeout = 120) {
+    char dir[] = "/tmp/jepa_prov_XXXXXX", cmd[2048], out[32768], csv[700], v[4096], want[700];
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(sh(HARNESS_BIN " train --quiet --results %s --grid g model=pico train_limit=32 test_limit=4 "
+                    "max_new_tokens=8 epochs=1 batch_size=16 epoch_eval_limit=0 'system_prompt=omit' 2>/dev/null%s",
+                    dir, ""), 0);
+    snprintf(csv, sizeof csv, "%s/g/runs.csv", dir);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 1);
+    char id[17], model[256];
+    snprintf(id, sizeof id, "%s", table_get(&t, 0, "run_id"));
+    const char *comp = table_get(&t, 0, "compiler");
+    cr_expect(!strncmp(comp, "gcc ", 4) || !strncmp(comp, "clang ", 6), "compiler '%s'", comp);
+    cr_expect_neq(strlen(table_get(&t, 0, "compiler_flags")), 0);
+    cpu_model_name(model, sizeof model);
+    cr_expect_str_eq(table_get(&t, 0, "cpu_model"), model);
+    cr_expect(!strncmp(table_get(&t, 0, "blas"), "OpenBLAS ", 9), "blas '%s'", table_get(&t, 0, "blas"));
+    cr_expect_neq(strlen(table_get(&t, 0, "blas_core")), 0);
+    cr_expect_neq(strlen(table_get(&t, 0, "engine_version")), 0);
+    const char *cl = table_get(&t, 0, "command_line");
+    cr_expect(strstr(cl, " train --quiet --results ") && strstr(cl, " model=pico ") && strstr(cl, " system_prompt=omit"),
+              "command line '%s'", cl);
+    cr_expect_str_eq(table_get(&t, 0, "error"), "");
+    cr_expect_str_eq(table_get(&t, 0, "lambda"), "", "lambda has no effect under loss=ntp");
+    cr_expect_str_eq(table_get(&t, 0, "lr"), "0.003");
+    /* provenance.json beside config.txt says the same */
+    snprintf(v, sizeof v, "%s/g/runs/%s/provenance.json", dir, id);
+    char *json = file_text(v);
+    const char *keys[] = {"compiler", "cpu_model", "blas", "blas_core", "engine_version", "train_sha256", NULL};
+    for (int i = 0; keys[i]; i++) {
+        const char *col = table_get(&t, 0, keys[i]);
+        snprintf(want, sizeof want, "\"%s\"", col);
+        cr_expect(strlen(col) > 0 && strstr(json, want), "provenance.json lacks %s %s:\n%s", keys[i], want, json);
+    }
+    cr_expect(strstr(json, "\"command_line\"") && strstr(json, "model=pico"), "%s", json);
+    free(json);
+    table_free(&t);
+    /* harness show: a prefix is enough */
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " show %.6s --results %s 2>&1", id, dir);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    const char *parts[] = {id, "grid g, arm main", "status ok", "model = pico", "system_prompt = omit", "run_id check",
+                           "compiler", model, "acc_exact", "config.txt", "provenance.json", "DONE", NULL};
+    for (int i = 0; parts[i]; i++) cr_expect(strstr(out, parts[i]) != NULL, "show lacks '%s':\n%s", parts[i], out);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " show ffffffffffffffffff --results %s 2>&1", dir);
+    cr_expect_eq(capture(cmd, out, sizeof out), 1);
+    cr_expect(strstr(out, "no run_id starts with 'ffffffffffffffffff'") != NULL, "%s", out);
+    /* two runs that share a prefix: ambiguous, both listed */
+    const char *const *cols;
+    int n = store_columns(&cols);
+    const char **vals = calloc((size_t)n, sizeof *vals);
+    snprintf(v, sizeof v, "%s/other/runs.csv", dir);
+    const char *ids[] = {"abcd000000000001", "abcd000000000002"};
+    for (int k = 0; k < 2; k++) {
+        vals[store_column_index("run_id")] = ids[k];
+        vals[store_column_index("status")] = "ok";
+        cr_assert_eq(store_append(v, vals, n, err, sizeof err), 0, "%s", err);
+    }
+    free(vals);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " show abcd --results %s 2>&1", dir);
+    cr_expect_eq(capture(cmd, out, sizeof out), 1);
+    cr_expect(strstr(out, "ambiguous") && strstr(out, ids[0]) && strstr(out, ids[1]), "%s", out);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " show abcd000000000002 --results %s 2>&1", dir);
+    cr_expect_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "no run directory") != NULL, "%s", out);
+    sh("rm -rf %s%s", dir, "");
+}
+
+/* A run that fails on its own (an init checkpoint that cannot be read) records its error
+ * message, and harness run prints the reason. */
+Test(harness, failed_run_says_why, .timeout = 120) {
+    GridDir d;
+    grid_dir(&d, "fail");
+    char ck[100], cmd[2048], out[16384];
+    snprintf(ck, sizeof ck, "%.64s/ck", d.dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && echo '{}' > %s/config.json && echo x > %s/model.safetensors", ck, ck, ck);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "model = pico\ninit = %s\nepochs = 1\ntrain_limit = 32\ntest_limit = 4\nseeds = 5\n", ck);
+    write_file(d.grid, cmd);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s --results %s 2>&1", d.grid, d.res);
+    cr_expect_eq(capture(cmd, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "why: exit status 1: error: ") && strstr(out, "config.json"), "%s", out);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(d.csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(table_get(&t, 0, "status"), "failed");
+    cr_expect(strstr(table_get(&t, 0, "error"), "config.json") != NULL, "error '%s'", table_get(&t, 0, "error"));
+    table_free(&t);
+    sh("rm -rf %s%s", d.dir, "");
+}
+
+/* The pid of a child of parent running `harness train`, or 0. */
+static pid_t train_child(pid_t parent) {
+    char path[64], buf[1024];
+    for (int pid = 2; pid < 4194304; pid++) {
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        if (!rp || sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != parent) continue;
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        if (!(f = fopen(path, "rb"))) continue;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        if (n > 0 && memmem(buf, n, "train\0", 6)) return pid;
+    }
+    return 0;
+}
+
+/* A run killed by a signal: harness run records it failed with the signal's name, and
+ * prints it. */
+Test(harness, killed_run_says_which_signal, .timeout = 240) {
+    GridDir d;
+    grid_dir(&d, "kill");
+    write_file(d.grid, "model = pico\nepochs = 50\ntrain_limit = 512\ntest_limit = 4\ncheckpoint = none\nseeds = 5\n");
+    char log[700];
+    snprintf(log, sizeof log, "%s/run.log", d.dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(HARNESS_BIN, HARNESS_BIN, "run", d.grid, "-j", "1", "--results", d.res, (char *)NULL);
+        _exit(127);
+    }
+    pid_t child = 0;
+    time_t t0 = time(NULL);
+    while (!(child = train_child(pid)) && time(NULL) - t0 < 60) usleep(50000);
+    cr_assert(child > 0, "no harness train child found");
+    kill(child, SIGKILL);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "harness run exits 1 when a run failed");
+    char *text = file_text(log);
+    cr_expect(strstr(text, "why: killed by signal 9 (SIGKILL)") != NULL, "%s", text);
+    free(text);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(d.csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(table_get(&t, 0, "status"), "failed");
+    cr_expect(!strncmp(table_get(&t, 0, "error"), "killed by signal 9 (SIGKILL)", 28), "error '%s'",
+              table_get(&t, 0, "error"));
+    const char *cl = table_get(&t, 0, "command_line");
+    cr_expect(strstr(cl, " train --quiet ") && strstr(cl, "epochs=50"), "the child's command line: '%s'", cl);
+    table_free(&t);
+    sh("rm -rf %s%s", d.dir, "");
+}
+
+/* The cores this process may run on, as harness run counts them. */
+static int usable_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+Test(harness, jobs_above_the_core_count_are_capped, .timeout = 60) {
+    GridDir d;
+    grid_dir(&d, "jobs");
+    char cmd[2048], out[16384], want[256];
+    int nc = usable_cores();
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s -j %d --dry-run --results %s 2>&1", d.grid, nc + 7, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(want, sizeof want, "warning: -j %d is more than the %d core", nc + 7, nc);
+    cr_expect(strstr(out, want) != NULL, "want '%s' in:\n%s", want, out);
+    snprintf(want, sizeof want, ", %d at a time, 1 thread each", nc);
+    cr_expect(strstr(out, want) != NULL, "want '%s' in:\n%s", want, out);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN " run %s -j %d --dry-run --results %s 2>&1", d.grid, nc, d.res);
+    cr_assert_eq(capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "warning") == NULL, "no warning at the core count:\n%s", out);
+    sh("rm -rf %s%s", d.dir, "");
+}
+
+/* harness train with no key and no option prints its usage (exit 2) instead of starting
+ * a full run (which would write results/ in the working directory). */
+Test(harness, train_without_keys_prints_usage, .timeout = 60) {
+    char dir[] = "/tmp/jepa_nokeys_XXXXXX", cmd[512], out[8192], res[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "cd %s && timeout 30 " HARNESS_BIN " train 2>&1", dir);
+    cr_expect_eq(capture(cmd, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "usage: harness train") && strstr(out, "--help"), "%s", out);
+    snprintf(res, sizeof res, "%s/results", dir);
+    cr_expect_eq(access(res, F_OK), -1, "nothing was run");
+    sh("rm -rf %s%s", dir, "");
 }

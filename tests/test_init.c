@@ -24,8 +24,12 @@ static Example EX[2] = {
     {"Convert.", "words ending in dog", "\\bdog\\b", 2},
 };
 
+/* A fresh directory; its name lives in a static pool (at most 8 per test, none to free). */
 static char *tmpdir(void) {
-    char *d = strdup("/tmp/test_init_XXXXXX");
+    static char pool[8][32];
+    static int next;
+    char *d = pool[next++ % 8];
+    snprintf(d, sizeof pool[0], "/tmp/test_init_XXXXXX");
     cr_assert(mkdtemp(d));
     return d;
 }
@@ -250,4 +254,16 @@ Test(init, sequence_longer_than_max_positions) {
     cr_expect_eq(dataset_check_positions(&d, &vo, 8, 64, err, sizeof err), 0);
     cr_expect_neq(dataset_check_positions(&d, &vo, 8, 30, err, sizeof err), 0);
     cr_expect(strstr(err, "data/x.jsonl:1:") && strstr(err, "max_position_embeddings 30"), "%s", err);
+}
+
+/* A checkpoint path too long for the paths built from it is refused, not truncated into
+ * another directory. */
+Test(init, overlong_checkpoint_path_refused) {
+    char path[1700], err[1024] = "";
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = 0;
+    Model m;
+    cr_expect_neq(checkpoint_load(&m, backend_cpu(), path, NULL, NULL, err, sizeof err), 0);
+    cr_expect(strstr(err, "checkpoint path longer than 1503 bytes") != NULL, "%s", err);
 }

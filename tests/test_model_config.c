@@ -426,3 +426,46 @@ Test(peft, tensor_names) {
     cr_expect_neq(peft_targets_parse("q,lm_head", &mask, err, sizeof err), 0);
     cr_expect(strstr(err, "lm_head") != NULL, "%s", err);
 }
+
+/* Hardening (issue 10): numbers that are NaN-free but infinite, huge, negative or fractional
+ * are refused with the file and key named, so no conversion to int or float is out of range
+ * and head_dim * num_attention_heads cannot overflow. */
+Test(hf_config, hostile_numbers) {
+    expect_read_fails("{" REQUIRED ", \"rms_norm_eps\": 1e300}", "\"rms_norm_eps\" must be a number in (0, 1]");
+    expect_read_fails("{" REQUIRED ", \"rms_norm_eps\": 1e999}", "\"rms_norm_eps\"");
+    expect_read_fails("{" REQUIRED ", \"rms_norm_eps\": -1e-6}", "\"rms_norm_eps\"");
+    expect_read_fails("{" REQUIRED ", \"rms_norm_eps\": 0}", "\"rms_norm_eps\"");
+    expect_read_fails("{" REQUIRED ", \"rope_theta\": 1e39}", "\"rope_theta\" must be a number in (0, 1e+12]");
+    expect_read_fails("{" REQUIRED ", \"rope_theta\": -10000}", "\"rope_theta\"");
+    expect_read_fails("{" REQUIRED ", \"rope_theta\": \"10000\"}", "\"rope_theta\"");
+    expect_read_fails("{" REQUIRED ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 1e999, "
+                      "\"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192}}",
+                      "\"rope_scaling\": \"factor\"");
+    expect_read_fails("{" REQUIRED ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8, "
+                      "\"low_freq_factor\": 1, \"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192.5}}",
+                      "original_max_position_embeddings");
+    expect_read_fails("{\"hidden_size\": 1e999, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                      "\"intermediate_size\": 9, \"vocab_size\": 9}", "\"hidden_size\" must be an integer");
+    expect_read_fails("{\"hidden_size\": -64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                      "\"intermediate_size\": 9, \"vocab_size\": 9}", "\"hidden_size\" must be an integer");
+    expect_read_fails("{\"hidden_size\": 4294967360, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                      "\"intermediate_size\": 9, \"vocab_size\": 9}", "\"hidden_size\" must be an integer in [1, 1073741824]");
+    /* head_dim * num_attention_heads computed without overflow: 2^30 * 2^30 is not 64 */
+    expect_read_fails("{" REQUIRED ", \"head_dim\": 1073741824}", "head_dim 1073741824 != hidden_size");
+    /* the largest sizes are refused as too large, not overflowed */
+    expect_read_fails("{\"hidden_size\": 1073741824, \"num_hidden_layers\": 1073741824, \"num_attention_heads\": 2, "
+                      "\"intermediate_size\": 1073741824, \"vocab_size\": 1073741824}", "model too large");
+    expect_read_fails("{" REQUIRED ", \"eos_token_id\": [1e999]}", "eos_token_id");
+    expect_read_fails("{" REQUIRED ", \"bos_token_id\": -2}", "bos_token_id");
+}
+
+Test(peft, hostile_numbers) {
+    expect_peft_fails("{" LORA_OK ", \"lora_alpha\": 1e300}", "\"lora_alpha\" must be a number in [0, 1e+06]");
+    expect_peft_fails("{" LORA_OK ", \"lora_alpha\": 1e999}", "lora_alpha");
+    expect_peft_fails("{" LORA_OK ", \"lora_alpha\": -8}", "lora_alpha");
+    expect_peft_fails("{" LORA_OK ", \"r\": 1e999}", "\"r\" must be an integer in [1, 65536]");
+    expect_peft_fails("{" LORA_OK ", \"r\": 8.5}", "\"r\"");
+    expect_peft_fails("{" LORA_OK ", \"r\": 65537}", "\"r\"");
+    expect_peft_fails("{" LORA_OK ", \"lora_dropout\": 1e999}", "lora_dropout");
+    expect_peft_fails("{" LORA_OK ", \"lora_dropout\": -0.1}", "lora_dropout");
+}

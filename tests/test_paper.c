@@ -176,10 +176,13 @@ static int gnuplot_ok(void) {
 static const char TABLE5[] = "model = pico\nseeds = 82, 23, 37\n[baseline]\nloss = ntp\n"
                              "[jepa]\nloss = jepa\nlambda = 1\nk = 1\ngamma = 0, 1\n";
 
-/* Two tested cells against one baseline: mean ± sd, Δ, p and Holm.
+/* Two tested cells against one baseline: mean ± sd, Δ, CI, d_z, p and Holm.
  * baseline 50 52 55: 52.33 ± 2.52; gamma=0 51 55 56: 54.00 ± 2.65, d = 1 3 1,
  * t = 2.5, p(df 2) = 0.0648; gamma=1 58 57 61: 58.67 ± 2.08, d = 8 5 6,
- * t = 7.1813, p = 0.00942; Holm: 2 × 0.00942 = 0.0188, max(0.0188, 0.0648). */
+ * t = 7.1813, p = 0.00942; Holm: 2 × 0.00942 = 0.0188, max(0.0188, 0.0648).
+ * 95% CI: mean(d) ± t(0.975, 2) sd(d)/√3 with t(0.975, 2) = sqrt(1.805 /
+ * 0.0975) = 4.302653 (closed form of the df = 2 CDF): [-1.20, 4.54] and
+ * [2.54, 10.13]; d_z = mean(d)/sd(d) = 1.667/1.155 = 1.44, 6.333/1.528 = 4.15. */
 Test(paper, cell_table_values_and_holm) {
     Grid g;
     grid(&g, "table5", TABLE5);
@@ -196,9 +199,10 @@ Test(paper, cell_table_values_and_holm) {
     }
     make();
     char *md = out_file("table5.md");
-    ROW(md, "baseline", "| baseline | 3 | 52.33 ± 2.52 | — | — | — | — |  |");
-    ROW(md, "jepa gamma=0", "| jepa gamma=0 | 3 | 54.00 ± 2.65 | +1.67 | 0.0648 | 0.0648 | — |  |");
-    ROW(md, "jepa gamma=1", "| jepa gamma=1 | 3 | 58.67 ± 2.08 | +6.33 | 0.00942 | 0.0188 | — |  |");
+    ROW(md, "baseline", "| baseline | 3 | 52.33 ± 2.52 | — | — | — | — | — | — |  |");
+    ROW(md, "jepa gamma=0", "| jepa gamma=0 | 3 | 54.00 ± 2.65 | +1.67 | [-1.20, +4.54] | 1.44 | 0.0648 | 0.0648 | — |  |");
+    ROW(md, "jepa gamma=1", "| jepa gamma=1 | 3 | 58.67 ± 2.08 | +6.33 | [+2.54, +10.13] | 4.15 | 0.00942 | 0.0188 | — "
+                            "|  |");
     cr_expect(strstr(md, "Runs: 9 ok, 0 failed, 0 diverged. Every cell of the grid has all its runs.") != NULL, "%s", md);
     cr_expect(strstr(md, "Holm step-down adjustment across the 2 tested cells") != NULL);
     char *readme = out_file("README.md");
@@ -216,7 +220,7 @@ static const char TABLE9[] = "model = pico\nseeds = 82, 23, 37\ndataset = synth,
  * missing run and a cell with n = 1; the paper column.
  * synth: baseline 40 42 44 (42.00 ± 2.00), jepa 45 44 49 (46.00 ± 2.65),
  * d = 5 2 5, t = 4, p(df 2) = 1/2 - 4/(2 sqrt 18) = 0.0286 (Holm: the only
- * tested cell); turk: baseline 20 22 27 (23.00 ± 3.61), jepa seed 82 = 30
+ * tested cell), CI 4 ± 4.302653 = [-0.30, 8.30], d_z = 4/sqrt 3 = 2.31; turk: baseline 20 22 27 (23.00 ± 3.61), jepa seed 82 = 30
  * alone (seed 23 failed, 37 not run): Δ = 30 - 20 = +10.00, no test. */
 Test(paper, pairing_failed_missing_and_single_run) {
     Grid g;
@@ -232,11 +236,12 @@ Test(paper, pairing_failed_missing_and_single_run) {
     rec(&g, run_of(&g, "jepa", "dataset=turk", 23), "failed", NULL);
     make();
     char *md = out_file("table9.md");
-    ROW(md, "baseline dataset=synth", "| baseline dataset=synth | 3 | 42.00 ± 2.00 | — | — | — | 57.29 ± 5.32 |  |");
-    ROW(md, "baseline dataset=turk", "| baseline dataset=turk | 3 | 23.00 ± 3.61 | — | — | — | 22.49 |  |");
-    ROW(md, "jepa dataset=synth", "| jepa dataset=synth | 3 | 46.00 ± 2.65 | +4.00 | 0.0286 | 0.0286 | "
-                                  "71.46 ± 1.34 (p = 1.0e-3) | vs baseline dataset=synth |");
-    ROW(md, "jepa dataset=turk", "| jepa dataset=turk | 1 | 30.00 | +10.00 | — | — | 30.94 | vs baseline "
+    ROW(md, "baseline dataset=synth", "| baseline dataset=synth | 3 | 42.00 ± 2.00 | — | — | — | — | — | 57.29 ± 5.32 "
+                                      "|  |");
+    ROW(md, "baseline dataset=turk", "| baseline dataset=turk | 3 | 23.00 ± 3.61 | — | — | — | — | — | 22.49 |  |");
+    ROW(md, "jepa dataset=synth", "| jepa dataset=synth | 3 | 46.00 ± 2.65 | +4.00 | [-0.30, +8.30] | 2.31 | 0.0286 | "
+                                  "0.0286 | 71.46 ± 1.34 (p = 1.0e-3) | vs baseline dataset=synth |");
+    ROW(md, "jepa dataset=turk", "| jepa dataset=turk | 1 | 30.00 | +10.00 | — | — | — | — | 30.94 | vs baseline "
                                  "dataset=turk; 1 seed paired (cell 1, baseline 3); n<2 |");
     cr_expect(strstr(md, "Runs: 10 ok, 1 failed, 0 diverged.") != NULL, "%s", md);
     cr_expect(strstr(md, "Cells of the grid lacking runs: jepa dataset=turk (1/3 seeds).") != NULL, "%s", md);
@@ -256,7 +261,7 @@ Test(paper, metric_column_of_the_artifact) {
     ok(&g, "baseline", NULL, 23, "0", "62");
     make();
     char *md = out_file("table1.md");
-    ROW(md, "baseline", "| baseline | 2 | 61.00 ± 1.41 | — | — | — | 54.38 ± 1.70 |  |");
+    ROW(md, "baseline", "| baseline | 2 | 61.00 ± 1.41 | — | — | — | — | — | 54.38 ± 1.70 |  |");
     cr_expect(strstr(md, "Cells of the grid lacking runs: jepa (0/2 seeds).") != NULL, "%s", md);
     cr_expect(strstr(md, "Published numbers without a cell here: jepa: 60.59 ± 1.01 (p = 2.94e-4).") != NULL, "%s", md);
     free(md);
@@ -301,7 +306,9 @@ Test(paper, probe_table) {
 /* STP: one row per train_limit, NTP and STP side by side, 2 seeds (df 1:
  * p = 1/2 - atan(t)/pi). 100: NTP 10 12 (11.00 ± 1.41), STP 13 16 (14.50 ±
  * 2.12), d = 3 4, t = 7, p = 0.0452; 200: NTP 20 24 (22.00 ± 2.83), STP 21 27
- * (24.00 ± 4.24), d = 1 3, t = 2, p = 0.148; Holm 0.0903, 0.148. */
+ * (24.00 ± 4.24), d = 1 3, t = 2, p = 0.148; Holm 0.0903, 0.148. 95% CI with
+ * t(0.975, 1) = tan(0.475 pi) = 12.7062: 3.5 ± 12.7062 × 0.7071/√2 = [-2.85,
+ * 9.85], 2 ± 12.7062 = [-10.71, 14.71]; d_z = 3.5/0.7071 = 4.95, 2/1.414 = 1.41. */
 Test(paper, stp_side_by_side) {
     Grid g;
     grid(&g, "stp", "model = pico\nseeds = 82, 23\n[baseline]\nloss = ntp\ntrain_limit = 100, 200\n"
@@ -313,10 +320,10 @@ Test(paper, stp_side_by_side) {
     for (int i = 0; i < 8; i++) ok(&g, v[i][0], v[i][1], i % 2 ? 23 : 82, v[i][2], v[i][2]);
     make();
     char *md = out_file("stp.md");
-    cr_expect(strstr(md, "\n| train_limit | n | NTP (%) | n | NTP + STP (λ = 0.02) (%) | Δ (pp) | p | p (Holm) | note |\n")
+    cr_expect(strstr(md, "\n| train_limit | n | NTP (%) | n | NTP + STP (λ = 0.02) (%) | Δ (pp) | 95% CI | d_z | p | p (Holm) | note |\n")
               != NULL, "%s", md);
-    ROW(md, "100", "| 100 | 2 | 11.00 ± 1.41 | 2 | 14.50 ± 2.12 | +3.50 | 0.0452 | 0.0903 |  |");
-    ROW(md, "200", "| 200 | 2 | 22.00 ± 2.83 | 2 | 24.00 ± 4.24 | +2.00 | 0.148 | 0.148 |  |");
+    ROW(md, "100", "| 100 | 2 | 11.00 ± 1.41 | 2 | 14.50 ± 2.12 | +3.50 | [-2.85, +9.85] | 4.95 | 0.0452 | 0.0903 |  |");
+    ROW(md, "200", "| 200 | 2 | 22.00 ± 2.83 | 2 | 24.00 ± 4.24 | +2.00 | [-10.71, +14.71] | 1.41 | 0.148 | 0.148 |  |");
     free(md);
     grid_free(&g);
 }

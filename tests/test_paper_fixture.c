@@ -48,7 +48,7 @@ Test(paper_committed, regenerates_committed_paper, .timeout = 300) {
     cr_assert_not_null(mkdtemp(dir));
     snprintf(cmd, sizeof cmd,
              "cd %s && mkdir -p %s/results && for f in results/*/runs.csv; do mkdir -p %s/$(dirname $f) && "
-             "cp $f %s/$f; done && cp -r grids paper %s/ && cp -r paper %s/ref",
+             "cp $f %s/$f; done && cp -r grids paper models %s/ && cp -r paper %s/ref",
              SOURCE_DIR, dir, dir, dir, dir, dir);
     cr_assert_eq(sh(cmd), 0, "%s", cmd);
     snprintf(cmd, sizeof cmd, "cd %s && %s paper 2>/dev/null", dir, HARNESS_BIN);

@@ -144,11 +144,11 @@ Test(safetensors, f16_and_unsupported_dtype) {
     /* 1, -2, smallest subnormal 2^-24, inf, 0x3555 = 0.333251953125, -0 */
     uint16_t h[6] = {0x3c00, 0xc000, 0x0001, 0x7c00, 0x3555, 0x8000};
     int64_t i64[2] = {1, 2};
-    unsigned char data[20];
+    unsigned char data[24] = {0};
     memcpy(data, h, 12);
-    memcpy(data + 12, i64, 8);
+    memcpy(data + 16, i64, 8); /* I64 at a multiple of 8 (4 bytes of padding) */
     write_raw(p, "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]},"
-                 "\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[12,20]}}", -1, data, 20);
+                 "\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[16,24]}}", -1, data, 24);
     SafeTensors st;
     cr_assert_eq(safetensors_open(&st, p, err, sizeof err), 0, "%s", err);
     float y[6];
@@ -301,4 +301,54 @@ Test(safetensors, writer_refusals) {
     path_of(p, sizeof p, "no/such/dir/w.safetensors");
     cr_expect_neq(safetensors_write(p, 1, NAMES, NDIMS, SHAPES, DATA, ST_F32, err, sizeof err), 0);
     cr_expect(strstr(err, "cannot write") != NULL, "%s", err);
+}
+
+/* Hardening (issue 10): offsets that are negative, fractional, huge or not numbers, shapes
+ * whose product overflows, ranges not aligned to the dtype and overlapping ranges are refused,
+ * each error naming the file and the tensor; nothing is cast out of range (the sanitizer
+ * build checks float-cast-overflow). */
+Test(safetensors, hostile_offsets_and_shapes) {
+    expect_header_fails(T4("F32", "[2]", "[-8,0]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[0]", "[-0.5,-0.5]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[2]", "[1e300,1e300]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[2]", "[1e999,1e999]"), "tensor t: data_offsets"); /* inf in a double */
+    expect_header_fails(T4("F32", "[2]", "[18446744073709551615,18446744073709551623]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[2]", "[9007199254740993,9007199254741001]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[2]", "[\"0\",\"8\"]"), "tensor t: data_offsets");
+    expect_header_fails(T4("F32", "[2]", "[0,8,16]"), "tensor t");
+    expect_header_fails(T4("F32", "[1e999]", "[0,16]"), "tensor t: bad shape");
+    expect_header_fails(T4("F32", "[-0.0, 4]", "[0,16]"), "tensor t: data_offsets"); /* -0 is 0: 0 bytes != 16 */
+    expect_header_fails(T4("F32", "[2305843009213693952]", "[0,16]"), "tensor t: bad shape"); /* 2^61 > 2^53 */
+    expect_header_fails(T4("F64", "[4503599627370496, 1024]", "[0,16]"), "byte size overflows"); /* 2^62 * 8 bytes */
+    /* not aligned to the dtype: F32 at byte 2, BF16 at byte 1 */
+    expect_header_fails(T4("F32", "[2]", "[2,10]"), "tensor t: data_offsets begin 2 is not a multiple of 4");
+    expect_header_fails(T4("BF16", "[2]", "[1,5]"), "tensor t: data_offsets begin 1 is not a multiple of 2");
+    /* overlaps, in either order of the header */
+    expect_header_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
+                        "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", "overlap");
+    expect_header_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                        "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[15,16]}}", "tensors a and b overlap");
+}
+
+/* Empty tensors hold no byte: one at the start of another's range is no overlap, whatever
+ * the order (Hugging Face writes them so). */
+Test(safetensors, empty_tensors_overlap_nothing) {
+    const char *headers[] = {
+        "{\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+        "\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+        "\"e\":{\"dtype\":\"F32\",\"shape\":[2,0],\"data_offsets\":[0,0]}}",
+        "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+        "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]}}",
+    };
+    for (int i = 0; i < 3; i++) {
+        char p[256];
+        path_of(p, sizeof p, "empty.safetensors");
+        float data[4] = {1, 2, 3, 4};
+        write_raw(p, headers[i], -1, data, sizeof data);
+        SafeTensors st;
+        cr_assert_eq(safetensors_open(&st, p, err, sizeof err), 0, "header %d: %s", i, err);
+        cr_expect_eq(st.ntensors, 2);
+        safetensors_close(&st);
+    }
 }

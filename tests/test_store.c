@@ -1,6 +1,7 @@
 /* Tests of harness/store.c: runs.csv append, read, partial lines, locking. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "record.h"
 #include "report.h"
+#include "rowfmt.h"
 #include "probe.h"
 #include "store.h"
 
@@ -63,16 +66,19 @@ Test(store, columns) {
     int n = store_columns(&c);
     int ns;
     const CfgKey *s = config_schema(&ns);
-    cr_assert_eq(n, 3 + ns + 25 + PROBE_CSV_COLUMNS);
+    cr_assert_eq(n, 3 + ns + 33 + PROBE_CSV_COLUMNS);
     cr_assert_str_eq(c[0], "run_id");
     cr_assert_str_eq(c[1], "grid");
     cr_assert_str_eq(c[2], "arm");
     for (int i = 0; i < ns; i++) cr_assert_str_eq(c[3 + i], s[i].name);
     cr_assert_str_eq(c[3 + ns], "status");
     int p = PROBE_CSV_COLUMNS; /* the probe's columns come last */
-    cr_assert_str_eq(c[n - p - 7], "end_time");
-    cr_assert_str_eq(c[n - p - 6], "train_sha256");
-    cr_assert_str_eq(c[n - p - 1], "trainable_params");
+    cr_assert_str_eq(c[n - p - 15], "end_time");
+    cr_assert_str_eq(c[n - p - 14], "train_sha256");
+    cr_assert_str_eq(c[n - p - 9], "trainable_params");
+    static const char *const prov[] = {"compiler", "compiler_flags", "cpu_model", "blas", "blas_core",
+                                       "engine_version", "command_line", "error"};
+    for (int i = 0; i < 8; i++) cr_assert_str_eq(c[n - p - 8 + i], prov[i]);
     cr_assert_str_eq(c[n - p], "probe_examples");
     cr_assert_str_eq(c[n - 1], "probe_sv");
     cr_assert_eq(store_columns(NULL), n);
@@ -363,12 +369,18 @@ static void expect_old_rows(const Table *t) {
     cr_expect_str_eq(table_get(t, 2, "acc_exact"), "45.5000");
     cr_expect_str_eq(table_get(t, 2, "host"), "h, 2");
     cr_expect_str_eq(table_get(t, 2, "lambda"), "0.01");
+    cr_expect_str_eq(table_get(t, 0, "lambda"), "", "lambda=1 of an NTP run reads empty (no effect)");
+    cr_expect_str_eq(table_get(t, 0, "k"), "");
+    cr_expect_str_eq(table_get(t, 0, "jepa_metric"), "");
     for (int r = 0; r < 3; r++) {
         cr_expect_str_eq(table_get(t, r, "hidden_size"), "0", "row %d", r);
         cr_expect_str_eq(table_get(t, r, "init"), "");
         cr_expect_str_eq(table_get(t, r, "tie_word_embeddings"), "auto");
-        cr_expect_str_eq(table_get(t, r, "lora_dropout"), "0.10000000000000001"); /* as config_get prints 0.1 */
-        cr_expect_str_eq(table_get(t, r, "lora_targets"), "q,k,v,o,gate,up,down");
+        cr_expect_str_eq(table_get(t, r, "lora_dropout"), ""); /* no effect without LoRA (rowfmt.h) */
+        cr_expect_str_eq(table_get(t, r, "lr"), "0.003", "shortest float, not 0.0030000000000000001");
+        cr_expect_str_eq(table_get(t, r, "adam_beta1"), "0.9");
+        cr_expect_str_eq(table_get(t, r, "error"), "");
+        cr_expect_str_eq(table_get(t, r, "lora_targets"), ""); /* no effect without LoRA */
         cr_expect_str_eq(table_get(t, r, "train_sha256"), "");
         cr_expect_str_eq(table_get(t, r, "trainable_params"), "");
     }
@@ -385,15 +397,15 @@ Test(store, older_header_is_read_reported_and_migrated, .init = mk_tmp, .fini = 
     int nk, nneutral = 0;
     const CfgKey *sch = config_schema(&nk);
     for (int i = 0; i < nk; i++) nneutral += sch[i].neutral != NULL; /* every key added since the old header */
-    cr_expect_eq(t.filled, nneutral + 6 + PROBE_CSV_COLUMNS, "%d config keys and %d result columns filled, got %d",
-                 nneutral, 6 + PROBE_CSV_COLUMNS, t.filled);
+    cr_expect_eq(t.filled, nneutral + 14 + PROBE_CSV_COLUMNS, "%d config keys and %d result columns filled, got %d",
+                 nneutral, 14 + PROBE_CSV_COLUMNS, t.filled);
     cr_expect_eq(t.skipped, 0);
     cr_assert_eq(t.nrows, 3);
     expect_old_rows(&t);
     /* the report works unchanged and says what it could not know */
     char *md = NULL;
     cr_assert_eq(report_markdown(&t, "g", NULL, &md, err, sizeof err), 0, "%s", err);
-    cr_expect(strstr(md, "| baseline | 1 | 41.50") && strstr(md, "| jepa | 1 | 45.50"), "%s", md);
+    cr_expect(strstr(md, "| baseline | 1 | 41.50") && strstr(md, "| jepa | 1 | ") && strstr(md, "45.50"), "%s", md);
     cr_expect(strstr(md, "older header") && strstr(md, "recorded before data hashes"), "%s", md);
     free(md);
     table_free(&t);
@@ -485,4 +497,166 @@ Test(store, older_header_concurrent_appends, .init = mk_tmp, .fini = rm_tmp) {
     cr_expect_eq(access(bak, F_OK), 0);
     snprintf(bak, sizeof bak, "%s.v2.bak", csv);
     cr_expect_eq(access(bak, F_OK), -1, "migrated once");
+}
+
+/* ---- one spelling of config values (rowfmt.h) ---- */
+
+Test(store, floats_are_written_shortest_round_trip) {
+    char b[64];
+    rowfmt_double(0.003, b, sizeof b);
+    cr_expect_str_eq(b, "0.003");
+    rowfmt_double(0.1, b, sizeof b);
+    cr_expect_str_eq(b, "0.1");
+    rowfmt_double(1e-8, b, sizeof b);
+    cr_expect_str_eq(b, "1e-08");
+    rowfmt_double(0.999, b, sizeof b);
+    cr_expect_str_eq(b, "0.999");
+    rowfmt_double(2.5e-4, b, sizeof b);
+    cr_expect_str_eq(b, "0.00025");
+    rowfmt_double(1.0 / 3, b, sizeof b);
+    cr_expect_str_eq(b, "0.3333333333333333");
+    rowfmt_double(0.1 + 0.2, b, sizeof b);
+    cr_expect_str_eq(b, "0.30000000000000004");
+    rowfmt_double(-0.0, b, sizeof b);
+    cr_expect_str_eq(b, "-0");
+    /* every double: parses back exactly, and no fewer digits would */
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (!isfinite(v)) continue;
+        rowfmt_double(v, b, sizeof b);
+        cr_assert(strtod(b, NULL) == v, "%s does not round-trip %.17g", b, v);
+        int digits = 0, lead = 1; /* significant digits: from the first nonzero one */
+        for (const char *c = b; *c && *c != 'e'; c++) {
+            if (*c >= '1' && *c <= '9') lead = 0;
+            digits += !lead && *c >= '0' && *c <= '9';
+        }
+        char shorter[400];
+        snprintf(shorter, sizeof shorter, "%.*g", digits - 1, v);
+        cr_assert(digits <= 1 || strtod(shorter, NULL) != v, "%s is not the shortest (%s)", b, shorter);
+    }
+    const CfgKey *lr = config_key("lr"), *seed = config_key("seed"), *tgt = config_key("lora_targets");
+    rowfmt_value(lr, "0.0030000000000000001", b, sizeof b);
+    cr_expect_str_eq(b, "0.003");
+    rowfmt_value(lr, "fast", b, sizeof b);
+    cr_expect_str_eq(b, "fast", "text that is no number is kept");
+    rowfmt_value(lr, "", b, sizeof b);
+    cr_expect_str_eq(b, "");
+    rowfmt_value(seed, "00082", b, sizeof b);
+    cr_expect_str_eq(b, "00082", "only floats are rewritten");
+    rowfmt_value(tgt, "q,v", b, sizeof b);
+    cr_expect_str_eq(b, "q,v");
+}
+
+/* The runs.csv text of one key of a config given as key=value pairs. */
+static void csv_text(const char *const *kv, const char *key, char *out, size_t n) {
+    Config c;
+    char err[256];
+    config_defaults(&c);
+    for (int i = 0; kv[i]; i++) cr_assert_eq(config_set_kv(&c, kv[i], err, sizeof err), 0, "%s", err);
+    rowfmt_config_value(&c, config_key(key), out, n);
+}
+
+Test(store, keys_without_effect_are_written_empty) {
+    char v[64];
+    const char *ntp[] = {"loss=ntp", "lambda=2", NULL}, *jepa[] = {"loss=jepa", "lambda=2", NULL};
+    csv_text(ntp, "lambda", v, sizeof v);
+    cr_expect_str_eq(v, "");
+    csv_text(ntp, "k", v, sizeof v);
+    cr_expect_str_eq(v, "");
+    csv_text(ntp, "ld", v, sizeof v);
+    cr_expect_str_eq(v, "");
+    csv_text(ntp, "gamma", v, sizeof v);
+    cr_expect_str_eq(v, "1", "gamma always has an effect");
+    csv_text(jepa, "lambda", v, sizeof v);
+    cr_expect_str_eq(v, "2");
+    csv_text(jepa, "k", v, sizeof v);
+    cr_expect_str_eq(v, "1");
+    const char *nolora[] = {"lora_alpha=16", NULL}, *lora[] = {"lora_rank=8", "lora_alpha=16", NULL};
+    csv_text(nolora, "lora_alpha", v, sizeof v);
+    cr_expect_str_eq(v, "");
+    csv_text(lora, "lora_alpha", v, sizeof v);
+    cr_expect_str_eq(v, "16");
+    csv_text(lora, "lora_dropout", v, sizeof v);
+    cr_expect_str_eq(v, "0.1");
+    /* a key whose requirement names a key without effect has none either */
+    const char *tau_ntp[] = {"loss=ntp", "jepa_metric=infonce", NULL}, *tau[] = {"loss=jepa", "jepa_metric=infonce", NULL};
+    csv_text(tau_ntp, "infonce_tau", v, sizeof v);
+    cr_expect_str_eq(v, "");
+    csv_text(tau, "infonce_tau", v, sizeof v);
+    cr_expect_str_eq(v, "0.07");
+}
+
+/* The values of config c as the writer before rowfmt.h spelled them (config_get for
+ * every key), with the other columns of a finished run. */
+static void old_style_row(Row *r, const Config *c, const char *run_id) {
+    make_row(r, run_id, "ok", NULL);
+    int ns;
+    const CfgKey *s = config_schema(&ns);
+    for (int i = 0; i < ns; i++) {
+        int col = store_column_index(s[i].name);
+        config_get(c, &s[i], r->buf[col], sizeof r->buf[col]);
+        r->v[col] = r->buf[col];
+    }
+    r->v[store_column_index("grid")] = "g";
+    r->v[store_column_index("arm")] = "baseline";
+    r->v[store_column_index("acc_exact")] = "40.0000";
+    r->v[store_column_index("acc_startswith")] = "41.0000";
+}
+
+/* A row written before the one spelling and a row of the same config written by
+ * record_run after it (another seed) read identically and land in one report cell. */
+Test(store, old_and_new_spellings_of_one_config_are_one_cell, .init = mk_tmp, .fini = rm_tmp) {
+    Config c;
+    char err[1024] = "";
+    config_defaults(&c);
+    const char *kv[] = {"model=pico", "loss=ntp", "lambda=0.5", "lr=3e-3", "lora_dropout=0.2", "epochs=1", NULL};
+    for (int i = 0; kv[i]; i++) cr_assert_eq(config_set_kv(&c, kv[i], err, sizeof err), 0, "%s", err);
+    Row r;
+    old_style_row(&r, &c, "00000000000000aa");
+    cr_assert_str_eq(r.v[store_column_index("lr")], "0.0030000000000000001");
+    cr_assert_str_eq(r.v[store_column_index("lambda")], "0.5");
+    cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
+    c.seed = 23;
+    TrainResult res = {.status = "ok", .acc_exact = 44, .acc_startswith = 45};
+    cr_assert_eq(record_run(csv, "g", "baseline", &c, &res, "s", "e", NULL, NULL, NULL, err, sizeof err), 0, "%s", err);
+    size_t len;
+    char *text = slurp(csv, &len);
+    cr_expect(strstr(text, "0.0030000000000000001") != NULL, "the old row is on disk as it was written");
+    char *second = strchr(strchr(text, '\n') + 1, '\n') + 1;
+    cr_expect(strstr(second, ",0.003,") && !strstr(second, "0.0030000000000000001"), "new row: %s", second);
+    free(text);
+    Table t;
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 2);
+    int ns;
+    const CfgKey *s = config_schema(&ns);
+    for (int i = 0; i < ns; i++)
+        if (strcmp(s[i].name, "seed") && strcmp(s[i].name, "threads"))
+            cr_expect_str_eq(table_get(&t, 0, s[i].name), table_get(&t, 1, s[i].name), "key %s", s[i].name);
+    cr_expect_str_eq(table_get(&t, 0, "lambda"), "");
+    cr_expect_str_eq(table_get(&t, 0, "lr"), "0.003");
+    cr_expect_str_eq(table_get(&t, 0, "lora_dropout"), "");
+    char *md = NULL;
+    cr_assert_eq(report_markdown(&t, "g", NULL, &md, err, sizeof err), 0, "%s", err);
+    cr_expect(strstr(md, "| baseline | 2 |") != NULL, "both rows in one cell:\n%s", md);
+    free(md);
+    table_free(&t);
+}
+
+/* Other CSV files (not runs.csv) are read as they are. */
+Test(store, other_csv_files_are_not_rewritten, .init = mk_tmp, .fini = rm_tmp) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/results/g && printf 'kind,lr,lambda\\nx,0.0030000000000000001,1\\n' > %s",
+             tmpdir, csv);
+    cr_assert_eq(system(cmd), 0);
+    Table t;
+    char err[256];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(table_get(&t, 0, "lr"), "0.0030000000000000001");
+    cr_expect_str_eq(table_get(&t, 0, "lambda"), "1");
+    table_free(&t);
 }
