@@ -26,14 +26,14 @@ do for [term = 1:2] {
   set ylabel 'k'
   set cblabel 'acc_exact (%)'
   set palette defined (0 '#440154', 0.25 '#3b528b', 0.5 '#21918c', 0.75 '#5ec962', 1 '#fde725')
-  set cbrange [69.49:71.94]
+  set cbrange [68.93:71.94]
   set cbtics out nomirror
   set colorbox user origin 0.8463, 0.1791 size 0.0220, 0.6965
   set lmargin at screen 0.0854; set rmargin at screen 0.8171
   set tmargin at screen 0.8756; set bmargin at screen 0.1791
   plot 'fig3.dat' using 1:2:(0.5):(valid(3) ? NaN : 0.5) with boxxyerror fs solid 1.0 border lc rgb '#ffffff' lc rgb '#e6e6e6', \
        'fig3.dat' using 1:2:(0.5):(valid(3) ? 0.5 : NaN):3 with boxxyerror fs solid 1.0 border lc rgb '#ffffff' lc palette, \
-       'fig3.dat' using 1:2:(valid(3) ? sprintf('%.1f', $3) . (valid(4) ? sprintf("\n± %.1f", $4) : '') . (valid(5) ? sprintf("\nn=%d", int($5)) : '') : ''):(valid(3) ? (($3 - (69.49)) / (2.45) < 0.55 ? 0xffffff : 0x1a1a1a) : 0) with labels tc rgb variable
+       'fig3.dat' using 1:2:(valid(3) ? sprintf('%.1f', $3) . (valid(4) ? sprintf("\n± %.1f", $4) : '') . (valid(5) ? sprintf("\nn=%d", int($5)) : '') : ''):(valid(3) ? (($3 - (68.93)) / (3.01) < 0.55 ? 0xffffff : 0x1a1a1a) : 0) with labels tc rgb variable
   unset multiplot
   set output
 }
