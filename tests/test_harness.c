@@ -15,6 +15,7 @@
 #include "grid.h"
 #include "hash.h"
 #include "store.h"
+#include "cpuinfo.h"
 
 static const char *GRID =
     "# a tiny grid\n"
@@ -406,21 +407,6 @@ Test(harness, reuse_copies_runs_of_other_grids, .timeout = 240) {
 
 /* ---- provenance, failure reasons, -j, harness train without keys, harness show ---- */
 
-/* The first "model name" of /proc/cpuinfo ("unknown" without one). */
-static void cpu_model_name(char *out, size_t n) {
-    char line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    snprintf(out, n, "unknown");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            char *v = strchr(line, ':') + 1;
-            v += strspn(v, " \t");
-            v[strcspn(v, "\n")] = 0;
-            snprintf(out, n, "%s", v);
-            break;
-        }
-    if (f) fclose(f);
-}
 
 /* The text of file path (malloc'd; "" when missing). */
 static char *file_text(const char *path) {

@@ -11,6 +11,7 @@
 #include "failure.h"
 #include "provenance.h"
 #include "version.h"
+#include "cpuinfo.h"
 
 Test(provenance, quoting_the_command_line) {
     char out[256];
@@ -31,27 +32,11 @@ Test(provenance, quoting_the_command_line) {
     cr_expect(strlen(small) < sizeof small && strstr(small, "...") != NULL, "truncated: %s", small);
 }
 
-/* The first "model name" line of /proc/cpuinfo, as the test reads it. */
-static void cpuinfo_model(char *out, size_t n) {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    snprintf(out, n, "unknown");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10)) {
-            char *v = strchr(line, ':') + 1;
-            v += strspn(v, " \t");
-            v[strcspn(v, "\n")] = 0;
-            snprintf(out, n, "%s", v);
-            break;
-        }
-    if (f) fclose(f);
-}
-
 Test(provenance, fields_of_this_process) {
     Provenance *p = malloc(sizeof *p);
     provenance_get(p);
     char model[256];
-    cpuinfo_model(model, sizeof model);
+    cpu_model_name(model, sizeof model);
     cr_expect_str_eq(p->cpu_model, model);
     cr_expect(!strncmp(p->compiler, "gcc ", 4) || !strncmp(p->compiler, "clang ", 6), "compiler '%s'", p->compiler);
     cr_expect_neq(strlen(p->compiler_flags), 0);
