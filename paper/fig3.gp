@@ -19,9 +19,9 @@ do for [term = 1:2] {
   set multiplot title 'Figure 3: acc_exact (%), mean ± sd over seeds; NTP baseline 72.16 ± 0.75 (n = 5)' font ',13'
   unset grid; unset key; set border 15 lc rgb '#404040'
   set offsets 0, 0, 0, 0
-  set xrange [-0.5:3.5]; set yrange [3.5:-0.5]
+  set xrange [-0.5:3.5]; set yrange [4.5:-0.5]
   set xtics ('0.5' 0, '1' 1, '2' 2, '4' 3) scale 0
-  set ytics ('0' 0, '1' 1, '2' 2, '3' 3) scale 0
+  set ytics ('0' 0, '1' 1, '2' 2, '3' 3, '4' 4) scale 0
   set xlabel 'lambda'
   set ylabel 'k'
   set cblabel 'acc_exact (%)'
