@@ -31,4 +31,14 @@ static inline void fuzz_write(const char *name, const uint8_t *data, size_t n, c
     if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f)) abort();
 }
 
+/* The invariant each target asserts on every input: when cond is false the input is a
+ * finding (libFuzzer keeps it as a crash artifact). */
+#define FUZZ_CHECK(cond)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stderr, "fuzz: invariant violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+            abort();                                                                      \
+        }                                                                                 \
+    } while (0)
+
 #endif

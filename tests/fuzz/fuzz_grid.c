@@ -13,10 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[1024] = "";
     int rc = grid_parse_text(text, "fuzz.grid", NULL, &g, err, sizeof err);
     if (rc == 0) {
-        if (g.nruns < 1 || g.nruns > GRID_MAX_RUNS || strlen(g.runs[g.nruns - 1].run_id) != 16) abort();
+        FUZZ_CHECK(g.nruns >= 1 && g.nruns <= GRID_MAX_RUNS && strlen(g.runs[g.nruns - 1].run_id) == 16);
         grid_free(&g);
-    } else if (strncmp(err, "fuzz.grid:", 10) != 0) {
-        abort(); /* every error names the file and line */
+    } else {
+        FUZZ_CHECK(strncmp(err, "fuzz.grid:", 10) == 0); /* every error names the file and line */
     }
     free(text);
     return 0;

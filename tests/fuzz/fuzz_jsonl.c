@@ -11,12 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[1024] = "";
     int limit = size ? data[0] % 4 : 0; /* 0 = all, else the first 1..3 examples */
     if (dataset_load(path, limit, &d, err, sizeof err) == 0) {
-        if (d.n < 1 || (limit && d.n > limit)) abort();
+        FUZZ_CHECK(d.n >= 1 && (!limit || d.n <= limit));
         for (int i = 0; i < d.n; i++)
-            if (!d.ex[i].user || !d.ex[i].assistant || !d.ex[i].system || d.ex[i].line < 1) abort();
+            FUZZ_CHECK(d.ex[i].user && d.ex[i].assistant && d.ex[i].system && d.ex[i].line >= 1);
         dataset_free(&d);
-    } else if (strncmp(err, path, strlen(path)) != 0) {
-        abort(); /* every error names the file */
+    } else {
+        FUZZ_CHECK(strncmp(err, path, strlen(path)) == 0); /* every error names the file */
     }
     return 0;
 }
