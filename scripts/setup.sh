@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(build-essential cmake pkg-config git libopenblas-dev libgsl-dev libcjson-dev libcsv-dev libssl-dev libcriterion-dev liblapacke-dev python3-numpy gnuplot-nox fonts-dejavu-core)
+PACKAGES=(build-essential cmake pkg-config git libopenblas-dev libgsl-dev libcjson-dev libcsv-dev libssl-dev libcriterion-dev liblapacke-dev libpcre2-dev libsqlite3-dev libaugeas-dev python3-numpy gnuplot-nox fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
