@@ -1,5 +1,6 @@
 /* The config schema table and its operations. See config.h. */
 #include "config.h"
+#include "task.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -61,8 +62,8 @@ static const CfgKey SCHEMA[] = {
      NULL, NULL},
     {"tie_word_embeddings", CFG_ENUM, F(tie_word_embeddings), "auto", 0, 0, "auto|true|false", 1, "auto",
      "share the LM head with the embedding (auto = preset or init)", NULL, NULL},
-    {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, "synth|turk|nlrx_base", 1, NULL,
-     "data set: data/<dataset>_{train,test}.jsonl (nlrx_base: the base corpus, tested on turk_test)", NULL, NULL},
+    {"dataset", CFG_ENUM, F(dataset), "synth", 0, 0, TASK_NAMES, 1, NULL,
+     "task: its data files, evaluation and metrics (the task table, `harness train --help`)", NULL, NULL},
     {"train_limit", CFG_INT, F(train_limit), "0", 0, 1e9, NULL, 1, NULL,
      "use the first N train examples (0 = all)", NULL, NULL},
     {"test_limit", CFG_INT, F(test_limit), "0", 0, 1e9, NULL, 1, NULL,
@@ -109,7 +110,8 @@ static const CfgKey SCHEMA[] = {
     {"lora_targets", CFG_STR, F(lora_targets), "q,k,v,o,gate,up,down", 0, 0, NULL, 1, "q,k,v,o,gate,up,down",
      "projections that get adapters", "lora_rank!=0", check_lora_targets},
     {"lr", CFG_FLOAT, F(lr), "3e-3", 0, 10, NULL, 1, NULL, "peak learning rate (linear decay to 0)", NULL, NULL},
-    {"epochs", CFG_INT, F(epochs), "3", 1, 1000, NULL, 1, NULL, "passes over the train split", NULL, NULL},
+    {"epochs", CFG_INT, F(epochs), "3", 0, 1000, NULL, 1, NULL,
+     "passes over the train split (0 = evaluate the init checkpoint only)", NULL, NULL},
     {"batch_size", CFG_INT, F(batch_size), "32", 1, 4096, NULL, 1, NULL, "examples per update", NULL, NULL},
     {"weight_decay", CFG_FLOAT, F(weight_decay), "0", 0, 10, NULL, 1, NULL, "AdamW decoupled weight decay", NULL, NULL},
     {"grad_clip", CFG_FLOAT, F(grad_clip), "1", 0, 1e9, NULL, 1, NULL,
@@ -137,6 +139,8 @@ static const CfgKey SCHEMA[] = {
      "and record Table 10's numbers in runs.csv; needs checkpoint=final", NULL, NULL},
     {"probe_n", CFG_INT, F(probe_n), "1000", 0, 1e9, NULL, 0, "1000",
      "test examples the probe encodes (0 = all)", "probe=1", NULL},
+    {"spider_db", CFG_STR, F(spider_db), "", 0, 0, NULL, 0, "",
+     "Spider's database/ folder (<db_id>/<db_id>.sqlite), for execution accuracy", "dataset=spider", NULL},
 };
 
 const CfgKey *config_schema(int *n) {

@@ -45,7 +45,7 @@ typedef struct Config {
     int max_position_embeddings;
     double rope_theta;
     char tie_word_embeddings[CFG_STR_MAX]; /* auto | true | false */
-    char dataset[CFG_STR_MAX];       /* synth | turk */
+    char dataset[CFG_STR_MAX];       /* a task name (task.h) */
     int train_limit;                 /* first N train examples, 0 = all */
     int test_limit;                  /* first N test examples, 0 = all */
     char system_prompt[CFG_STR_MAX]; /* include | omit */
@@ -89,6 +89,7 @@ typedef struct Config {
     int log_every;
     int probe;                       /* 1: harness probe after training (analysis/probe.h) */
     int probe_n;                     /* test examples the probe encodes (0 = all) */
+    char spider_db[CFG_PATH_MAX];    /* Spider's database/ folder ("" = not given) */
 } Config;
 
 typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM, CFG_STR } CfgType;

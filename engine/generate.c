@@ -1,8 +1,6 @@
-/* Batched greedy decoding over the KV cache; exact / startswith accuracy. */
+/* Batched greedy decoding over the KV cache. */
 #include "generate.h"
 
-#include <cjson/cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,70 +73,5 @@ done:
     free(ids); free(seq); free(pos); free(last); free(active); free(cur); free(tok); free(rows);
     loss_work_free(&w);
     kvcache_free(&kv, model);
-    return rc;
-}
-
-/* Copy of s without leading/trailing white space. */
-static char *strip(const char *s) {
-    while (*s && isspace((unsigned char)*s)) s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-    char *r = malloc(n + 1);
-    if (r) { memcpy(r, s, n); r[n] = 0; }
-    return r;
-}
-
-#define EVAL_CHUNK 64
-
-int evaluate(Model *model, const Dataset *d, int n, int include_system, int max_new, FILE *pred,
-             EvalResult *res, EvalProgress progress, void *ctx) {
-    memset(res, 0, sizeof *res);
-    if (n <= 0 || n > d->n) n = d->n;
-    int *pbuf[EVAL_CHUNK], plen[EVAL_CHUNK], *obuf[EVAL_CHUNK], olen[EVAL_CHUNK];
-    for (int i = 0; i < EVAL_CHUNK; i++) { pbuf[i] = NULL; obuf[i] = malloc((size_t)(max_new + 1) * sizeof(int)); }
-    int rc = 0;
-    for (int s = 0; s < n && rc == 0; s += EVAL_CHUNK) {
-        int m = n - s < EVAL_CHUNK ? n - s : EVAL_CHUNK;
-        for (int i = 0; i < m; i++) {
-            const Example *e = &d->ex[s + i];
-            int cap = (int)(strlen(e->user) + strlen(e->system) + 8);
-            free(pbuf[i]);
-            pbuf[i] = malloc((size_t)cap * sizeof(int));
-            plen[i] = view_prompt(e, include_system, pbuf[i], cap);
-        }
-        if (generate_greedy(model, (const int *const *)pbuf, plen, m, max_new, TOK_EOS, obuf, olen)) {
-            rc = -1;
-            break;
-        }
-        for (int i = 0; i < m; i++) {
-            const Example *e = &d->ex[s + i];
-            char *raw = malloc((size_t)olen[i] + 1);
-            tok_decode(obuf[i], olen[i], raw);
-            char *gen = strip(raw), *tgt = strip(e->assistant);
-            int ex = strcmp(gen, tgt) == 0, sw = strncmp(gen, tgt, strlen(tgt)) == 0;
-            res->exact += ex;
-            res->startswith += sw;
-            if (pred) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "prompt", e->user);
-                cJSON_AddStringToObject(o, "target", tgt);
-                cJSON_AddStringToObject(o, "generated", gen);
-                cJSON_AddBoolToObject(o, "exact", ex);
-                cJSON_AddBoolToObject(o, "startswith", sw);
-                char *js = cJSON_PrintUnformatted(o);
-                fprintf(pred, "%s\n", js);
-                free(js);
-                cJSON_Delete(o);
-            }
-            free(raw); free(gen); free(tgt);
-        }
-        res->n += m;
-        if (progress) progress(res->n, n, ctx);
-    }
-    for (int i = 0; i < EVAL_CHUNK; i++) { free(pbuf[i]); free(obuf[i]); }
-    if (res->n > 0) {
-        res->acc_exact = 100.0 * res->exact / res->n;
-        res->acc_startswith = 100.0 * res->startswith / res->n;
-    }
     return rc;
 }

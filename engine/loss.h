@@ -85,7 +85,10 @@ int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *P, const f
 /* Token-mean NTP cross-entropy of h (n, C) at the batch's target tokens
  * through the LM head, into *loss (0 when there are no targets). With dh
  * non-NULL, dh (n, C) += scale * ∂L/∂h and the LM head gradient accumulates
- * into m->grads. Returns 0 or -1 (out of memory). */
+ * into m->grads. Afterwards w->host_rows[0..b->ntargets) are the target
+ * tokens' batch indices (ascending) and w->host_loss[0..b->ntargets) their
+ * cross-entropies in nats (choice scoring reads them). Returns 0 or -1 (out
+ * of memory). */
 int ntp_loss(Model *m, const Batch *b, const float *h, float *dh, double scale, LossWork *w, double *loss);
 
 /* Forward the model on b, compute the losses and, with backward=1, ACCUMULATE

@@ -16,11 +16,12 @@
 #include "data.h"
 #include "diagnostics.h"
 #include "errmsg.h"
-#include "generate.h"
+#include "evaluate.h"
 #include "loss.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
+#include "task.h"
 #include "tokenizer.h"
 
 double now_seconds(void) {
@@ -86,6 +87,8 @@ static void eval_progress(int done, int total, void *p) {
 /* Everything one run holds, so each stage of train_run is a short function. */
 typedef struct Trainer {
     const Config *c;
+    const Task *task;
+    TaskEnv env;
     FILE *log, *curve;
     TrainResult *res;
     Backend *be;
@@ -105,6 +108,43 @@ typedef struct Trainer {
     int win_n, win_jn, ep_n, ep_jn;
 } Trainer;
 
+/* The task of c->dataset and its splits: the train split only when the run
+ * trains (epochs > 0; a task without one then is an error saying what to do
+ * instead), each example checked for the task's scorer. 0 or -1 with err. */
+static int load_data(Trainer *t, char *err, size_t errn) {
+    const Config *c = t->c;
+    char path[1024];
+    if (!(t->task = task_find(c->dataset))) return errf(err, errn, "dataset=%s: no such task", c->dataset);
+    t->env = task_env_default();
+    t->env.spider_db = c->spider_db;
+    if (c->epochs > 0) {
+        if (!t->task->train) return errf(err, errn, "dataset=%s has no train split: %s", c->dataset, t->task->no_train);
+        dataset_path(c->dataset, "train", path, sizeof path);
+        if (dataset_load(path, c->train_limit, &t->train, err, errn) ||
+            task_check_dataset(t->task, &t->train, err, errn))
+            return -1;
+    }
+    dataset_path(c->dataset, "test", path, sizeof path);
+    if (dataset_load(path, c->test_limit, &t->test, err, errn)) return -1;
+    return task_check_dataset(t->task, &t->test, err, errn);
+}
+
+/* "name1 A%  name2 B% ..." of r's metrics into buf. */
+static void fmt_metrics(const EvalResult *r, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int j = 0; j < r->nmetric && k < n; j++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s %.2f%%", j ? "  " : "", r->task->metrics[j], r->acc[j]);
+    if (r->undecided && k < n) snprintf(buf + k, n - k, " (dfa: %d undecided)", r->undecided);
+}
+
+/* ",A,B,..." of r's accuracies (%.2f) into buf. */
+static void csv_metrics(const EvalResult *r, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (int j = 0; j < r->nmetric && k < n; j++) k += (size_t)snprintf(buf + k, n - k, ",%.2f", r->acc[j]);
+}
+
 /* Backend, data, model, optimizer, streams, curve.csv. 0 or -1 with err. */
 static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn) {
     const Config *c = t->c;
@@ -112,17 +152,15 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
     if (!(t->be = backend_by_name(c->device))) return errf(err, errn, "device '%s' is not built into this binary", c->device);
     t->be->set_threads(t->be, c->threads);
     t->res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    dataset_path(c->dataset, "train", path, sizeof path);
-    if (dataset_load(path, c->train_limit, &t->train, err, errn)) return -1;
-    dataset_path(c->dataset, "test", path, sizeof path);
-    if (dataset_load(path, c->test_limit, &t->test, err, errn)) return -1;
+    if (load_data(t, err, errn)) return -1;
     t->tok = tokenizer_byte();
     if (model_build(c, t->be, &t->m, note, sizeof note, err, errn)) return -1;
     if (t->log && note[0]) fprintf(t->log, "%s\n", note);
     const ModelConfig *mc = &t->m.cfg;
     t->vo = view_opts(c);
     if (dataset_check_positions(&t->train, &t->vo, c->max_new_tokens, mc->max_pos, err, errn) ||
-        dataset_check_positions(&t->test, &t->vo, c->max_new_tokens, mc->max_pos, err, errn))
+        (t->task->eval == TASK_GENERATE &&
+         dataset_check_positions(&t->test, &t->vo, c->max_new_tokens, mc->max_pos, err, errn)))
         return -1;
     if (adamw_init(&t->opt, t->be, t->m.ntrainable, c->adam_beta1, c->adam_beta2, c->adam_eps, c->weight_decay))
         return errf(err, errn, "out of memory (optimizer state)");
@@ -136,17 +174,18 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
     if (run_dir) {
         snprintf(path, sizeof path, "%s/curve.csv", run_dir);
         if (!(t->curve = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
-        fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,acc_exact,acc_startswith,"
-                DIAG_CSV_HEADER "\n");
+        fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,");
+        for (int j = 0; j < task_nmetrics(t->task); j++) fprintf(t->curve, "acc_%s,", t->task->metrics[j]);
+        fprintf(t->curve, DIAG_CSV_HEADER "\n");
     }
     t->jepa = strcmp(c->loss, "jepa") == 0;
     t->lo = loss_opts(c);
     t->r_stp = rng_stream(c->seed, "stp");
     t->lo.stp_rng = &t->r_stp;
     t->B = c->batch_size < t->train.n ? c->batch_size : t->train.n;
-    t->steps_per_epoch = (t->train.n + t->B - 1) / t->B;
+    t->steps_per_epoch = t->B > 0 ? (t->train.n + t->B - 1) / t->B : 0;
     t->T = t->steps_per_epoch * c->epochs;
-    if (!(t->order = malloc((size_t)t->train.n * sizeof(int)))) return errf(err, errn, "out of memory");
+    if (!(t->order = malloc((size_t)(t->train.n + 1) * sizeof(int)))) return errf(err, errn, "out of memory");
     for (int i = 0; i < t->train.n; i++) t->order[i] = i;
     t->r_order = rng_stream(c->seed, "data_order");
     t->r_ld = rng_stream(c->seed, "ld");
@@ -164,8 +203,8 @@ static void log_window(Trainer *t, int ep, double lr) {
     char eta[32];
     fmt_duration(el / (t->step + 1) * (t->T - t->step - 1), eta, sizeof eta);
     if (t->curve)
-        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,,,,,,,,\n", t->step + 1, ep + 1, t->win_ntp / t->win_n,
-                jw, lr, t->win_gn / t->win_n, t->tokens, el);
+        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,%.*s,,,,,\n", t->step + 1, ep + 1,
+                t->win_ntp / t->win_n, jw, lr, t->win_gn / t->win_n, t->tokens, el, task_nmetrics(t->task), ",,,,");
     if (t->log)
         fprintf(t->log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",
                 t->step + 1, t->T, ep + 1, t->win_ntp / t->win_n, jw, lr, t->win_gn / t->win_n,
@@ -209,8 +248,9 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     model_set_training(&t->m, 0, 0);
     EvalResult er;
     int nev = t->c->epoch_eval_limit < t->test.n ? t->c->epoch_eval_limit : t->test.n;
-    if (evaluate(&t->m, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL, &er, NULL, NULL))
-        return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
+    if (evaluate(&t->m, t->task, &t->env, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL, &er, NULL,
+                 NULL, err, errn))
+        return -1;
     /* collapse diagnostics on the same examples: Enc for every run, Pred for loss=jepa */
     EncodeOpts eo = encode_opts(t->c);
     Collapse cl;
@@ -218,14 +258,17 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     if (diag_collapse(&t->m, t->test.ex, nev, &eo, t->jepa, &cl, err, errn)) return -1;
     diag_collapse_csv(&cl, diag, sizeof diag);
     t->t_eval += now_seconds() - t0;
+    char accs[256], accl[256];
+    csv_metrics(&er, accs, sizeof accs);
+    fmt_metrics(&er, accl, sizeof accl);
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f,%s\n", t->step, ep + 1,
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s\n", t->step, ep + 1,
                 t->ep_ntp / fmax(t->ep_n, 1), t->ep_jn ? t->ep_jepa / t->ep_jn : 0.0, t->tokens,
-                now_seconds() - t->t_start, er.acc_exact, er.acc_startswith, diag);
+                now_seconds() - t->t_start, accs, diag);
     if (t->log)
-        fprintf(t->log, "epoch %d: exact %.2f%%  startswith %.2f%% on the first %d test examples; cos/erank: "
-                "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep + 1, er.acc_exact,
-                er.acc_startswith, nev, cl.enc_text.mean_cos, cl.enc_text.erank, cl.enc_code.mean_cos,
+        fprintf(t->log, "epoch %d: %s on the first %d test examples; cos/erank: "
+                "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep + 1, accl,
+                nev, cl.enc_text.mean_cos, cl.enc_text.erank, cl.enc_code.mean_cos,
                 cl.enc_code.erank, cl.has_pred ? cl.pred.mean_cos : NAN, cl.has_pred ? cl.pred.erank : NAN);
     return 0;
 }
@@ -277,27 +320,28 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
         snprintf(path, sizeof path, "%s/predictions.jsonl", run_dir);
         if (!(pred = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
     }
-    EvalResult er;
+    EvalResult *er = &res->eval;
     EvalCtx ectx = {t->log, t0};
-    int rc = evaluate(&t->m, &t->test, t->test.n, t->vo.include_system, c->max_new_tokens, pred, &er, eval_progress,
-                      &ectx);
+    int rc = evaluate(&t->m, t->task, &t->env, &t->test, t->test.n, t->vo.include_system, c->max_new_tokens, pred, er,
+                      eval_progress, &ectx, err, errn);
     if (pred) fclose(pred);
-    if (rc) return errf(err, errn, "evaluation failed (out of memory or prompt longer than max_pos)");
+    if (rc) return -1;
     EncodeOpts eo = encode_opts(c); /* collapse diagnostics over the whole test split */
     Collapse cl;
     char diag[256];
     if (diag_collapse(&t->m, t->test.ex, t->test.n, &eo, t->jepa, &cl, err, errn)) return -1;
     diag_collapse_csv(&cl, diag, sizeof diag);
     res->eval_s = now_seconds() - t0;
-    res->acc_exact = er.acc_exact;
-    res->acc_startswith = er.acc_startswith;
+    char accs[256], accl[256];
+    csv_metrics(er, accs, sizeof accs);
+    fmt_metrics(er, accl, sizeof accl);
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f,%.2f,%.2f,%s\n", t->step, c->epochs, res->ntp_loss,
-                res->jepa_dist, t->tokens, now_seconds() - t->t_start, er.acc_exact, er.acc_startswith, diag);
-    if (time_steps(t)) return errf(err, errn, "out of memory (step timing)");
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s\n", t->step, c->epochs, res->ntp_loss,
+                res->jepa_dist, t->tokens, now_seconds() - t->t_start, accs, diag);
+    if (t->train.n > 0 && time_steps(t)) return errf(err, errn, "out of memory (step timing)");
     if (t->log)
-        fprintf(t->log, "done: exact %.2f%%  startswith %.2f%%  (%d test examples)  train %.1fs  eval %.1fs  %.0f "
-                "tok/s  step ms: ntp %.1f jepa %.1f (x%.2f)\n", er.acc_exact, er.acc_startswith, er.n, res->train_s,
+        fprintf(t->log, "done: %s  (%d test examples)  train %.1fs  eval %.1fs  %.0f "
+                "tok/s  step ms: ntp %.1f jepa %.1f (x%.2f)\n", accl, er->n, res->train_s,
                 res->eval_s, res->train_tok_s, res->ntp_step_ms, res->jepa_step_ms, res->jepa_ntp_ratio);
     res->peak_rss_mb = peak_rss_mb();
     if (run_dir && strcmp(c->checkpoint, "final") == 0) {

@@ -8,12 +8,13 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "evaluate.h"
 #include "model.h"
 
 typedef struct TrainResult {
     char status[16];          /* ok | diverged | failed */
     char message[256];        /* why, when not ok */
-    double acc_exact, acc_startswith; /* percent over the evaluated test examples */
+    EvalResult eval;          /* the final evaluation: the task's metrics in percent (eval_acc) */
     double ntp_loss, jepa_dist;       /* means over the last epoch's steps */
     long steps;
     double train_s, eval_s;   /* wall seconds */

@@ -181,7 +181,7 @@ static void show_one(const Found *f, const Match *m, const char *results) {
                                        "compiler_flags", "cpu_model", "blas", "blas_core", "host", "threads_used",
                                        "start_time", "end_time", "train_sha256", "test_sha256", "init_sha256",
                                        "command_line", NULL};
-    static const char *const metrics[] = {"acc_exact", "acc_startswith", "ntp_loss", "jepa_dist", "steps", "train_s",
+    static const char *const metrics[] = {"ntp_loss", "jepa_dist", "steps", "train_s",
                                           "eval_s", "train_tok_s", "ntp_step_ms", "jepa_step_ms", "jepa_ntp_ratio",
                                           "peak_rss_mb", "params", "trainable_params", NULL};
     char dir[1400];
@@ -193,9 +193,11 @@ static void show_one(const Found *f, const Match *m, const char *results) {
     printf("\nprovenance\n");
     show_cols(f, m, prov, 1);
     printf("\nmetrics\n");
-    show_cols(f, m, metrics, 0);
     const char *const *cols;
     int n = store_columns(&cols);
+    for (int i = 0; i < n; i++) /* the task metrics the run recorded */
+        if (!strncmp(cols[i], "acc_", 4)) show_cols(f, m, (const char *const[]){cols[i], NULL}, 0);
+    show_cols(f, m, metrics, 0);
     for (int i = 0; i < n; i++)
         if (!strncmp(cols[i], "probe_", 6)) show_cols(f, m, (const char *const[]){cols[i], NULL}, 0);
     printf("\nfiles in %s\n", dir);

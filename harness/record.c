@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,10 @@ static void result_value(const char *k, const TrainResult *res, const Provenance
                          const char *end, char *v, size_t vn) {
     int ok = strcmp(res->status, "ok") == 0, finished = ok || !strcmp(res->status, "diverged");
     if (!strcmp(k, "status")) snprintf(v, vn, "%s", res->status);
-    else if (!strcmp(k, "acc_exact") && ok) snprintf(v, vn, "%.4f", res->acc_exact);
-    else if (!strcmp(k, "acc_startswith") && ok) snprintf(v, vn, "%.4f", res->acc_startswith);
+    else if (!strncmp(k, "acc_", 4)) {
+        double a = eval_acc(&res->eval, k + 4);
+        if (ok && !isnan(a)) snprintf(v, vn, "%.4f", a);
+    }
     else if (!strcmp(k, "ntp_loss") && finished) snprintf(v, vn, "%.6f", res->ntp_loss);
     else if (!strcmp(k, "jepa_dist") && finished) snprintf(v, vn, "%.6f", res->jepa_dist);
     else if (!strcmp(k, "steps") && finished) snprintf(v, vn, "%ld", res->steps);

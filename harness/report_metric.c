@@ -72,5 +72,5 @@ int report_metric_default_better(const char *metric) {
 }
 
 int report_metric_is_pct(const char *metric) {
-    return strcmp(metric, "acc_exact") == 0 || strcmp(metric, "acc_startswith") == 0;
+    return strncmp(metric, "acc_", 4) == 0; /* the metric columns of the task table, in % */
 }

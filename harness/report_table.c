@@ -43,9 +43,10 @@ static void fmt_exact(double v, char *out, size_t n) {
 }
 
 static const char *metric_title(const char *metric) {
-    if (strcmp(metric, "acc_exact") == 0) return "exact %";
-    if (strcmp(metric, "acc_startswith") == 0) return "startswith %";
-    return metric;
+    static char title[64];
+    if (!report_metric_is_pct(metric)) return metric;
+    snprintf(title, sizeof title, "%s %%", metric + 4); /* acc_exact -> "exact %" */
+    return title;
 }
 
 /* mean ± sd of column col over the runs of c where it reads (n shown when

@@ -20,9 +20,12 @@
 #include "config.h"
 #include "probe.h"
 #include "rowfmt.h"
+#include "task.h"
 
+/* After status come the metric columns acc_<name> of every metric of the task
+ * table (task_metrics), then these. */
 static const char *const RESULT_COLS[] = {
-    "status",      "acc_exact",    "acc_startswith", "ntp_loss",       "jepa_dist",
+    "status",      "ntp_loss",       "jepa_dist",
     "steps",       "train_s",      "eval_s",         "train_tok_s",    "ntp_step_ms",
     "jepa_step_ms", "jepa_ntp_ratio", "git_commit",  "git_dirty",      "build_type",
     "host",        "threads_used", "start_time",     "end_time",       "train_sha256",
@@ -35,6 +38,7 @@ static const char *const RESULT_COLS[] = {
 
 static const char *cols_tab[MAXCOLS];
 static int cols_n;
+static char metric_cols[32][40];
 
 
 int store_columns(const char *const **names) {
@@ -44,8 +48,15 @@ int store_columns(const char *const **names) {
         cols_tab[n++] = "run_id";
         cols_tab[n++] = "grid";
         cols_tab[n++] = "arm";
-        for (int i = 0; i < ns && n < MAXCOLS - NRESULT - PROBE_CSV_COLUMNS; i++) cols_tab[n++] = s[i].name;
-        for (int i = 0; i < NRESULT; i++) cols_tab[n++] = RESULT_COLS[i];
+        for (int i = 0; i < ns && n < MAXCOLS - NRESULT - 32 - PROBE_CSV_COLUMNS; i++) cols_tab[n++] = s[i].name;
+        const Metric *mt;
+        int nm = task_metrics(&mt);
+        cols_tab[n++] = RESULT_COLS[0];
+        for (int i = 0; i < nm && i < 32; i++) {
+            snprintf(metric_cols[i], sizeof metric_cols[i], "acc_%s", mt[i].name);
+            cols_tab[n++] = metric_cols[i];
+        }
+        for (int i = 1; i < NRESULT; i++) cols_tab[n++] = RESULT_COLS[i];
         for (int i = 0; i < PROBE_CSV_COLUMNS; i++) cols_tab[n++] = probe_csv_columns[i];
         cols_n = n;
     }

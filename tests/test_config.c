@@ -38,7 +38,7 @@ Test(config, integers_are_decimal_digits) {
     expect_set("train_limit", "1000000000", "1000000000");
     const char *bad[] = {"2.5", "2.0", "1e3", "0x10", "+3", " 3", "3 ", "", "-", "two", "3a", "1_000"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) expect_refused("epochs", bad[i], "expected an integer");
-    expect_refused("epochs", "0", "out of range [1, 1000]");
+    expect_refused("epochs", "1001", "out of range [0, 1000]");
     expect_refused("epochs", "-1", "out of range");
     expect_refused("k", "17", "out of range [0, 16]");
     expect_refused("train_limit", "1000000001", "out of range");

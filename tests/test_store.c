@@ -10,10 +10,12 @@
 
 #include "config.h"
 #include "record.h"
+#include "task.h"
 #include "report.h"
 #include "rowfmt.h"
 #include "probe.h"
 #include "store.h"
+#include "task.h"
 
 static char tmpdir[64];
 static char csv[256];
@@ -620,7 +622,8 @@ Test(store, old_and_new_spellings_of_one_config_are_one_cell, .init = mk_tmp, .f
     cr_assert_str_eq(r.v[store_column_index("lambda")], "0.5");
     cr_assert_eq(store_append(csv, r.v, r.n, err, sizeof err), 0, "%s", err);
     c.seed = 23;
-    TrainResult res = {.status = "ok", .acc_exact = 44, .acc_startswith = 45};
+    TrainResult res = {.status = "ok"};
+    res.eval = (EvalResult){.task = task_find("synth"), .n = 100, .nmetric = 3, .acc = {44, 45, 46}};
     cr_assert_eq(record_run(csv, "g", "baseline", &c, &res, "s", "e", NULL, NULL, NULL, err, sizeof err), 0, "%s", err);
     size_t len;
     char *text = slurp(csv, &len);

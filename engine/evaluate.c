@@ -1,0 +1,140 @@
+/* Evaluation under a task: greedy decoding + scorer, or choice scoring. */
+#include "evaluate.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "choice.h"
+#include "errmsg.h"
+#include "generate.h"
+#include "tokenizer.h"
+
+#define EVAL_CHUNK 64
+
+double eval_acc(const EvalResult *r, const char *name) {
+    for (int j = 0; j < r->nmetric; j++)
+        if (r->task && !strcmp(r->task->metrics[j], name)) return r->acc[j];
+    return NAN;
+}
+
+/* Copy of s without leading/trailing white space (NULL: out of memory). */
+static char *strip(const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+    char *r = malloc(n + 1);
+    if (r) { memcpy(r, s, n); r[n] = 0; }
+    return r;
+}
+
+/* One predictions.jsonl line. */
+static void write_prediction(FILE *pred, const Task *t, const Example *e, const char *tgt, const char *gen,
+                             const int *correct, const char *note) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "prompt", e->user);
+    cJSON_AddStringToObject(o, "target", tgt);
+    cJSON_AddStringToObject(o, "generated", gen);
+    for (int j = 0; j < task_nmetrics(t); j++) cJSON_AddBoolToObject(o, t->metrics[j], correct[j]);
+    if (note && *note) cJSON_AddStringToObject(o, "note", note);
+    char *js = cJSON_PrintUnformatted(o);
+    if (js) fprintf(pred, "%s\n", js);
+    free(js);
+    cJSON_Delete(o);
+}
+
+/* Score generated text gen_raw of example e into res (and pred). 0 or -1 with err. */
+static int score_one(const Task *t, const TaskEnv *env, const Example *e, const char *gen_raw, FILE *pred,
+                     EvalResult *res, char *err, size_t errn) {
+    char *gen = strip(gen_raw), *tgt = strip(e->assistant), note[256];
+    int correct[TASK_MAX_METRICS] = {0}, und = 0, rc = -1;
+    if (!gen || !tgt) { errf(err, errn, "out of memory"); goto done; }
+    if (task_score(t, env, e, gen, correct, &und, note, sizeof note, err, errn)) goto done;
+    for (int j = 0; j < res->nmetric; j++) res->correct[j] += correct[j];
+    res->undecided += und;
+    if (pred) write_prediction(pred, t, e, tgt, gen, correct, note);
+    rc = 0;
+done:
+    free(gen); free(tgt);
+    return rc;
+}
+
+/* TASK_GENERATE over examples [0, n) in chunks. */
+static int eval_generate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
+                         int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err,
+                         size_t errn) {
+    int *pbuf[EVAL_CHUNK] = {0}, plen[EVAL_CHUNK], *obuf[EVAL_CHUNK] = {0}, olen[EVAL_CHUNK];
+    char *raw = NULL;
+    int rc = 0;
+    for (int i = 0; i < EVAL_CHUNK && !rc; i++)
+        if (!(obuf[i] = malloc((size_t)(max_new + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
+    for (int s = 0; s < n && rc == 0; s += EVAL_CHUNK) {
+        int m = n - s < EVAL_CHUNK ? n - s : EVAL_CHUNK;
+        for (int i = 0; i < m && !rc; i++) {
+            const Example *e = &d->ex[s + i];
+            int cap = (int)(strlen(e->user) + strlen(e->system) + 8);
+            free(pbuf[i]);
+            if (!(pbuf[i] = malloc((size_t)cap * sizeof(int)))) rc = errf(err, errn, "out of memory");
+            else plen[i] = view_prompt(e, include_system, pbuf[i], cap);
+        }
+        if (rc) break;
+        if (generate_greedy(model, (const int *const *)pbuf, plen, m, max_new, TOK_EOS, obuf, olen)) {
+            rc = errf(err, errn, "greedy decoding failed (out of memory, or a prompt plus max_new_tokens longer "
+                      "than max_position_embeddings %d)", model->cfg.max_pos);
+            break;
+        }
+        for (int i = 0; i < m && !rc; i++) {
+            free(raw);
+            if (!(raw = malloc((size_t)olen[i] + 1))) { rc = errf(err, errn, "out of memory"); break; }
+            tok_decode(obuf[i], olen[i], raw);
+            rc = score_one(t, env, &d->ex[s + i], raw, pred, res, err, errn);
+        }
+        res->n += m;
+        if (progress) progress(res->n, n, ctx);
+    }
+    free(raw);
+    for (int i = 0; i < EVAL_CHUNK; i++) { free(pbuf[i]); free(obuf[i]); }
+    return rc;
+}
+
+/* TASK_CHOICE over examples [0, n). */
+static int eval_choice(Model *model, const Task *t, const Dataset *d, int n, int include_system, FILE *pred,
+                       EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn) {
+    ChoiceWork cw = {0};
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const Example *e = &d->ex[i];
+        char *context = NULL, *endings[TASK_MAX_CHOICES];
+        int nend = 0, gold = 0, best = 0;
+        if (task_choices(t, e, &context, endings, &nend, &gold, err, errn)) { rc = -1; break; }
+        rc = choice_pick(model, e->system, context, (const char *const *)endings, nend, include_system, &cw, &best,
+                         NULL, err, errn);
+        if (!rc) {
+            int correct[TASK_MAX_METRICS] = {best == gold};
+            res->correct[0] += correct[0];
+            char gen[2] = {(char)('A' + best), 0}, tgt[2] = {(char)('A' + gold), 0};
+            if (pred) write_prediction(pred, t, e, tgt, gen, correct, NULL);
+        }
+        task_choices_free(context, endings, nend);
+        res->n++;
+        if (progress && (res->n % EVAL_CHUNK == 0 || res->n == n)) progress(res->n, n, ctx);
+    }
+    choice_work_free(&cw);
+    return rc;
+}
+
+int evaluate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
+             int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn) {
+    memset(res, 0, sizeof *res);
+    res->task = t;
+    res->nmetric = task_nmetrics(t);
+    if (n <= 0 || n > d->n) n = d->n;
+    int rc = t->eval == TASK_CHOICE
+                 ? eval_choice(model, t, d, n, include_system, pred, res, progress, ctx, err, errn)
+                 : eval_generate(model, t, env, d, n, include_system, max_new, pred, res, progress, ctx, err, errn);
+    for (int j = 0; j < res->nmetric && res->n > 0; j++) res->acc[j] = 100.0 * res->correct[j] / res->n;
+    return rc;
+}

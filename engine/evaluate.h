@@ -1,0 +1,43 @@
+/* Evaluation of a model on a task's test examples (ALGORITHM.md §7): greedy
+ * decoding then the task's scorer, or choice scoring; named metrics. */
+#ifndef ENGINE_EVALUATE_H
+#define ENGINE_EVALUATE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "model.h"
+#include "task.h"
+#include "task_score.h"
+
+typedef struct EvalResult {
+    const Task *task;
+    int n;                            /* evaluated examples */
+    int nmetric;                      /* task_nmetrics(task) */
+    int correct[TASK_MAX_METRICS];    /* counts, in task->metrics order */
+    double acc[TASK_MAX_METRICS];     /* percent of n */
+    int undecided;                    /* metric dfa: pairs beyond the check's limits (scored wrong) */
+} EvalResult;
+
+/* Accuracy (percent) of metric `name` in r, or NAN when r's task does not report it. */
+double eval_acc(const EvalResult *r, const char *name);
+
+/* Progress callback: done of total examples. */
+typedef void (*EvalProgress)(int done, int total, void *ctx);
+
+/* Evaluate model on the first n examples of d (n <= 0 or > d->n: all) under
+ * task t:
+ *   TASK_GENERATE: the prompt of §2 (⟨system⟩ S only with include_system),
+ *     greedy decoding of at most max_new tokens in chunks of 64 prompts, the
+ *     output stripped of surrounding white space, then task_score;
+ *   TASK_CHOICE: choice_pick (choice.h) over the example's endings.
+ * With pred non-NULL, one JSON line per example: {prompt, target, generated,
+ * <metric>: bool for each of the task's metrics, and "note" when the scorer
+ * gave one}; for choice tasks generated is the chosen ending's letter.
+ * Returns 0, or -1 with err: out of memory, a prompt longer than the model's
+ * max_pos, or a scorer's data error (e.g. a missing Spider database). */
+int evaluate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
+             int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn);
+
+#endif
