@@ -1,8 +1,13 @@
 /* Views of one example (ALGORITHM.md §2) and batches (§3, §4). */
 #include "batch.h"
 
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errmsg.h"
 
 ViewOpts view_opts(const Config *c) {
     ViewOpts o;
@@ -48,17 +53,124 @@ static int push(Batch *b, int id, int pos, int seg) {
     return 0;
 }
 
-static int push_str(Batch *b, const char *s, int *pos, int seg) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (push(b, *p, (*pos)++, seg)) return -1;
+/* ---- content ids ----------------------------------------------------------------- */
+
+enum { PART_SYSTEM, PART_USER, PART_ASSISTANT };
+
+static const Tokenizer *vtok(const ViewOpts *o) { return o->tok ? o->tok : tokenizer_byte_shared(); }
+
+static const char *part_text(const Example *e, int p) {
+    return p == PART_SYSTEM ? e->system : p == PART_USER ? e->user : e->assistant;
+}
+
+/* The cached ids of part p of e under o (*n of them), or NULL when o's
+ * cache does not hold e under o's tokenizer. */
+static const int *cached(const Example *e, int p, const ViewOpts *o, int *n) {
+    const TokenCache *c = o->cache;
+    if (!c || !c->ids || c->tok != vtok(o)) return NULL;
+    uintptr_t off = (uintptr_t)e - (uintptr_t)c->ex; /* integers: e may lie in another array */
+    if ((uintptr_t)e < (uintptr_t)c->ex || off % sizeof *e || off / sizeof *e >= (uintptr_t)c->n) return NULL;
+    size_t at = 3 * (size_t)(off / sizeof *e) + (size_t)p;
+    *n = (int)(c->off[at + 1] - c->off[at]);
+    return c->ids + c->off[at];
+}
+
+/* Token count of part p of e under o; -1 on a tokenizer error (message in err). */
+static int part_count(const Example *e, int p, const ViewOpts *o, char *err, size_t errn) {
+    int n;
+    if (cached(e, p, o, &n)) return n;
+    const char *s = part_text(e, p);
+    return tokenizer_encode(vtok(o), s, strlen(s), NULL, 0, err, errn);
+}
+
+/* Ids of part p of e under o into *ids (*n): the cache, else encoded into b->scratch. */
+static int part_ids(Batch *b, const Example *e, int p, const ViewOpts *o, const int **ids, int *n) {
+    if ((*ids = cached(e, p, o, n))) return 0;
+    const Tokenizer *t = vtok(o);
+    const char *s = part_text(e, p);
+    size_t len = strlen(s), bound = tokenizer_encode_bound(t, len);
+    if (bound + 1 > (size_t)b->scratch_cap) {
+        if (bound + 1 > (size_t)INT_MAX / sizeof(int)) return -1;
+        int *q = realloc(b->scratch, (bound + 1) * sizeof(int));
+        if (!q) return -1;
+        b->scratch = q;
+        b->scratch_cap = (int)(bound + 1);
+    }
+    char err[256];
+    *n = tokenizer_encode(t, s, len, b->scratch, (size_t)b->scratch_cap, err, sizeof err);
+    *ids = b->scratch;
+    return *n < 0 ? -1 : 0;
+}
+
+/* Part p of e as tokens at positions *pos.. in segment seg. */
+static int push_part(Batch *b, const Example *e, int p, const ViewOpts *o, int *pos, int seg) {
+    int n;
+    const int *ids;
+    if (vtok(o)->kind == TOKENIZER_BYTE && !cached(e, p, o, &n)) { /* the bytes themselves */
+        for (const unsigned char *q = (const unsigned char *)part_text(e, p); *q; q++)
+            if (push(b, *q, (*pos)++, seg)) return -1;
+        return 0;
+    }
+    if (part_ids(b, e, p, o, &ids, &n) || grow(b, n)) return -1;
+    for (int i = 0; i < n; i++) push(b, ids[i], (*pos)++, seg);
+    return 0;
+}
+
+/* A framing sequence of the chat template at positions *pos.. in segment seg. */
+static int push_seq(Batch *b, const TokSeq *q, int *pos, int seg) {
+    for (int i = 0; i < q->n; i++)
+        if (push(b, q->id[i], (*pos)++, seg)) return -1;
     return 0;
 }
 
 /* k [PRED] tokens at positions *pos..: pred_1 … pred_k (front) or
  * pred_k … pred_1 (back), so that pred_1 ends the block when appended. */
-static int push_preds(Batch *b, int k, int front, int *pos, int seg) {
+static int push_preds(Batch *b, const Tokenizer *t, int k, int front, int *pos, int seg) {
+    if (k > t->npred) return -1;
     for (int i = 1; i <= k; i++)
-        if (push(b, TOK_PRED1 + (front ? i : k + 1 - i) - 1, (*pos)++, seg)) return -1;
+        if (push(b, tok_pred(t, front ? i : k + 1 - i), (*pos)++, seg)) return -1;
+    return 0;
+}
+
+void token_cache_free(TokenCache *c) {
+    free(c->ids);
+    free(c->off);
+    memset(c, 0, sizeof *c);
+}
+
+/* The ids of d's examples into c (allocated), two passes: counts, then ids. */
+static int cache_fill(TokenCache *c, const Dataset *d, const Tokenizer *t, char *err, size_t errn) {
+    char why[256];
+    size_t total = 0;
+    for (int i = 0; i < d->n; i++)
+        for (int p = 0; p < 3; p++) {
+            const char *s = part_text(&d->ex[i], p);
+            int k = tokenizer_encode(t, s, strlen(s), NULL, 0, why, sizeof why);
+            if (k < 0) return errf(err, errn, "%s:%d: %s", d->path, d->ex[i].line, why);
+            c->off[3 * (size_t)i + p] = total;
+            total += (size_t)k;
+        }
+    c->off[3 * (size_t)d->n] = total;
+    if (!(c->ids = malloc((total ? total : 1) * sizeof(int)))) return errf(err, errn, "out of memory (token ids)");
+    for (int i = 0; i < d->n; i++)
+        for (int p = 0; p < 3; p++) {
+            const char *s = part_text(&d->ex[i], p);
+            size_t at = 3 * (size_t)i + p, k = c->off[at + 1] - c->off[at];
+            if (tokenizer_encode(t, s, strlen(s), c->ids + c->off[at], k, why, sizeof why) != (int)k)
+                return errf(err, errn, "%s:%d: %s", d->path, d->ex[i].line, why);
+        }
+    return 0;
+}
+
+int token_cache_build(TokenCache *c, const Dataset *d, const Tokenizer *t, char *err, size_t errn) {
+    memset(c, 0, sizeof *c);
+    if (t->kind == TOKENIZER_BYTE || d->n <= 0) return 0;
+    if (!(c->off = malloc((3 * (size_t)d->n + 1) * sizeof *c->off))) return errf(err, errn, "out of memory (token ids)");
+    if (cache_fill(c, d, t, err, errn)) {
+        token_cache_free(c);
+        return -1;
+    }
+    c->ex = d->ex, c->n = d->n, c->tok = t;
     return 0;
 }
 
@@ -80,28 +192,32 @@ static void end_row(Batch *b) { b->row_start[b->nrows] = b->n; }
 
 /* ---- NTP sequence --------------------------------------------------------------- */
 
-/* ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U in segment SEG_NTP from position 0; records
+/* ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U (⟨system⟩ = system_open … system_close,
+ * ⟨user⟩ = user_open) in segment SEG_NTP from position 0; records
  * ntp_user[i] = [start, end) of U. */
 static int push_prefix(Batch *b, const Example *e, const ViewOpts *o, int *pos, int i) {
+    const Tokenizer *t = vtok(o);
     *pos = 0;
-    if (push(b, TOK_BOS, (*pos)++, SEG_NTP)) return -1;
-    if (o->include_system && (push(b, TOK_SYSTEM, (*pos)++, SEG_NTP) || push_str(b, e->system, pos, SEG_NTP)))
+    if (push(b, t->bos, (*pos)++, SEG_NTP)) return -1;
+    if (o->include_system && (push_seq(b, &t->system_open, pos, SEG_NTP) ||
+                              push_part(b, e, PART_SYSTEM, o, pos, SEG_NTP) || push_seq(b, &t->system_close, pos, SEG_NTP)))
         return -1;
-    if (push(b, TOK_USER, (*pos)++, SEG_NTP)) return -1;
+    if (push_seq(b, &t->user_open, pos, SEG_NTP)) return -1;
     b->ntp_user[2 * i] = b->n;
-    if (push_str(b, e->user, pos, SEG_NTP)) return -1;
+    if (push_part(b, e, PART_USER, o, pos, SEG_NTP)) return -1;
     b->ntp_user[2 * i + 1] = b->n;
     return 0;
 }
 
-/* ⟨assistant⟩ A ⟨eos⟩ in segment seg from position pos; records
- * ntp_asst[i] = [start, end) of A. */
-static int push_answer(Batch *b, const Example *e, int pos, int seg, int i) {
-    if (push(b, TOK_ASSISTANT, pos++, seg)) return -1;
+/* ⟨assistant⟩ A ⟨eos⟩ (⟨assistant⟩ = user_close assistant_open) in segment
+ * seg from position pos; records ntp_asst[i] = [start, end) of A. */
+static int push_answer(Batch *b, const Example *e, const ViewOpts *o, int pos, int seg, int i) {
+    const Tokenizer *t = vtok(o);
+    if (push_seq(b, &t->user_close, &pos, seg) || push_seq(b, &t->assistant_open, &pos, seg)) return -1;
     b->ntp_asst[2 * i] = b->n;
-    if (push_str(b, e->assistant, &pos, seg)) return -1;
+    if (push_part(b, e, PART_ASSISTANT, o, &pos, seg)) return -1;
     b->ntp_asst[2 * i + 1] = b->n;
-    return push(b, TOK_EOS, pos, seg);
+    return push(b, t->eos, pos, seg);
 }
 
 /* Next-token targets of an NTP sequence laid out as the prefix [p0, p1)
@@ -125,7 +241,7 @@ static int add_ntp(Batch *b, const Example *e, const ViewOpts *o, int i) {
     int p0 = b->n;
     if (push_prefix(b, e, o, &pos, i)) return -1;
     int c0 = b->n;
-    if (push_answer(b, e, pos, SEG_NTP, i)) return -1;
+    if (push_answer(b, e, o, pos, SEG_NTP, i)) return -1;
     ntp_targets(b, p0, c0, c0, b->n, o);
     end_row(b);
     return 0;
@@ -137,14 +253,15 @@ static int add_ntp(Batch *b, const Example *e, const ViewOpts *o, int i) {
  * ⟨bos⟩ ⟨user⟩ ⟨pred_1⟩ … ⟨pred_k⟩ U ⟨eos⟩ (front); no [PRED] under code2text.
  * enc_text[i] = the token before ⟨eos⟩; text_span[i] = U and the [PRED]s. */
 static int add_text(Batch *b, const Example *e, const ViewOpts *o, int i) {
+    const Tokenizer *t = vtok(o);
     int pos = 0, k = text_k(o);
-    if (push(b, TOK_BOS, pos++, SEG_TEXT) || push(b, TOK_USER, pos++, SEG_TEXT)) return -1;
+    if (push(b, t->bos, pos++, SEG_TEXT) || push_seq(b, &t->user_open, &pos, SEG_TEXT)) return -1;
     b->text_span[2 * i] = b->n;
-    if ((o->pred_front && push_preds(b, k, 1, &pos, SEG_TEXT)) || push_str(b, e->user, &pos, SEG_TEXT) ||
-        (!o->pred_front && push_preds(b, k, 0, &pos, SEG_TEXT)))
+    if ((o->pred_front && push_preds(b, t, k, 1, &pos, SEG_TEXT)) || push_part(b, e, PART_USER, o, &pos, SEG_TEXT) ||
+        (!o->pred_front && push_preds(b, t, k, 0, &pos, SEG_TEXT)))
         return -1;
     b->text_span[2 * i + 1] = b->enc_text[i] = b->n - 1;
-    return push(b, TOK_EOS, pos, SEG_TEXT);
+    return push(b, t->eos, pos, SEG_TEXT);
 }
 
 /* Code view from position 0 in segment seg: ⟨bos⟩ ⟨assistant⟩ A, the [PRED]s
@@ -152,14 +269,15 @@ static int add_text(Batch *b, const Example *e, const ViewOpts *o, int i) {
  * ⟨pred_k⟩ before A), then ⟨eos⟩ when with_eos. enc_code[i] = its last
  * content token; code_span[i] = A and the [PRED]s. */
 static int add_code(Batch *b, const Example *e, const ViewOpts *o, int i, int with_eos) {
+    const Tokenizer *t = vtok(o);
     int pos = 0, k = code_k(o);
-    if (push(b, TOK_BOS, pos++, SEG_CODE) || push(b, TOK_ASSISTANT, pos++, SEG_CODE)) return -1;
+    if (push(b, t->bos, pos++, SEG_CODE) || push_seq(b, &t->assistant_open, &pos, SEG_CODE)) return -1;
     b->code_span[2 * i] = b->n;
-    if ((o->pred_front && push_preds(b, k, 1, &pos, SEG_CODE)) || push_str(b, e->assistant, &pos, SEG_CODE) ||
-        (!o->pred_front && push_preds(b, k, 0, &pos, SEG_CODE)))
+    if ((o->pred_front && push_preds(b, t, k, 1, &pos, SEG_CODE)) ||
+        push_part(b, e, PART_ASSISTANT, o, &pos, SEG_CODE) || (!o->pred_front && push_preds(b, t, k, 0, &pos, SEG_CODE)))
         return -1;
     b->code_span[2 * i + 1] = b->enc_code[i] = b->n - 1;
-    return with_eos ? push(b, TOK_EOS, pos, SEG_CODE) : 0;
+    return with_eos ? push(b, t->eos, pos, SEG_CODE) : 0;
 }
 
 /* Fused rows of example i (ALGORITHM.md §3):
@@ -179,10 +297,10 @@ static int add_fused(Batch *b, const Example *e, const ViewOpts *o, int i) {
     if (push_prefix(b, e, o, &pos, i)) return -1;
     int p1 = b->n, ppos = pos;
     b->text_span[2 * i] = b->ntp_user[2 * i];
-    if (push_preds(b, text_k(o), 0, &pos, SEG_PRED)) return -1;
+    if (push_preds(b, vtok(o), text_k(o), 0, &pos, SEG_PRED)) return -1;
     b->text_span[2 * i + 1] = b->enc_text[i] = b->n - 1;
     int c0 = b->n;
-    if (push_answer(b, e, ppos, SEG_CONT, i)) return -1;
+    if (push_answer(b, e, o, ppos, SEG_CONT, i)) return -1;
     ntp_targets(b, p0, p1, c0, b->n, o);
     end_row(b);
     if (new_row(b) || add_code(b, e, o, i, 0)) return -1;
@@ -251,36 +369,96 @@ int batch_build(Batch *b, const Example *ex, const int *idx, int m, const ViewOp
     return with_jepa ? add_views(b, ex, idx, m, o) : 0;
 }
 
-int view_prompt(const Example *e, int include_system, int *out, int cap) {
-    int n = 0;
-    size_t need = 4 + strlen(e->user) + (include_system ? strlen(e->system) : 0);
-    if ((size_t)cap < need) return -1;
-    out[n++] = TOK_BOS;
-    if (include_system) {
-        out[n++] = TOK_SYSTEM;
-        n += tok_encode(e->system, out + n);
+/* Append part p of e under t to out[*n .. cap). 0, or -1: it does not fit, a tokenizer error. */
+static int append_part(const Example *e, int p, const ViewOpts *o, int *out, int *n, int cap) {
+    int m;
+    const int *ids = cached(e, p, o, &m);
+    if (ids) {
+        if (m > cap - *n) return -1;
+        memcpy(out + *n, ids, (size_t)m * sizeof(int));
+    } else {
+        const char *s = part_text(e, p);
+        char err[256];
+        m = tokenizer_encode(vtok(o), s, strlen(s), out + *n, (size_t)(cap - *n), err, sizeof err);
+        if (m < 0 || m > cap - *n) return -1;
     }
-    out[n++] = TOK_USER;
-    n += tok_encode(e->user, out + n);
-    out[n++] = TOK_ASSISTANT;
+    *n += m;
+    return 0;
+}
+
+static int append_seq(const TokSeq *q, int *out, int *n, int cap) {
+    if (q->n > cap - *n) return -1;
+    memcpy(out + *n, q->id, (size_t)q->n * sizeof(int));
+    *n += q->n;
+    return 0;
+}
+
+int view_prompt(const Example *e, const ViewOpts *o, int *out, int cap) {
+    const Tokenizer *t = vtok(o);
+    int n = 0;
+    if (cap < 1) return -1;
+    out[n++] = t->bos;
+    if (o->include_system && (append_seq(&t->system_open, out, &n, cap) || append_part(e, PART_SYSTEM, o, out, &n, cap) ||
+                              append_seq(&t->system_close, out, &n, cap)))
+        return -1;
+    if (append_seq(&t->user_open, out, &n, cap) || append_part(e, PART_USER, o, out, &n, cap) ||
+        append_seq(&t->user_close, out, &n, cap) || append_seq(&t->assistant_open, out, &n, cap))
+        return -1;
     return n;
 }
 
-int view_positions(const Example *e, const ViewOpts *o, int max_new) {
-    int S = (int)strlen(e->system), U = (int)strlen(e->user), A = (int)strlen(e->assistant);
-    int sys = o->include_system ? 1 + S : 0;
-    int ntp = 1 + sys + 1 + U + 1 + A + 1;       /* ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U ⟨assistant⟩ A ⟨eos⟩ */
-    /* the views restart their positions, but a fused Text view continues the NTP prefix */
-    int text = o->fused ? 1 + sys + 1 + U + text_k(o) : 2 + U + text_k(o) + 1, code = 2 + A + code_k(o) + 1;
-    int prompt = 1 + sys + 1 + U + 1 + max_new;   /* the prompt, then greedy tokens */
-    int m = ntp > text ? ntp : text;
-    m = m > code ? m : code;
-    return m > prompt ? m : prompt;
+/* Token counts of e's parts under o into c[3] (c[0] only with include_system). */
+static int counts(const Example *e, const ViewOpts *o, int c[3], char *err, size_t errn) {
+    c[0] = 0;
+    for (int p = o->include_system ? 0 : 1; p < 3; p++)
+        if ((c[p] = part_count(e, p, o, err, errn)) < 0) return -1;
+    return 0;
 }
+
+/* Lengths of e's rows from its part counts c: the NTP sequence (*ntp), the
+ * prompt (*prompt) and the longest view or fused Text view (*view). */
+static void row_lengths(const Tokenizer *t, const ViewOpts *o, const int c[3], int *ntp, int *prompt, int *view) {
+    int sys = o->include_system ? t->system_open.n + c[0] + t->system_close.n : 0;
+    int prefix = 1 + sys + t->user_open.n + c[1];        /* ⟨bos⟩ [⟨system⟩ S] ⟨user⟩ U */
+    int answer = t->user_close.n + t->assistant_open.n; /* ⟨assistant⟩ before A */
+    *ntp = prefix + answer + c[2] + 1;
+    *prompt = prefix + answer;
+    /* the views restart their positions, but a fused Text view continues the NTP prefix */
+    int text = o->fused ? prefix + text_k(o) : 1 + t->user_open.n + c[1] + text_k(o) + 1;
+    int code = 1 + t->assistant_open.n + c[2] + code_k(o) + 1;
+    *view = text > code ? text : code;
+}
+
+int view_prompt_length(const Example *e, const ViewOpts *o) {
+    int c[3], ntp, prompt, view;
+    if (counts(e, o, c, NULL, 0)) return -1;
+    row_lengths(vtok(o), o, c, &ntp, &prompt, &view);
+    return prompt;
+}
+
+int view_ntp_length(const Example *e, const ViewOpts *o) {
+    int c[3], ntp, prompt, view;
+    if (counts(e, o, c, NULL, 0)) return -1;
+    row_lengths(vtok(o), o, c, &ntp, &prompt, &view);
+    return ntp;
+}
+
+/* view_positions with the tokenizer's message in err. */
+static int positions(const Example *e, const ViewOpts *o, int max_new, char *err, size_t errn) {
+    int c[3], ntp, prompt, view;
+    if (counts(e, o, c, err, errn)) return -1;
+    row_lengths(vtok(o), o, c, &ntp, &prompt, &view);
+    int m = ntp > view ? ntp : view;
+    return m > prompt + max_new ? m : prompt + max_new; /* the prompt, then greedy tokens */
+}
+
+int view_positions(const Example *e, const ViewOpts *o, int max_new) { return positions(e, o, max_new, NULL, 0); }
 
 int dataset_check_positions(const Dataset *d, const ViewOpts *o, int max_new, int max_pos, char *err, size_t errn) {
     for (int i = 0; i < d->n; i++) {
-        int need = view_positions(&d->ex[i], o, max_new);
+        char why[256];
+        int need = positions(&d->ex[i], o, max_new, why, sizeof why);
+        if (need < 0) return errf(err, errn, "%s:%d: %s", d->path, d->ex[i].line, why);
         if (need > max_pos) {
             snprintf(err, errn, "%s:%d: the example needs %d positions (longest of its NTP sequence, views and "
                      "prompt + max_new_tokens %d), more than max_position_embeddings %d", d->path, d->ex[i].line,
@@ -295,5 +473,6 @@ void batch_free(Batch *b) {
     free(b->ids); free(b->pos); free(b->seg); free(b->tgt);
     free(b->row_start); free(b->enc_text); free(b->enc_code);
     free(b->text_span); free(b->code_span); free(b->ntp_user); free(b->ntp_asst);
+    free(b->scratch);
     memset(b, 0, sizeof *b);
 }

@@ -60,25 +60,45 @@ static int resolve_dirs(const char *dir, CkDirs *d, char *err, size_t errn) {
     return 0;
 }
 
-/* config.json of model_dir into mc; ck_vocab = the file's vocabulary, and
- * mc->vocab_size raised to TOK_VOCAB when the byte tokenizer's special tokens
- * must be appended (see checkpoint.h). */
-static int read_model_config(const char *model_dir, ModelConfig *mc, HfExtras *x, int *ck_vocab, char *note,
-                             size_t notn, char *err, size_t errn) {
+/* The ids config.json's "tokenizer" object records agree with tok's. */
+static int same_ids(const HfTokenizerInfo *ti, const Tokenizer *tok) {
+    if (ti->bos != tok->bos || ti->eos != tok->eos || ti->pad != tok->pad || ti->npred != tok->npred) return 0;
+    if (tok->kind == TOKENIZER_BPE && (ti->system != tok->system || ti->user != tok->user ||
+                                       ti->assistant != tok->assistant))
+        return 0;
+    for (int i = 0; i < ti->npred; i++)
+        if (ti->pred[i] != tok->pred[i]) return 0;
+    return 1;
+}
+
+/* config.json of model_dir into mc for a model used with tokenizer tok;
+ * ck_vocab = the file's vocabulary, and mc->vocab_size raised to
+ * tok->vocab_size when tok's ids go beyond it (special tokens appended, see
+ * checkpoint.h). Errors: the file's own (hf_config_read), a "tokenizer"
+ * object of another kind or with other ids than tok, a vocabulary that
+ * cannot hold tok's non-appended ids. */
+static int read_model_config(const char *model_dir, const Tokenizer *tok, ModelConfig *mc, HfExtras *x, int *ck_vocab,
+                             char *note, size_t notn, char *err, size_t errn) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     if (hf_config_read(path, mc, x, err, errn)) return -1;
-    if (x->has_tokenizer && strcmp(x->tok.kind, "byte"))
-        return errf(err, errn, "%s: tokenizer kind '%s' is not supported (only the byte tokenizer)", path, x->tok.kind);
+    const char *kind = tokenizer_kind_name(tok);
+    if (x->has_tokenizer && strcmp(x->tok.kind, kind))
+        return errf(err, errn, "%s: its \"tokenizer\" is of kind '%s', but the checkpoint's tokenizer is %s (%s)", path,
+                    x->tok.kind, kind, tok->kind == TOKENIZER_BYTE ? "no tokenizer.json" : "a tokenizer.json");
+    if (x->has_tokenizer && tok->kind == TOKENIZER_BPE && !same_ids(&x->tok, tok))
+        return errf(err, errn, "%s: the special-token ids of its \"tokenizer\" are not those of its tokenizer.json",
+                    path);
     *ck_vocab = mc->vocab_size;
-    if (mc->vocab_size < 256)
-        return errf(err, errn, "%s: vocab_size %d cannot hold the byte tokenizer's 256 byte ids (Hugging Face "
-                    "tokenizer.json is not supported yet)", path, mc->vocab_size);
-    if (mc->vocab_size < TOK_VOCAB) {
+    int base = tok->kind == TOKENIZER_BYTE ? 256 : tok->vocab_size - tok->n_appended;
+    if (mc->vocab_size < base)
+        return errf(err, errn, "%s: vocab_size %d cannot hold the %s tokenizer's %d ids", path, mc->vocab_size, kind,
+                    base);
+    if (mc->vocab_size < tok->vocab_size) {
         if (note) snprintf(note, notn, "%s: vocab_size %d: appended %d special tokens (rows %d..%d = mean of the "
-                           "existing rows)", path, mc->vocab_size, TOK_VOCAB - mc->vocab_size, mc->vocab_size,
-                           TOK_VOCAB - 1);
-        mc->vocab_size = TOK_VOCAB;
+                           "existing rows)", path, mc->vocab_size, tok->vocab_size - mc->vocab_size, mc->vocab_size,
+                           tok->vocab_size - 1);
+        mc->vocab_size = tok->vocab_size;
     }
     return 0;
 }
@@ -179,31 +199,95 @@ static int apply_run(const HfExtras *x, const char *dir, Config *run, int *has_r
     return 0;
 }
 
-int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
+/* The tokenizer of the resolved checkpoint d: tokenizer.json of the adapter
+ * directory, else of the model directory, else the byte tokenizer. */
+static int dirs_tokenizer(const CkDirs *d, Tokenizer *tok, char *note, size_t notn, char *err, size_t errn) {
+    char path[4096];
+    *tok = tokenizer_byte();
+    if (note && notn) note[0] = 0;
+    if (d->is_adapter) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", d->adapter_dir);
+        if (exists(path)) return tokenizer_load(path, tok, note, notn, err, errn);
+    }
+    snprintf(path, sizeof path, "%s/tokenizer.json", d->model_dir);
+    return exists(path) ? tokenizer_load(path, tok, note, notn, err, errn) : 0;
+}
+
+int checkpoint_tokenizer(const char *dir, Tokenizer *tok, char *note, size_t notn, char *err, size_t errn) {
+    CkDirs d;
+    *tok = tokenizer_byte();
+    return resolve_dirs(dir, &d, err, errn) || dirs_tokenizer(&d, tok, note, notn, err, errn) ? -1 : 0;
+}
+
+int checkpoint_load_tok(Model *m, Backend *be, const char *dir, Config *run, int *has_run, Tokenizer *tok, char *err,
+                        size_t errn) {
     CkDirs d;
     ModelConfig mc;
     HfExtras x;
+    Tokenizer own;
     int ck_vocab;
     memset(&x, 0, sizeof x);
     Config tmp;
     if (!run) run = &tmp;
-    int rc = resolve_dirs(dir, &d, err, errn) || read_model_config(d.model_dir, &mc, &x, &ck_vocab, NULL, 0, err, errn) ||
+    if (tok) *tok = tokenizer_byte();
+    if (resolve_dirs(dir, &d, err, errn) || dirs_tokenizer(&d, &own, NULL, 0, err, errn)) return -1;
+    if (!tok && own.kind != TOKENIZER_BYTE) {
+        tokenizer_free(&own);
+        return errf(err, errn, "%s: the checkpoint has a BPE tokenizer (tokenizer.json), which this command does not "
+                    "read: it reads byte-tokenizer checkpoints only", dir);
+    }
+    int rc = read_model_config(d.model_dir, &own, &mc, &x, &ck_vocab, NULL, 0, err, errn) ||
              apply_run(&x, d.model_dir, run, has_run, err, errn);
     mc.jepa_predictor = !rc && x.has_run && !strcmp(run->loss, "jepa") && !strcmp(run->predictor, "linear");
     rc = rc || model_init(m, &mc, NULL, be, err, errn);
     hf_extras_free(&x);
-    if (rc) return -1;
-    if (load_weights(m, &d, ck_vocab, err, errn)) { model_free(m); return -1; }
-    return 0;
+    if (!rc && load_weights(m, &d, ck_vocab, err, errn)) {
+        model_free(m);
+        rc = -1;
+    }
+    if (rc || !tok) tokenizer_free(&own);
+    else *tok = own;
+    return rc ? -1 : 0;
+}
+
+int checkpoint_load(Model *m, Backend *be, const char *dir, Config *run, int *has_run, char *err, size_t errn) {
+    return checkpoint_load_tok(m, be, dir, run, has_run, NULL, err, errn);
+}
+
+int run_tokenizer(const Config *c, Tokenizer *tok, char *note, size_t notn, char *err, size_t errn) {
+    int merges;
+    *tok = tokenizer_byte();
+    if (note && notn) note[0] = 0;
+    int spec = tokenizer_spec(c->tokenizer, &merges, err, errn);
+    if (spec < 0) return -1;
+    if (c->init[0] && spec != TOKSPEC_BYTE)
+        return errf(err, errn, "tokenizer=%s cannot be combined with init=%s: the model keeps the tokenizer of its "
+                    "checkpoint (its tokenizer.json, else the byte tokenizer)", c->tokenizer, c->init);
+    if (c->init[0]) return checkpoint_tokenizer(c->init, tok, note, notn, err, errn);
+    if (spec == TOKSPEC_TRAIN)
+        return errf(err, errn, "tokenizer=%s is trained on the run's train split by the training run", c->tokenizer);
+    return spec == TOKSPEC_FILE ? tokenizer_load(c->tokenizer, tok, note, notn, err, errn) : 0;
 }
 
 int model_build(const Config *c, Backend *be, Model *m, char *note, size_t notn, char *err, size_t errn) {
+    Tokenizer tok;
+    if (run_tokenizer(c, &tok, NULL, 0, err, errn)) return -1;
+    if (tok.kind != TOKENIZER_BYTE) {
+        tokenizer_free(&tok);
+        return errf(err, errn, "tokenizer: the run's model has a BPE tokenizer, which this command does not read: it "
+                    "builds byte-tokenizer models only");
+    }
+    return model_build_tok(c, &tok, be, m, note, notn, err, errn);
+}
+
+int model_build_tok(const Config *c, const Tokenizer *tok, Backend *be, Model *m, char *note, size_t notn, char *err,
+                    size_t errn) {
     LoraConfig lc = lora_config(c);
     ModelConfig mc;
     if (note && notn) note[0] = 0;
     int pred = !strcmp(c->loss, "jepa") && !strcmp(c->predictor, "linear");
     if (!c->init[0]) {
-        if (model_config_resolve(c, NULL, TOK_VOCAB, &mc, err, errn)) return -1;
+        if (model_config_resolve(c, NULL, tok->vocab_size, &mc, err, errn)) return -1;
         mc.jepa_predictor = pred;
         if (model_init(m, &mc, &lc, be, err, errn)) return -1;
         Rng r_init = rng_stream(c->seed, "init");
@@ -215,7 +299,7 @@ int model_build(const Config *c, Backend *be, Model *m, char *note, size_t notn,
         int ck_vocab;
         memset(&x, 0, sizeof x);
         int rc = resolve_dirs(c->init, &d, err, errn) ||
-                 read_model_config(d.model_dir, &ck, &x, &ck_vocab, note, notn, err, errn) ||
+                 read_model_config(d.model_dir, tok, &ck, &x, &ck_vocab, note, notn, err, errn) ||
                  model_config_resolve(c, &ck, 0, &mc, err, errn);
         mc.jepa_predictor = pred;
         rc = rc || model_init(m, &mc, &lc, be, err, errn);
@@ -275,6 +359,8 @@ int checkpoint_save(Model *m, const Tokenizer *tok, const Config *run, const cha
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (hf_config_write(path, &m->cfg, tok, run, "float32", err, errn)) return -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (tok && tok->kind == TOKENIZER_BPE && tokenizer_save(tok, path, err, errn)) return -1;
     float *host = malloc(m->nparams * sizeof(float));
     int n = 0, rc = 0;
     const char **names = calloc((size_t)m->ntensors, sizeof *names);

@@ -25,22 +25,22 @@ static void ending_nll(const Batch *b, const LossWork *w, int e, double *sum, in
     }
 }
 
-int choice_pick(Model *m, const char *system, const char *context, const char *const *endings, int nend,
-                int include_system, ChoiceWork *cw, int *best, double *nll, char *err, size_t errn) {
+int choice_pick(Model *m, const Tokenizer *tok, const char *system, const char *context, const char *const *endings,
+                int nend, int include_system, ChoiceWork *cw, int *best, double *nll, char *err, size_t errn) {
     if (nend < 1 || nend > TASK_MAX_CHOICES) return errf(err, errn, "%d endings (expected 1 to %d)", nend, TASK_MAX_CHOICES);
     Example ex[TASK_MAX_CHOICES];
     int idx[TASK_MAX_CHOICES];
-    size_t sys = include_system ? 1 + strlen(system) : 0;
+    ViewOpts vo = {.include_system = include_system, .targets_all = 0, .tok = tok};
     for (int i = 0; i < nend; i++) {
-        size_t need = 1 + sys + 1 + strlen(context) + 1 + strlen(endings[i]) + 1;
-        if (need > (size_t)m->cfg.max_pos)
-            return errf(err, errn, "context and ending %c need %zu positions, more than max_position_embeddings %d "
-                        "(choice scoring never truncates: raise max_position_embeddings)", 'A' + i, need, m->cfg.max_pos);
         ex[i] = (Example){(char *)system, (char *)context, (char *)endings[i], 0};
         idx[i] = i;
+        int need = view_ntp_length(&ex[i], &vo);
+        if (need < 0) return errf(err, errn, "context or ending %c cannot be tokenized", 'A' + i);
+        if (need > m->cfg.max_pos)
+            return errf(err, errn, "context and ending %c need %d positions, more than max_position_embeddings %d "
+                        "(choice scoring never truncates: raise max_position_embeddings)", 'A' + i, need, m->cfg.max_pos);
     }
     if (!cw->w && !(cw->w = calloc(1, sizeof *cw->w))) return errf(err, errn, "out of memory");
-    ViewOpts vo = {.include_system = include_system, .targets_all = 0};
     if (batch_build(&cw->b, ex, idx, nend, &vo, 0)) return errf(err, errn, "out of memory (choice batch)");
     model_set_training(m, 0, 0);
     const float *h = model_forward(m, &cw->b);

@@ -1,6 +1,7 @@
 /* The config schema table and its operations. See config.h. */
 #include "config.h"
 #include "task.h"
+#include "tokenizer.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,11 @@ static int check_lora_targets(const char *v, char *err, size_t errn) {
     }
     if (!n) { snprintf(err, errn, "key 'lora_targets': empty (expected e.g. q,k,v,o,gate,up,down)"); return -1; }
     return 0;
+}
+
+/* tokenizer: byte, bpe:N or a path (tokenizer_spec). */
+static int check_tokenizer(const char *v, char *err, size_t errn) {
+    return tokenizer_spec(v, NULL, err, errn) < 0 ? -1 : 0;
 }
 
 /* name, type, offset, default, min, max, choices, identity, neutral, doc, requires, check.
@@ -141,6 +147,11 @@ static const CfgKey SCHEMA[] = {
      "test examples the probe encodes (0 = all)", "probe=1", NULL},
     {"spider_db", CFG_STR, F(spider_db), "", 0, 0, NULL, 0, "",
      "Spider's database/ folder (<db_id>/<db_id>.sqlite), for execution accuracy", "dataset=spider", NULL},
+    {"tokenizer", CFG_STR, F(tokenizer), "byte", 0, 0, NULL, 1, "byte",
+     "byte: bytes and the engine's special tokens (with init=: the checkpoint's tokenizer.json when it has one); "
+     "bpe:N: a byte-level BPE of N merges trained on the train split at the start of the run (saved as "
+     "tokenizer.json); else the path of a Hugging Face tokenizer.json (its SHA-256 enters the run identity)",
+     NULL, check_tokenizer},
 };
 
 const CfgKey *config_schema(int *n) {
@@ -234,7 +245,8 @@ static int set_key(Config *c, const CfgKey *k, const char *value, char *err, siz
         snprintf(base, CFG_STR_MAX, "%s", value);
         return 0;
     case CFG_STR: {
-        size_t cap = k->offset == F(init) ? CFG_PATH_MAX : CFG_STR_MAX;
+        int path = k->offset == F(init) || k->offset == F(tokenizer) || k->offset == F(spider_db);
+        size_t cap = path ? CFG_PATH_MAX : CFG_STR_MAX;
         if (strlen(value) >= cap) return errf(err, errn, "key '%s': value longer than %zu characters", key, cap - 1);
         for (const char *p = value; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -376,13 +388,16 @@ int config_neutral_text(const CfgKey *k, char *out, size_t outn) {
 
 /* The identity text of key k in c into v, which holds its config_get value:
  * kept, except for init, which becomes "sha256:" and the content hash of its
- * directory. */
+ * directory, and tokenizer=PATH, which becomes "sha256:" and the file's. */
 static int identity_value(const Config *c, const CfgKey *k, HashCache *hc, char *v, size_t vn, char *err,
                           size_t errn) {
-    if (k->offset != F(init)) return 0; /* v already holds config_get's text */
+    int file = k->offset == F(tokenizer) && tokenizer_spec(c->tokenizer, NULL, NULL, 0) == TOKSPEC_FILE;
+    if (k->offset != F(init) && !file) return 0; /* v already holds config_get's text */
     char hex[65], herr[768];
-    if (hash_cache_checkpoint(hc, c->init, hex, herr, sizeof herr)) {
-        snprintf(err, errn, "init: %s", herr);
+    int rc = file ? hash_cache_file(hc, c->tokenizer, hex, herr, sizeof herr)
+                  : hash_cache_checkpoint(hc, c->init, hex, herr, sizeof herr);
+    if (rc) {
+        snprintf(err, errn, "%s: %s", k->name, herr);
         return -1;
     }
     snprintf(v, vn, "sha256:%s", hex);
@@ -440,9 +455,10 @@ void config_print_help(FILE *f) {
     fprintf(f, "Config keys (key=value). identity: whether the key is part of the run identity (run_id):\n"
                "\"yes\"; \"no\"; \"unless N\": yes except at N, its neutral value (the behaviour from before the\n"
                "key existed), so runs recorded before it keep their run_id. init enters the identity as the\n"
-               "content hash of its .json/.safetensors files, not its path. lambda, k, ld, jepa_metric and\n"
-               "jepa_pass act only with loss=jepa and are not part of an NTP run's identity; lora_alpha,\n"
-               "lora_dropout and lora_targets act only with lora_rank != 0.\n\n");
+               "content hash of its .json/.safetensors files, not its path, and tokenizer=PATH as the SHA-256\n"
+               "of the file. lambda, k, ld, jepa_metric and jepa_pass act only with loss=jepa and are not part\n"
+               "of an NTP run's identity; lora_alpha, lora_dropout and lora_targets act only with\n"
+               "lora_rank != 0.\n\n");
     fprintf(f, "  %-24s %-7s %-9s %-15s %-22s %s\n", "key", "type", "default", "identity", "allowed", "meaning");
     for (int i = 0; i < n; i++) {
         const char *ty = s[i].type == CFG_ENUM ? "enum" : s[i].type == CFG_STR ? "string" : s[i].type == CFG_FLOAT ? "float" : "int";

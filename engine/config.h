@@ -22,7 +22,11 @@
  * Numeric keys compare with their neutral value as numbers ("0" == "0.0"),
  * other keys as text. The key `init` (a checkpoint directory) enters the
  * identity as "init=sha256:<checkpoint_content_hash>" (hash.h), not as its
- * path: the same files under another path are the same run. */
+ * path: the same files under another path are the same run (a tokenizer.json
+ * in it is one of the hashed files). Likewise `tokenizer` set to the path of
+ * a tokenizer.json enters as "tokenizer=sha256:<sha256 of the file>";
+ * tokenizer=bpe:N enters as its text (the tokenizer is trained from the
+ * train split, which the identity already names). */
 #ifndef ENGINE_CONFIG_H
 #define ENGINE_CONFIG_H
 
@@ -90,6 +94,7 @@ typedef struct Config {
     int probe;                       /* 1: harness probe after training (analysis/probe.h) */
     int probe_n;                     /* test examples the probe encodes (0 = all) */
     char spider_db[CFG_PATH_MAX];    /* Spider's database/ folder ("" = not given) */
+    char tokenizer[CFG_PATH_MAX];    /* byte | bpe:N | path of a tokenizer.json (tokenizer.h) */
 } Config;
 
 typedef enum { CFG_INT, CFG_U64, CFG_FLOAT, CFG_ENUM, CFG_STR } CfgType;
@@ -169,11 +174,12 @@ int config_in_identity(const Config *c, const CfgKey *k);
 /* Canonical "key=value\n" text of every key, in schema order, into *out
  * (malloc'd; the caller frees). With identity_only, only the keys of
  * config_in_identity (seed included), and init as "init=sha256:<hex>", the
- * checkpoint_content_hash of its directory, looked up through hc (NULL: no
- * cache): an NTP run's id does not depend on lambda, nor a run's on where
- * its init checkpoint lies. Returns 0, or -1 with a message in err (size
- * errn): "init: " and why the directory cannot be hashed, or out of memory;
- * *out is then NULL. */
+ * checkpoint_content_hash of its directory, and tokenizer=PATH as
+ * "tokenizer=sha256:<hex>", the SHA-256 of the file, both looked up through
+ * hc (NULL: no cache): an NTP run's id does not depend on lambda, nor a run's
+ * on where its init checkpoint or tokenizer.json lies. Returns 0, or -1 with
+ * a message in err (size errn): "init: " or "tokenizer: " and why the
+ * directory or file cannot be hashed, or out of memory; *out is then NULL. */
 int config_canonical(const Config *c, int identity_only, HashCache *hc, char **out, char *err, size_t errn);
 
 /* run_id: 16 hex digits of FNV-1a 64 over config_canonical(c, 1) into out

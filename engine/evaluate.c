@@ -62,34 +62,48 @@ done:
     return rc;
 }
 
+/* The text of ids (n of them) under tok into *raw (reallocated). 0 or -1 (out of memory). */
+static int decode(const Tokenizer *tok, const int *ids, int n, char **raw) {
+    size_t len = tokenizer_decode(tok, ids, (size_t)n, NULL, 0);
+    free(*raw);
+    if (!(*raw = malloc(len + 1))) return -1;
+    tokenizer_decode(tok, ids, (size_t)n, *raw, len + 1);
+    return 0;
+}
+
 /* TASK_GENERATE over examples [0, n) in chunks. */
-static int eval_generate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
-                         int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err,
-                         size_t errn) {
+static int eval_generate(Model *model, const Tokenizer *tok, const Task *t, const TaskEnv *env, const Dataset *d,
+                         int n, int include_system, int max_new, FILE *pred, EvalResult *res, EvalProgress progress,
+                         void *ctx, char *err, size_t errn) {
     int *pbuf[EVAL_CHUNK] = {0}, plen[EVAL_CHUNK], *obuf[EVAL_CHUNK] = {0}, olen[EVAL_CHUNK];
     char *raw = NULL;
     int rc = 0;
+    ViewOpts vo = {.include_system = include_system, .tok = tok};
     for (int i = 0; i < EVAL_CHUNK && !rc; i++)
         if (!(obuf[i] = malloc((size_t)(max_new + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
     for (int s = 0; s < n && rc == 0; s += EVAL_CHUNK) {
         int m = n - s < EVAL_CHUNK ? n - s : EVAL_CHUNK;
         for (int i = 0; i < m && !rc; i++) {
             const Example *e = &d->ex[s + i];
-            int cap = (int)(strlen(e->user) + strlen(e->system) + 8);
+            int cap = view_prompt_length(e, &vo);
             free(pbuf[i]);
-            if (!(pbuf[i] = malloc((size_t)cap * sizeof(int)))) rc = errf(err, errn, "out of memory");
-            else plen[i] = view_prompt(e, include_system, pbuf[i], cap);
+            pbuf[i] = NULL;
+            if (cap < 0) rc = errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
+            else if (!(pbuf[i] = malloc((size_t)(cap + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
+            else if ((plen[i] = view_prompt(e, &vo, pbuf[i], cap + 1)) < 0)
+                rc = errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
         }
         if (rc) break;
-        if (generate_greedy(model, (const int *const *)pbuf, plen, m, max_new, TOK_EOS, obuf, olen)) {
+        if (generate_greedy(model, (const int *const *)pbuf, plen, m, max_new, tok->eos, obuf, olen)) {
             rc = errf(err, errn, "greedy decoding failed (out of memory, or a prompt plus max_new_tokens longer "
                       "than max_position_embeddings %d)", model->cfg.max_pos);
             break;
         }
         for (int i = 0; i < m && !rc; i++) {
-            free(raw);
-            if (!(raw = malloc((size_t)olen[i] + 1))) { rc = errf(err, errn, "out of memory"); break; }
-            tok_decode(obuf[i], olen[i], raw);
+            if (decode(tok, obuf[i], olen[i], &raw)) {
+                rc = errf(err, errn, "out of memory");
+                break;
+            }
             rc = score_one(t, env, &d->ex[s + i], raw, pred, res, err, errn);
         }
         res->n += m;
@@ -101,8 +115,8 @@ static int eval_generate(Model *model, const Task *t, const TaskEnv *env, const 
 }
 
 /* TASK_CHOICE over examples [0, n). */
-static int eval_choice(Model *model, const Task *t, const Dataset *d, int n, int include_system, FILE *pred,
-                       EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn) {
+static int eval_choice(Model *model, const Tokenizer *tok, const Task *t, const Dataset *d, int n, int include_system,
+                       FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn) {
     ChoiceWork cw = {0};
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
@@ -110,8 +124,8 @@ static int eval_choice(Model *model, const Task *t, const Dataset *d, int n, int
         char *context = NULL, *endings[TASK_MAX_CHOICES];
         int nend = 0, gold = 0, best = 0;
         if (task_choices(t, e, &context, endings, &nend, &gold, err, errn)) { rc = -1; break; }
-        rc = choice_pick(model, e->system, context, (const char *const *)endings, nend, include_system, &cw, &best,
-                         NULL, err, errn);
+        rc = choice_pick(model, tok, e->system, context, (const char *const *)endings, nend, include_system, &cw,
+                         &best, NULL, err, errn);
         if (!rc) {
             int correct[TASK_MAX_METRICS] = {best == gold};
             res->correct[0] += correct[0];
@@ -126,15 +140,17 @@ static int eval_choice(Model *model, const Task *t, const Dataset *d, int n, int
     return rc;
 }
 
-int evaluate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
-             int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn) {
+int evaluate(Model *model, const Tokenizer *tok, const Task *t, const TaskEnv *env, const Dataset *d, int n,
+             int include_system, int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err,
+             size_t errn) {
     memset(res, 0, sizeof *res);
+    if (!tok) tok = tokenizer_byte_shared();
     res->task = t;
     res->nmetric = task_nmetrics(t);
     if (n <= 0 || n > d->n) n = d->n;
     int rc = t->eval == TASK_CHOICE
-                 ? eval_choice(model, t, d, n, include_system, pred, res, progress, ctx, err, errn)
-                 : eval_generate(model, t, env, d, n, include_system, max_new, pred, res, progress, ctx, err, errn);
+                 ? eval_choice(model, tok, t, d, n, include_system, pred, res, progress, ctx, err, errn)
+                 : eval_generate(model, tok, t, env, d, n, include_system, max_new, pred, res, progress, ctx, err, errn);
     for (int j = 0; j < res->nmetric && res->n > 0; j++) res->acc[j] = 100.0 * res->correct[j] / res->n;
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "model.h"
 #include "task.h"
 #include "task_score.h"
+#include "tokenizer.h"
 
 typedef struct EvalResult {
     const Task *task;
@@ -27,17 +28,20 @@ double eval_acc(const EvalResult *r, const char *name);
 typedef void (*EvalProgress)(int done, int total, void *ctx);
 
 /* Evaluate model on the first n examples of d (n <= 0 or > d->n: all) under
- * task t:
+ * task t, with the run's tokenizer tok (NULL: the byte tokenizer):
  *   TASK_GENERATE: the prompt of §2 (⟨system⟩ S only with include_system),
- *     greedy decoding of at most max_new tokens in chunks of 64 prompts, the
- *     output stripped of surrounding white space, then task_score;
+ *     greedy decoding of at most max_new tokens in chunks of 64 prompts until
+ *     tok's ⟨eos⟩, decoded to text (tokenizer_decode), stripped of
+ *     surrounding white space, then task_score;
  *   TASK_CHOICE: choice_pick (choice.h) over the example's endings.
  * With pred non-NULL, one JSON line per example: {prompt, target, generated,
  * <metric>: bool for each of the task's metrics, and "note" when the scorer
  * gave one}; for choice tasks generated is the chosen ending's letter.
  * Returns 0, or -1 with err: out of memory, a prompt longer than the model's
- * max_pos, or a scorer's data error (e.g. a missing Spider database). */
-int evaluate(Model *model, const Task *t, const TaskEnv *env, const Dataset *d, int n, int include_system,
-             int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err, size_t errn);
+ * max_pos, a tokenizer error, or a scorer's data error (e.g. a missing
+ * Spider database). */
+int evaluate(Model *model, const Tokenizer *tok, const Task *t, const TaskEnv *env, const Dataset *d, int n,
+             int include_system, int max_new, FILE *pred, EvalResult *res, EvalProgress progress, void *ctx, char *err,
+             size_t errn);
 
 #endif

@@ -7,7 +7,6 @@
 
 #include "batch.h"
 #include "loss.h"
-#include "tokenizer.h"
 
 int generate_greedy(Model *model, const int *const *prompts, const int *plen, int m, int max_new, int eos,
                     int **out, int *olen) {

@@ -237,10 +237,15 @@ static int read_tokenizer(const cJSON *j, int V, HfExtras *x, const char *path, 
     if (!cJSON_IsString(kind) || strlen(kind->valuestring) >= sizeof ti->kind)
         return errf(err, errn, "%s: \"kind\" must be a string of fewer than %zu bytes", where, sizeof ti->kind);
     snprintf(ti->kind, sizeof ti->kind, "%s", kind->valuestring);
+    const cJSON *chat = item(t, "chat");
+    if (chat && (!cJSON_IsString(chat) || strlen(chat->valuestring) >= sizeof ti->chat))
+        return errf(err, errn, "%s: \"chat\" must be a string of fewer than %zu bytes", where, sizeof ti->chat);
+    snprintf(ti->chat, sizeof ti->chat, "%s", chat ? chat->valuestring : "");
     const char *names[] = {"bos", "eos", "pad", "system", "user", "assistant"};
     int *ids[] = {&ti->bos, &ti->eos, &ti->pad, &ti->system, &ti->user, &ti->assistant};
+    int byte = !strcmp(ti->kind, "byte");
     for (int i = 0; i < 6; i++)
-        if (get_int(t, names[i], 1, 0, 0, V - 1, ids[i], where, err, errn)) return -1;
+        if (get_int(t, names[i], byte || i < 3, -1, 0, V - 1, ids[i], where, err, errn)) return -1;
     if (!cJSON_IsArray(pred) || cJSON_GetArraySize(pred) > HF_MAX_PRED)
         return errf(err, errn, "%s: \"pred\" must be a list of at most %d token ids", where, HF_MAX_PRED);
     const cJSON *v;
@@ -315,13 +320,15 @@ static void add_tokenizer(cJSON *j, const Tokenizer *tok) {
     cJSON_AddNumberToObject(j, "eos_token_id", tok->eos);
     cJSON_AddNumberToObject(j, "pad_token_id", tok->pad);
     cJSON *t = cJSON_AddObjectToObject(j, "tokenizer");
-    cJSON_AddStringToObject(t, "kind", tok->kind);
+    cJSON_AddStringToObject(t, "kind", tokenizer_kind_name(tok));
+    if (tok->kind != TOKENIZER_BYTE) cJSON_AddStringToObject(t, "chat", tok->chat);
     cJSON_AddNumberToObject(t, "bos", tok->bos);
     cJSON_AddNumberToObject(t, "eos", tok->eos);
     cJSON_AddNumberToObject(t, "pad", tok->pad);
-    cJSON_AddNumberToObject(t, "system", tok->system);
-    cJSON_AddNumberToObject(t, "user", tok->user);
-    cJSON_AddNumberToObject(t, "assistant", tok->assistant);
+    const char *names[] = {"system", "user", "assistant"};
+    const int ids[] = {tok->system, tok->user, tok->assistant};
+    for (int i = 0; i < 3; i++)
+        if (ids[i] >= 0) cJSON_AddNumberToObject(t, names[i], ids[i]);
     cJSON *preds = cJSON_AddArrayToObject(t, "pred");
     for (int i = 1; i <= tok->npred; i++) cJSON_AddItemToArray(preds, cJSON_CreateNumber(tok_pred(tok, i)));
 }

@@ -42,10 +42,13 @@
 #define HF_MAX_PRED 64 /* entries of "tokenizer"."pred" */
 #define HF_MAX_EOS 8   /* entries of an eos_token_id list */
 
-/* Our "tokenizer" object: {"kind": "byte", "bos": 256, ..., "pred": [262, ...]}. */
+/* Our "tokenizer" object: {"kind": "byte", "bos": 256, ..., "pred": [262, ...]};
+ * a BPE tokenizer (tokenizer.h) also records "chat" (its chat template) and
+ * leaves out the role tokens its template has none of. */
 typedef struct HfTokenizerInfo {
-    char kind[32];
-    int bos, eos, pad, system, user, assistant; /* token ids */
+    char kind[32];                               /* "byte" or "bpe" */
+    char chat[32];                               /* chat template; "" when not recorded */
+    int bos, eos, pad, system, user, assistant; /* token ids; system, user, assistant -1 when absent */
     int npred;
     int pred[HF_MAX_PRED];                       /* pred[i-1] = id of pred_i */
 } HfTokenizerInfo;
@@ -71,7 +74,8 @@ typedef struct HfExtras {
  * JSON, model_type not "llama", missing required key, a value of the wrong
  * type or out of range, head_dim != hidden_size / num_attention_heads, an
  * unsupported rope_scaling type, hidden_act, bias, or a "tokenizer" /
- * "llm_jepa" object of the wrong form. */
+ * "llm_jepa" object of the wrong form ("tokenizer": every id key required
+ * for kind "byte"; "system", "user" and "assistant" optional otherwise). */
 int hf_config_read(const char *path, ModelConfig *mc, HfExtras *x, char *err, size_t errn);
 void hf_extras_free(HfExtras *x);
 
@@ -79,7 +83,9 @@ void hf_extras_free(HfExtras *x);
  * rename): architectures, model_type "llama", every key above (head_dim =
  * hidden_size / num_attention_heads, hidden_act "silu", rope_scaling when
  * mc->rope_scaling is set), torch_dtype (NULL: "float32"); with tok, the
- * bos/eos/pad ids and our "tokenizer" object; with run, "llm_jepa" holding
+ * bos/eos/pad ids and our "tokenizer" object (for BPE with "chat", and the
+ * role ids only when the template has them; the byte tokenizer's object is
+ * unchanged from before BPE tokenizers existed); with run, "llm_jepa" holding
  * every config key as text. Returns 0 or -1 with err naming the file. */
 int hf_config_write(const char *path, const ModelConfig *mc, const Tokenizer *tok, const Config *run,
                     const char *torch_dtype, char *err, size_t errn);

@@ -98,6 +98,7 @@ typedef struct Trainer {
     Batch b;
     LossWork w;
     Tokenizer tok;
+    TokenCache train_ids, test_ids; /* content ids of the splits under tok (BPE) */
     ViewOpts vo;
     LossOpts lo;
     int jepa, B, *order;
@@ -145,6 +146,57 @@ static void csv_metrics(const EvalResult *r, char *buf, size_t n) {
     for (int j = 0; j < r->nmetric && k < n; j++) k += (size_t)snprintf(buf + k, n - k, ",%.2f", r->acc[j]);
 }
 
+/* tokenizer=bpe:N: N merges trained on the contents the run encodes (U and A
+ * of every train example, and S under system_prompt=include). */
+static int train_tokenizer(Trainer *t, int merges, char *err, size_t errn) {
+    const Dataset *d = &t->train;
+    int sys = strcmp(t->c->system_prompt, "include") == 0;
+    if (d->n == 0) return errf(err, errn, "tokenizer=%s trains on the train split: it needs epochs > 0", t->c->tokenizer);
+    const char **texts = malloc((size_t)d->n * 3 * sizeof *texts);
+    if (!texts) return errf(err, errn, "out of memory");
+    size_t n = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (sys) texts[n++] = d->ex[i].system;
+        texts[n++] = d->ex[i].user;
+        texts[n++] = d->ex[i].assistant;
+    }
+    int rc = tokenizer_train(texts, n, merges, &t->tok, err, errn);
+    free(texts);
+    return rc;
+}
+
+/* The run's tokenizer (tokenizer=, or the init checkpoint's), the token ids
+ * of both splits cached (vo reads the train split's), and a log line;
+ * tokenizer.json into run_dir for a BPE tokenizer. 0 or -1 with err. */
+static int setup_tokenizer(Trainer *t, const char *run_dir, char *err, size_t errn) {
+    char note[1024] = "", path[1024];
+    int merges = 0;
+    if (tokenizer_spec(t->c->tokenizer, &merges, err, errn) == TOKSPEC_TRAIN && !t->c->init[0]) {
+        if (train_tokenizer(t, merges, err, errn)) return -1;
+    } else if (run_tokenizer(t->c, &t->tok, note, sizeof note, err, errn)) {
+        return -1;
+    }
+    if (t->log && note[0]) fprintf(t->log, "%s\n", note);
+    if (token_cache_build(&t->train_ids, &t->train, &t->tok, err, errn) ||
+        token_cache_build(&t->test_ids, &t->test, &t->tok, err, errn))
+        return -1;
+    t->vo.cache = &t->train_ids;
+    if (t->tok.kind == TOKENIZER_BYTE) return 0;
+    if (run_dir) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", run_dir);
+        if (tokenizer_save(&t->tok, path, err, errn)) return -1;
+    }
+    if (t->log) {
+        double tok = 0;
+        for (int i = 0; i < t->train.n; i++) tok += view_ntp_length(&t->train.ex[i], &t->vo);
+        fprintf(t->log, "tokenizer: %s (%s%s), chat template %s, %d ids; %.1f tokens per NTP sequence (train)\n",
+                tokenizer_kind_name(&t->tok), t->c->init[0] ? "the init checkpoint's tokenizer.json" : "tokenizer=",
+                t->c->init[0] ? "" : t->c->tokenizer, t->tok.chat, t->tok.vocab_size,
+                t->train.n ? tok / t->train.n : 0.0);
+    }
+    return 0;
+}
+
 /* Backend, data, model, optimizer, streams, curve.csv. 0 or -1 with err. */
 static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn) {
     const Config *c = t->c;
@@ -153,11 +205,12 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
     t->be->set_threads(t->be, c->threads);
     t->res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (load_data(t, err, errn)) return -1;
-    t->tok = tokenizer_byte();
-    if (model_build(c, t->be, &t->m, note, sizeof note, err, errn)) return -1;
+    t->vo = view_opts(c);
+    t->vo.tok = &t->tok;
+    if (setup_tokenizer(t, run_dir, err, errn)) return -1;
+    if (model_build_tok(c, &t->tok, t->be, &t->m, note, sizeof note, err, errn)) return -1;
     if (t->log && note[0]) fprintf(t->log, "%s\n", note);
     const ModelConfig *mc = &t->m.cfg;
-    t->vo = view_opts(c);
     if (dataset_check_positions(&t->train, &t->vo, c->max_new_tokens, mc->max_pos, err, errn) ||
         (t->task->eval == TASK_GENERATE &&
          dataset_check_positions(&t->test, &t->vo, c->max_new_tokens, mc->max_pos, err, errn)))
@@ -248,11 +301,13 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     model_set_training(&t->m, 0, 0);
     EvalResult er;
     int nev = t->c->epoch_eval_limit < t->test.n ? t->c->epoch_eval_limit : t->test.n;
-    if (evaluate(&t->m, t->task, &t->env, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL, &er, NULL,
-                 NULL, err, errn))
+    if (evaluate(&t->m, &t->tok, t->task, &t->env, &t->test, nev, t->vo.include_system, t->c->max_new_tokens, NULL,
+                 &er, NULL, NULL, err, errn))
         return -1;
     /* collapse diagnostics on the same examples: Enc for every run, Pred for loss=jepa */
     EncodeOpts eo = encode_opts(t->c);
+    eo.vo.tok = &t->tok;
+    eo.vo.cache = &t->test_ids;
     Collapse cl;
     char diag[256];
     if (diag_collapse(&t->m, t->test.ex, nev, &eo, t->jepa, &cl, err, errn)) return -1;
@@ -322,11 +377,13 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
     }
     EvalResult *er = &res->eval;
     EvalCtx ectx = {t->log, t0};
-    int rc = evaluate(&t->m, t->task, &t->env, &t->test, t->test.n, t->vo.include_system, c->max_new_tokens, pred, er,
-                      eval_progress, &ectx, err, errn);
+    int rc = evaluate(&t->m, &t->tok, t->task, &t->env, &t->test, t->test.n, t->vo.include_system, c->max_new_tokens,
+                      pred, er, eval_progress, &ectx, err, errn);
     if (pred) fclose(pred);
     if (rc) return -1;
     EncodeOpts eo = encode_opts(c); /* collapse diagnostics over the whole test split */
+    eo.vo.tok = &t->tok;
+    eo.vo.cache = &t->test_ids;
     Collapse cl;
     char diag[256];
     if (diag_collapse(&t->m, t->test.ex, t->test.n, &eo, t->jepa, &cl, err, errn)) return -1;
@@ -357,6 +414,7 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     Trainer t;
     memset(&t, 0, sizeof t);
     t.c = c, t.log = log, t.res = res;
+    t.tok = tokenizer_byte();
     int rc = trainer_setup(&t, run_dir, err, errn);
     int diverged = rc ? 0 : train_epochs(&t, err, errn);
     if (diverged < 0) rc = -1;
@@ -377,5 +435,8 @@ int train_run(const Config *c, const char *run_dir, FILE *log, TrainResult *res,
     model_free(&t.m);
     dataset_free(&t.train);
     dataset_free(&t.test);
+    token_cache_free(&t.train_ids);
+    token_cache_free(&t.test_ids);
+    tokenizer_free(&t.tok);
     return rc;
 }

@@ -53,26 +53,43 @@ int cmd_loss(int argc, char **argv) {
     char err[1024];
     Model m;
     Config c;
+    Tokenizer tok;
     int has_run = 0;
-    if (checkpoint_load(&m, backend_cpu(), argv[0], &c, &has_run, err, sizeof err)) {
+    if (checkpoint_load_tok(&m, backend_cpu(), argv[0], &c, &has_run, &tok, err, sizeof err)) {
         fprintf(stderr, "harness loss: %s\n", err);
         return 1;
     }
     if (!has_run) config_defaults(&c);
     for (int i = 3; i < argc; i++)
-        if (config_set_kv(&c, argv[i], err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 2; }
+        if (config_set_kv(&c, argv[i], err, sizeof err)) {
+            fprintf(stderr, "harness loss: %s\n", err);
+            model_free(&m);
+            tokenizer_free(&tok);
+            return 2;
+        }
     m.be->set_threads(m.be, c.threads);
     Dataset d;
-    if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) { fprintf(stderr, "harness loss: %s\n", err); model_free(&m); return 1; }
+    if (dataset_load(argv[1], (int)n, &d, err, sizeof err)) {
+        fprintf(stderr, "harness loss: %s\n", err);
+        model_free(&m);
+        tokenizer_free(&tok);
+        return 1;
+    }
     int jepa = !strcmp(c.loss, "jepa");
     LossOpts lo = loss_opts(&c);
     ViewOpts vo = view_opts(&c);
-    if (dataset_check_positions(&d, &vo, 0, m.cfg.max_pos, err, sizeof err)) {
+    TokenCache ids;
+    vo.tok = &tok; /* the checkpoint's tokenizer, whatever the config's tokenizer key says */
+    if (token_cache_build(&ids, &d, &tok, err, sizeof err) ||
+        dataset_check_positions(&d, &vo, 0, m.cfg.max_pos, err, sizeof err)) {
         fprintf(stderr, "harness loss: %s\n", err);
+        token_cache_free(&ids);
         dataset_free(&d);
         model_free(&m);
+        tokenizer_free(&tok);
         return 1;
     }
+    vo.cache = &ids;
     Batch b = {0};
     LossWork w = {0};
     double ntp_sum = 0, jepa_sum = 0;
@@ -93,6 +110,8 @@ int cmd_loss(int argc, char **argv) {
         jepa_sum += out.jepa * mcount;
     }
     EncodeOpts eo = encode_opts(&c);
+    eo.vo.tok = &tok;
+    eo.vo.cache = &ids;
     Collapse cl;
     if (rc == 0 && diag_collapse(&m, d.ex, d.n, &eo, jepa, &cl, err, sizeof err)) {
         fprintf(stderr, "harness loss: %s\n", err);
@@ -123,7 +142,9 @@ int cmd_loss(int argc, char **argv) {
     }
     batch_free(&b);
     loss_work_free(&w);
+    token_cache_free(&ids);
     dataset_free(&d);
     model_free(&m);
+    tokenizer_free(&tok);
     return rc;
 }

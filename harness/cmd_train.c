@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "task.h"
 #include "grid.h"
 #include "config.h"
 #include "fsutil.h"
@@ -137,6 +138,23 @@ static void train_usage(FILE *f) {
                "  e.g. `harness train model=nano`.\n");
 }
 
+/* The task table (engine/task.h): what dataset=NAME trains on, how it is scored. */
+static void print_tasks(FILE *f) {
+    fprintf(f, "\nTasks (dataset=NAME; files under data/, data/README.md):\n");
+    for (int i = 0; i < task_count(); i++) {
+        const Task *t = task_at(i);
+        fprintf(f, "  %-16s %s\n  %-16s train: %s, test: %s; %s; metrics", t->name, t->doc, "",
+                t->train ? t->train : "none (epochs=0 only)", t->test,
+                t->eval == TASK_CHOICE ? "choice scoring" : "greedy decoding");
+        for (int j = 0; j < task_nmetrics(t); j++) fprintf(f, "%s acc_%s", j ? "," : "", t->metrics[j]);
+        fprintf(f, "\n");
+    }
+    const Metric *m;
+    int nm = task_metrics(&m);
+    fprintf(f, "\nMetrics (runs.csv column acc_NAME, percent of the test examples; harness report --metric):\n");
+    for (int i = 0; i < nm; i++) fprintf(f, "  acc_%-14s %s\n", m[i].name, m[i].doc);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *out = NULL, *results = "results", *grid = "train", *arm = "main", *init_hash = NULL;
     int quiet = 0;
@@ -154,6 +172,7 @@ int cmd_train(int argc, char **argv) {
             train_usage(stdout);
             printf("\n");
             config_print_help(stdout);
+            print_tasks(stdout);
             return 0;
         }
         if (!strcmp(a, "--out") || !strcmp(a, "--results") || !strcmp(a, "--grid") || !strcmp(a, "--arm") ||

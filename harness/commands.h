@@ -15,5 +15,6 @@ int cmd_show(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
+int cmd_rescore(int argc, char **argv);
 
 #endif

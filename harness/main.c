@@ -45,6 +45,8 @@ static const Command COMMANDS[] = {
     {"paper", cmd_paper, "paper [--results DIR] [--out DIR]",
      "regenerate the paper's tables and figures from the recorded results"},
     {"show", cmd_show, "show RUN_ID [--results DIR]", "a run's config, provenance, metrics and files"},
+    {"rescore", cmd_rescore, "rescore GRID [--results DIR]",
+     "score recorded predictions again under the task's current metrics (e.g. acc_dfa vs exact match)"},
     {"status", cmd_status, "status GRID [--results DIR] [--all]", "done / running / failed / pending runs of a grid"},
     {"verify", cmd_verify, "verify [GRID] [--reference FILE] [--results DIR] [--update] [-j N]",
      "run the nightly grid and compare every run with the committed reference"},

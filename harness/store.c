@@ -168,6 +168,7 @@ static int fillable(const char *col) {
         if (!strcmp(col, RESULT_COLS[i])) return strcmp(col, "status") != 0;
     for (int i = 0; i < PROBE_CSV_COLUMNS; i++)
         if (!strcmp(col, probe_csv_columns[i])) return 1;
+    if (!strncmp(col, "acc_", 4) && task_metric_index(col + 4) >= 0) return 1; /* a metric added since */
     return 0; /* run_id, grid, arm */
 }
 

@@ -82,7 +82,7 @@ Test(cli, version) {
 
 Test(cli, help_lists_every_command) {
     static const char *const cmds[] = {"run", "train", "report", "loss", "probe", "plot", "paper",
-                                       "show", "status", "verify", "slurm", "help"};
+                                       "show", "rescore", "status", "verify", "slurm", "help"};
     cr_assert_eq(harness("help"), 0, "%s", err_s);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char want[64];
@@ -207,4 +207,47 @@ Test(cli, report_metric_and_option_errors) {
     cr_assert_not_null(strstr(err_s, "--metric needs a value"), "%s", err_s);
     cr_assert_eq(harness("report t1 --bogus"), 2);
     cr_assert_not_null(strstr(err_s, "unknown option '--bogus'"), "%s", err_s);
+}
+
+Test(cli, train_help_lists_every_task_and_metric) {
+    cr_assert_eq(harness("train --help"), 0, "%s", err_s);
+    const char *tasks[] = {"synth", "turk", "nlrx_base", "paraphrase", "gsm8k", "spider", "rotten_tomatoes", "yelp",
+                           "nq_open", "hellaswag"};
+    for (size_t i = 0; i < sizeof tasks / sizeof *tasks; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\n  %s ", tasks[i]);
+        cr_expect_not_null(strstr(out_s, want), "task %s missing from train --help", tasks[i]);
+    }
+    cr_expect_not_null(strstr(out_s, "acc_dfa"), "the dfa metric is listed");
+    cr_expect_not_null(strstr(out_s, "choice scoring"), "hellaswag's evaluation mode is listed");
+}
+
+/* Write text to tmp/rel. */
+static void put(const char *rel, const char *text) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+Test(cli, rescore_counts_string_match_against_language_equivalence) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/results/g/runs/00000000000000aa'", tmp);
+    cr_assert_eq(sh(cmd), 0);
+    put("results/g/runs.csv", "run_id,grid,arm,dataset,status\n00000000000000aa,g,baseline,synth,ok\n"
+                              "00000000000000bb,g,baseline,synth,failed\n");
+    put("results/g/runs/00000000000000aa/predictions.jsonl",
+        "{\"prompt\":\"p\",\"target\":\"(dog)|(cat)\",\"generated\":\"(dog)|(cat)\"}\n"   /* both right */
+        "{\"prompt\":\"p\",\"target\":\"(dog)|(cat)\",\"generated\":\"(cat)|(dog)\"}\n"   /* dfa only */
+        "{\"prompt\":\"p\",\"target\":\"(dog)|(cat)\",\"generated\":\"(dog)|(cats)\"}\n"  /* wrong */
+        "{\"prompt\":\"p\",\"target\":\"([0-9])+\",\"generated\":\"((\"}\n");              /* does not parse */
+    cr_assert_eq(harness("rescore g"), 0, "%s", err_s);
+    cr_expect_not_null(strstr(out_s, "| 00000000000000aa | baseline | 4 | 25.00 | 25.00 | 50.00 | 1 | 0 | 0 |"), "%s",
+                       out_s);
+    cr_expect_null(strstr(out_s, "00000000000000bb"), "a failed run is not rescored");
+    put("results/g/runs/00000000000000aa/predictions.jsonl", "{\"prompt\":\"p\"}\n");
+    cr_expect_eq(harness("rescore g"), 1);
+    cr_expect_not_null(strstr(err_s, "predictions.jsonl:1:"), "%s", err_s);
 }

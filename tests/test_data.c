@@ -124,12 +124,13 @@ Test(views, packed_text_code_blocks) {
 
 Test(views, prompt) {
     int out[32];
-    int n = view_prompt(&EX, 1, out, 32);
+    ViewOpts sys = {.include_system = 1}, nosys = {.include_system = 0};
+    int n = view_prompt(&EX, &sys, out, 32);
     int want[] = {TOK_BOS, TOK_SYSTEM, 'S', TOK_USER, 'a', 'b', TOK_ASSISTANT};
     cr_assert_eq(n, 7);
     for (int i = 0; i < n; i++) cr_expect_eq(out[i], want[i]);
-    cr_expect_eq(view_prompt(&EX, 0, out, 32), 5);
-    cr_expect_eq(view_prompt(&EX, 1, out, 3), -1, "too small a buffer is an error");
+    cr_expect_eq(view_prompt(&EX, &nosys, out, 32), 5);
+    cr_expect_eq(view_prompt(&EX, &sys, out, 3), -1, "too small a buffer is an error");
 }
 
 /* Expect the tokens of b from t0 on to be ids[0..n) at positions pos0.. in segment seg. */
@@ -303,6 +304,122 @@ Test(views, spans_every_pass_mode) {
                 }
             }
     batch_free(&b);
+}
+
+/* ---- the views under BPE tokenizers ---------------------------------------------- */
+
+static const Example EXB = {"Convert to a regex.", "lines with words ending in dog", "\\bdog\\b.*[0-9]", 7};
+
+/* Expect ids[0..n) of b from t0 on to equal want[0..n). */
+static void expect_ids(const Batch *b, int t0, const int *want, int n, const char *what) {
+    for (int i = 0; i < n; i++) cr_expect_eq(b->ids[t0 + i], want[i], "%s: token %d", what, i);
+}
+
+/* check_spans under tokenizer t: the spans hold the content's token ids, the
+ * readouts sit on pred_1 or the last content token, framed by the template's
+ * sequences and ⟨eos⟩. */
+static void check_spans_tok(const Batch *b, const Example *e, const ViewOpts *o, const Tokenizer *t, const char *what) {
+    int u[256], a[256];
+    char err[256] = "";
+    int U = tokenizer_encode(t, e->user, strlen(e->user), u, 256, err, sizeof err);
+    int A = tokenizer_encode(t, e->assistant, strlen(e->assistant), a, 256, err, sizeof err);
+    cr_assert(U > 1 && A > 1 && U < (int)strlen(e->user), "%s: U %d A %d tokens: merges expected (%s)", what, U, A, err);
+    int kt = o->code2text ? 0 : o->k, kc = o->code2text ? o->k : 0, p1 = tok_pred(t, 1);
+    const int *ts = b->text_span, *cs = b->code_span;
+    cr_expect_eq(ts[1] - ts[0] + 1, U + kt, "%s: Text span length", what);
+    cr_expect_eq(cs[1] - cs[0] + 1, A + kc, "%s: Code span length", what);
+    cr_expect_eq(b->enc_text[0], ts[1], "%s: Enc(Text) ends the span", what);
+    cr_expect_eq(b->enc_code[0], cs[1], "%s: Enc(Code) ends the span", what);
+    cr_expect_eq(b->ids[b->enc_text[0]], !o->pred_front && kt ? p1 : u[U - 1], "%s: Text readout token", what);
+    cr_expect_eq(b->ids[b->enc_code[0]], !o->pred_front && kc ? p1 : a[A - 1], "%s: Code readout token", what);
+    cr_expect_eq(b->ids[ts[0]], o->pred_front && kt ? p1 : u[0], "%s: Text span start", what);
+    cr_expect_eq(b->ids[cs[0]], o->pred_front && kc ? p1 : a[0], "%s: Code span start", what);
+    if (!o->fused) {
+        cr_expect_eq(b->ids[ts[1] + 1], t->eos, "%s: ⟨eos⟩ after the Text readout", what);
+        expect_ids(b, ts[0] - t->user_open.n, t->user_open.id, t->user_open.n, "user_open before the Text span");
+    }
+    expect_ids(b, cs[0] - t->assistant_open.n, t->assistant_open.id, t->assistant_open.n, "assistant_open before Code");
+    const int *nu = b->ntp_user, *na = b->ntp_asst;
+    cr_expect(nu[1] - nu[0] == U && na[1] - na[0] == A, "%s: NTP ranges", what);
+    expect_ids(b, nu[0], u, U, "U in the NTP row");
+    expect_ids(b, na[0], a, A, "A in the NTP row");
+    expect_ids(b, na[0] - t->assistant_open.n, t->assistant_open.id, t->assistant_open.n, "assistant_open before A");
+    expect_ids(b, na[0] - t->assistant_open.n - t->user_close.n, t->user_close.id, t->user_close.n,
+               "user_close before assistant_open");
+    if (!o->fused) cr_expect_eq(na[0] - t->assistant_open.n - t->user_close.n, nu[1], "%s: U, then the answer", what);
+    cr_expect_eq(b->ids[na[1]], t->eos, "%s: ⟨eos⟩ after A", what);
+}
+
+static const char *const BPE_TEXTS[] = {"lines with words ending in dog", "\\bdog\\b.*[0-9]", "lines with a vowel",
+                                        "words ending in dog", "dog.*[0-9]", "lines with words", "Convert to a regex."};
+
+/* Every pass mode and variant under a bpe:N tokenizer and the Llama-3
+ * template, the example's ids from the cache or encoded on the fly. */
+Test(views, bpe_spans_every_pass_mode) {
+    Tokenizer tk[2];
+    char err[512];
+    cr_assert_eq(tokenizer_train(BPE_TEXTS, sizeof BPE_TEXTS / sizeof *BPE_TEXTS, 60, &tk[0], err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(tokenizer_load(SOURCE_DIR "/tests/fixtures/bpe/llama3_small.json", &tk[1], NULL, 0, err, sizeof err),
+                 0, "%s", err);
+    Example ex[1] = {EXB};
+    Dataset d = {ex, 1, "x.jsonl"};
+    Batch b = {0}, c = {0};
+    int idx[1] = {0};
+    const char *mode[3] = {"separate", "packed", "fused"};
+    for (int ti = 0; ti < 2; ti++) {
+        TokenCache cache;
+        cr_assert_eq(token_cache_build(&cache, &d, &tk[ti], err, sizeof err), 0, "%s", err);
+        for (int pm = 0; pm < 3; pm++)
+            for (int k = 0; k <= 2; k += 2)
+                for (int v = 0; v < 4; v++) {
+                    ViewOpts o = {.include_system = v & 1, .targets_all = 1, .k = k, .packed = pm == 1,
+                                  .fused = pm == 2, .pred_front = (v >> 1) & 1, .tok = &tk[ti]};
+                    for (o.code2text = 0; o.code2text <= 1; o.code2text++) {
+                        char what[128];
+                        snprintf(what, sizeof what, "%s %s k=%d system=%d front=%d code2text=%d", tk[ti].chat,
+                                 mode[pm], k, o.include_system, o.pred_front, o.code2text);
+                        o.cache = NULL;
+                        int rc = batch_build(&b, ex, idx, 1, &o, 1);
+                        cr_assert_eq(rc, view_fused_refused(&o) ? -1 : 0, "%s", what);
+                        if (rc) continue;
+                        check_spans_tok(&b, ex, &o, &tk[ti], what);
+                        cr_expect_leq(view_positions(ex, &o, 0), b.n, "%s: positions", what);
+                        o.cache = &cache; /* the cached ids build the same batch */
+                        cr_assert_eq(batch_build(&c, ex, idx, 1, &o, 1), 0, "%s", what);
+                        cr_assert_eq(c.n, b.n, "%s: cached", what);
+                        cr_expect_eq(memcmp(c.ids, b.ids, (size_t)b.n * sizeof(int)), 0, "%s: cached ids", what);
+                        cr_expect_eq(memcmp(c.pos, b.pos, (size_t)b.n * sizeof(int)), 0, "%s: cached positions", what);
+                    }
+                }
+        token_cache_free(&cache);
+        tokenizer_free(&tk[ti]);
+    }
+    batch_free(&b);
+    batch_free(&c);
+}
+
+/* view_positions counts tokens, not bytes: the NTP row of a BPE batch is exactly that long. */
+Test(views, bpe_positions_count_tokens) {
+    Tokenizer t;
+    char err[512];
+    cr_assert_eq(tokenizer_train(BPE_TEXTS, sizeof BPE_TEXTS / sizeof *BPE_TEXTS, 60, &t, err, sizeof err), 0, "%s", err);
+    ViewOpts o = {.include_system = 1, .targets_all = 1, .tok = &t};
+    Batch b = {0};
+    int idx[1] = {0};
+    cr_assert_eq(batch_build(&b, &EXB, idx, 1, &o, 0), 0);
+    cr_expect_eq(view_ntp_length(&EXB, &o), b.n);
+    cr_expect_eq(view_positions(&EXB, &o, 0), b.n);
+    cr_expect_lt(b.n, (int)(strlen(EXB.system) + strlen(EXB.user) + strlen(EXB.assistant)), "merges shorten the row");
+    cr_expect_eq(view_prompt_length(&EXB, &o), b.ntp_asst[0]);
+    Example one[1] = {EXB};
+    Dataset d = {one, 1, "data/y.jsonl"};
+    int prompt = view_prompt_length(&EXB, &o);
+    cr_expect_eq(dataset_check_positions(&d, &o, 100, prompt + 100, err, sizeof err), 0, "%s", err);
+    cr_expect_neq(dataset_check_positions(&d, &o, 100, prompt + 99, err, sizeof err), 0, "prompt + 100 new tokens");
+    cr_expect(strstr(err, "data/y.jsonl:7:"), "%s", err);
+    batch_free(&b);
+    tokenizer_free(&t);
 }
 
 /* The base corpus (ALGORITHM.md §10, data/README.md) holds no test-split answer of a set the

@@ -297,7 +297,7 @@ Test(hf_config, write_read_round_trip) {
     cr_assert_eq(hf_config_read(PATH, &back, &x, err, sizeof err), 0, "%s", err);
     cr_expect_eq(memcmp(&mc, &back, sizeof mc), 0, "ModelConfig does not round-trip");
     cr_expect(x.bos_token_id == tok.bos && x.n_eos == 1 && x.eos_token_id[0] == tok.eos && x.pad_token_id == tok.pad);
-    cr_expect(x.has_tokenizer && x.tok.npred == tok.npred && x.tok.pred[0] == tok.pred1 && x.tok.assistant == tok.assistant);
+    cr_expect(x.has_tokenizer && x.tok.npred == tok.npred && x.tok.pred[0] == tok.pred[0] && x.tok.assistant == tok.assistant);
     int n;
     config_schema(&n);
     cr_expect(x.has_run && x.nrun == n);

@@ -404,7 +404,7 @@ Test(report, metric_not_a_result_column, .init = mk_tmp, .fini = rm_tmp) {
         cr_expect_null(out, "%s accepted", bad[i]);
         free(out);
         cr_expect_not_null(strstr(err, bad[i]), "%s", err);
-        cr_expect_not_null(strstr(err, "available: acc_exact, acc_startswith, ntp_loss"), "%s", err);
+        cr_expect_not_null(strstr(err, "available: acc_exact, acc_startswith, acc_dfa"), "%s", err);
         cr_expect_null(strstr(err, "git_commit,"), "%s", err);
     }
     /* numeric result columns with a value in an ok run are accepted */

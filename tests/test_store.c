@@ -68,12 +68,15 @@ Test(store, columns) {
     int n = store_columns(&c);
     int ns;
     const CfgKey *s = config_schema(&ns);
-    cr_assert_eq(n, 3 + ns + 33 + PROBE_CSV_COLUMNS);
+    cr_assert_eq(n, 3 + ns + 31 + task_metrics(NULL) + PROBE_CSV_COLUMNS);
     cr_assert_str_eq(c[0], "run_id");
     cr_assert_str_eq(c[1], "grid");
     cr_assert_str_eq(c[2], "arm");
     for (int i = 0; i < ns; i++) cr_assert_str_eq(c[3 + i], s[i].name);
     cr_assert_str_eq(c[3 + ns], "status");
+    cr_assert_str_eq(c[4 + ns], "acc_exact"); /* then one acc_<metric> per metric of the task table */
+    cr_assert_str_eq(c[3 + ns + task_metrics(NULL)], "acc_choice");
+    cr_assert_str_eq(c[4 + ns + task_metrics(NULL)], "ntp_loss");
     int p = PROBE_CSV_COLUMNS; /* the probe's columns come last */
     cr_assert_str_eq(c[n - p - 15], "end_time");
     cr_assert_str_eq(c[n - p - 14], "train_sha256");
@@ -399,8 +402,9 @@ Test(store, older_header_is_read_reported_and_migrated, .init = mk_tmp, .fini = 
     int nk, nneutral = 0;
     const CfgKey *sch = config_schema(&nk);
     for (int i = 0; i < nk; i++) nneutral += sch[i].neutral != NULL; /* every key added since the old header */
-    cr_expect_eq(t.filled, nneutral + 14 + PROBE_CSV_COLUMNS, "%d config keys and %d result columns filled, got %d",
-                 nneutral, 14 + PROBE_CSV_COLUMNS, t.filled);
+    int nres = 14 + (task_metrics(NULL) - 2) + PROBE_CSV_COLUMNS; /* the old header has acc_exact, acc_startswith */
+    cr_expect_eq(t.filled, nneutral + nres, "%d config keys and %d result columns filled, got %d", nneutral, nres,
+                 t.filled);
     cr_expect_eq(t.skipped, 0);
     cr_assert_eq(t.nrows, 3);
     expect_old_rows(&t);

@@ -164,7 +164,7 @@ Test(task, choice_scoring_matches_a_host_log_softmax) {
     double nll[4];
     int best;
     char err[256];
-    cr_assert_eq(choice_pick(&m, "", ctx, end, 4, 0, &cw, &best, nll, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(choice_pick(&m, NULL, "", ctx, end, 4, 0, &cw, &best, nll, err, sizeof err), 0, "%s", err);
     for (int i = 0; i < 3; i++) {
         double want = host_nll(&m, ctx, end[i]);
         cr_expect(fabs(nll[i] - want) < 1e-4 * fmax(1, fabs(want)), "ending %d: %g vs host %g", i, nll[i], want);
@@ -176,13 +176,13 @@ Test(task, choice_scoring_matches_a_host_log_softmax) {
     /* scored alone, an ending gets the same value (rows do not see each other) */
     double alone;
     int b1;
-    cr_assert_eq(choice_pick(&m, "", ctx, end + 1, 1, 0, &cw, &b1, &alone, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(choice_pick(&m, NULL, "", ctx, end + 1, 1, 0, &cw, &b1, &alone, err, sizeof err), 0, "%s", err);
     cr_expect(fabs(alone - nll[1]) < 1e-5, "%g alone vs %g in the batch", alone, nll[1]);
     /* never truncated: too long for max_pos is an error */
     char *big = malloc((size_t)m.cfg.max_pos + 8);
     memset(big, 'x', (size_t)m.cfg.max_pos + 7);
     big[m.cfg.max_pos + 7] = 0;
-    cr_expect_neq(choice_pick(&m, "", big, end, 2, 0, &cw, &b1, NULL, err, sizeof err), 0);
+    cr_expect_neq(choice_pick(&m, NULL, "", big, end, 2, 0, &cw, &b1, NULL, err, sizeof err), 0);
     cr_expect(strstr(err, "max_position_embeddings"), "%s", err);
     free(big);
     choice_work_free(&cw);
