@@ -38,7 +38,10 @@ static void write_prediction(FILE *pred, const Task *t, const Example *e, const 
     cJSON_AddStringToObject(o, "prompt", e->user);
     cJSON_AddStringToObject(o, "target", tgt);
     cJSON_AddStringToObject(o, "generated", gen);
-    for (int j = 0; j < task_nmetrics(t); j++) cJSON_AddBoolToObject(o, t->metrics[j], correct[j]);
+    for (int j = 0; j < task_nmetrics(t); j++) {
+        if (correct[j] < 0) cJSON_AddNullToObject(o, t->metrics[j]); /* not scored */
+        else cJSON_AddBoolToObject(o, t->metrics[j], correct[j]);
+    }
     if (note && *note) cJSON_AddStringToObject(o, "note", note);
     char *js = cJSON_PrintUnformatted(o);
     if (js) fprintf(pred, "%s\n", js);
@@ -53,7 +56,10 @@ static int score_one(const Task *t, const TaskEnv *env, const Example *e, const 
     int correct[TASK_MAX_METRICS] = {0}, und = 0, rc = -1;
     if (!gen || !tgt) { errf(err, errn, "out of memory"); goto done; }
     if (task_score(t, env, e, gen, correct, &und, note, sizeof note, err, errn)) goto done;
-    for (int j = 0; j < res->nmetric; j++) res->correct[j] += correct[j];
+    for (int j = 0; j < res->nmetric; j++) {
+        if (correct[j] < 0) res->unscored[j] = 1;
+        else res->correct[j] += correct[j];
+    }
     res->undecided += und;
     if (pred) write_prediction(pred, t, e, tgt, gen, correct, note);
     rc = 0;
@@ -151,6 +157,7 @@ int evaluate(Model *model, const Tokenizer *tok, const Task *t, const TaskEnv *e
     int rc = t->eval == TASK_CHOICE
                  ? eval_choice(model, tok, t, d, n, include_system, pred, res, progress, ctx, err, errn)
                  : eval_generate(model, tok, t, env, d, n, include_system, max_new, pred, res, progress, ctx, err, errn);
-    for (int j = 0; j < res->nmetric && res->n > 0; j++) res->acc[j] = 100.0 * res->correct[j] / res->n;
+    for (int j = 0; j < res->nmetric && res->n > 0; j++)
+        res->acc[j] = res->unscored[j] ? NAN : 100.0 * res->correct[j] / res->n;
     return rc;
 }

@@ -17,11 +17,13 @@ typedef struct EvalResult {
     int n;                            /* evaluated examples */
     int nmetric;                      /* task_nmetrics(task) */
     int correct[TASK_MAX_METRICS];    /* counts, in task->metrics order */
-    double acc[TASK_MAX_METRICS];     /* percent of n */
+    double acc[TASK_MAX_METRICS];     /* percent of n; NAN for a metric not scored (unscored) */
+    int unscored[TASK_MAX_METRICS];   /* 1: the metric could not be computed in this run (exec without spider_db) */
     int undecided;                    /* metric dfa: pairs beyond the check's limits (scored wrong) */
 } EvalResult;
 
-/* Accuracy (percent) of metric `name` in r, or NAN when r's task does not report it. */
+/* Accuracy (percent) of metric `name` in r, or NAN when r's task does not
+ * report it or the run could not score it (EvalResult.unscored). */
 double eval_acc(const EvalResult *r, const char *name);
 
 /* Progress callback: done of total examples. */

@@ -13,7 +13,7 @@ static const Metric METRICS[] = {
     {"startswith", "the generated text begins with the target (paper Tables 1 and 11)"},
     {"dfa", "the generated regex denotes the target's language (NL-RX's semantic accuracy; docs/dfa.md)"},
     {"gsm8k", "GSM8K: the text after the last \"#### \" equals the target's (no numeric normalisation)"},
-    {"exec", "Spider: both queries run in SQLite and return the same rows (spider_db=DIR)"},
+    {"exec", "Spider: both queries run in SQLite and return the same rows (needs spider_db=DIR; empty without)"},
     {"nq", "NQ-Open: the normalised answer equals one of the normalised gold answers (SQuAD/DPR exact match)"},
     {"nq_contains", "NQ-Open: a normalised gold answer occurs as whole tokens in the normalised generation"},
     {"choice", "HellaSwag: the ending with the highest length-normalised log-probability is the gold one"},

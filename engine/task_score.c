@@ -34,9 +34,10 @@ static int score_dfa(const TaskEnv *env, const Example *e, const char *gen, int 
 static int score_exec(const TaskEnv *env, const Example *e, const char *gen, int *ok, char *note, size_t noten,
                       char *err, size_t errn) {
     char id[128];
-    if (!env->spider_db || !*env->spider_db)
-        return errf(err, errn, "dataset=spider scores by execution: give spider_db=DIR, Spider's database/ folder "
-                    "(DIR/<db_id>/<db_id>.sqlite)");
+    if (!env->spider_db || !*env->spider_db) { /* not scored: the databases are not shipped */
+        *ok = -1;
+        return 0;
+    }
     if (spider_db_id(e->user, id, sizeof id, err, errn)) return -1;
     SqlLimits lim = sql_limits_default();
     SqlVerdict v;

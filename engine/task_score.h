@@ -20,12 +20,14 @@ typedef struct TaskEnv {
 TaskEnv task_env_default(void);
 
 /* Score `generated` (stripped) against example e for each metric of t:
- * correct[j] = 1 or 0 for t->metrics[j]. note (size noten, may be NULL)
+ * correct[j] = 1 or 0 for t->metrics[j], or -1 when the metric cannot be
+ * computed in this environment (exec without spider_db: the run still
+ * reports the task's other metrics, acc_exec stays empty). note (size noten, may be NULL)
  * gets a short reason when one helps reading predictions.jsonl ("dfa:
  * undecided", "exec: no such column: x", ...) or "". *undecided is set to 1
  * when the dfa check hit its limits. Returns 0, or -1 with err on a data or
  * setup error that makes the example unscorable (a gold regex or query that
- * fails, a missing Spider database or spider_db not set). */
+ * fails, a Spider database missing under spider_db). */
 int task_score(const Task *t, const TaskEnv *env, const Example *e, const char *generated, int *correct,
                int *undecided, char *note, size_t noten, char *err, size_t errn);
 

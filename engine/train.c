@@ -135,7 +135,8 @@ static void fmt_metrics(const EvalResult *r, char *buf, size_t n) {
     size_t k = 0;
     buf[0] = 0;
     for (int j = 0; j < r->nmetric && k < n; j++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%s %.2f%%", j ? "  " : "", r->task->metrics[j], r->acc[j]);
+        k += r->unscored[j] ? (size_t)snprintf(buf + k, n - k, "%s%s not scored", j ? "  " : "", r->task->metrics[j])
+                            : (size_t)snprintf(buf + k, n - k, "%s%s %.2f%%", j ? "  " : "", r->task->metrics[j], r->acc[j]);
     if (r->undecided && k < n) snprintf(buf + k, n - k, " (dfa: %d undecided)", r->undecided);
 }
 
@@ -143,7 +144,8 @@ static void fmt_metrics(const EvalResult *r, char *buf, size_t n) {
 static void csv_metrics(const EvalResult *r, char *buf, size_t n) {
     size_t k = 0;
     buf[0] = 0;
-    for (int j = 0; j < r->nmetric && k < n; j++) k += (size_t)snprintf(buf + k, n - k, ",%.2f", r->acc[j]);
+    for (int j = 0; j < r->nmetric && k < n; j++)
+        k += r->unscored[j] ? (size_t)snprintf(buf + k, n - k, ",") : (size_t)snprintf(buf + k, n - k, ",%.2f", r->acc[j]);
 }
 
 /* tokenizer=bpe:N: N merges trained on the contents the run encodes (U and A

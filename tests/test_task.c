@@ -117,13 +117,19 @@ Test(task, scores_through_the_table) {
     cr_expect(c[0] == 0);
 }
 
-Test(task, spider_without_spider_db_is_an_error) {
+Test(task, spider_exec_needs_spider_db) {
     Example e = {"", "For db_id:[x]\n\nq", "SELECT 1", 1};
     TaskEnv env = task_env_default();
     int c[TASK_MAX_METRICS], und;
     char note[64], err[512];
+    /* without spider_db: exec is not scored (-1), exact still is */
+    cr_assert_eq(task_score(task_find("spider"), &env, &e, "SELECT 1", c, &und, note, sizeof note, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect(c[0] == -1 && c[1] == 1, "exec %d exact %d", c[0], c[1]);
+    /* with a spider_db that lacks the database: an error naming the file */
+    env.spider_db = "/nonexistent_spider_db";
     cr_assert_neq(task_score(task_find("spider"), &env, &e, "SELECT 1", c, &und, note, sizeof note, err, sizeof err), 0);
-    cr_expect(strstr(err, "spider_db"), "%s", err);
+    cr_expect(strstr(err, "/nonexistent_spider_db/x/x.sqlite"), "%s", err);
 }
 
 /* −log p(ending tokens | prefix), mean over the ending, by a host
@@ -213,6 +219,10 @@ Test(task, evaluation_only_tasks_run_with_epochs_0_and_refuse_training, .timeout
     cr_expect_str_eq(res.status, "ok");
     cr_expect_eq(res.eval.n, 4);
     cr_expect(!isnan(eval_acc(&res.eval, "choice")) && isnan(eval_acc(&res.eval, "exact")));
+    task_config(&c, "spider", "1"); /* no spider_db: exec not scored, exact is */
+    cr_assert_eq(train_run(&c, NULL, NULL, &res, err, sizeof err), 0, "%s", err);
+    cr_expect(isnan(eval_acc(&res.eval, "exec")) && res.eval.unscored[0], "exec is not scored");
+    cr_expect(!isnan(eval_acc(&res.eval, "exact")));
     task_config(&c, "rotten_tomatoes", "1");
     cr_assert_eq(train_run(&c, NULL, NULL, &res, err, sizeof err), 0, "%s", err);
     cr_expect_eq(res.steps, 2);
