@@ -2,7 +2,9 @@
  * curve.csv, engine/train.c) drawn with fig_lines (analysis/figure.h) into
  * DIR/curves.{dat,gp,png,svg} (default DIR: RUN_DIR/plots). Panels: NTP
  * loss per step (log y), JEPA distance per step (only when the run logged
- * one), learning rate per step, and the per-epoch accuracies in %. */
+ * one), learning rate per step, and the per-epoch accuracies in %: one
+ * curve per acc_<name> column of the header (the run task's metrics,
+ * engine/task.h), titled with the metric's name. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,11 +17,12 @@
 #include "figure.h"
 
 /* The curve.csv columns drawn, found by header name (older files lack the
- * collapse diagnostics, which are not drawn). */
-enum { C_KIND, C_STEP, C_EPOCH, C_NTP, C_JEPA, C_LR, C_ACC_EX, C_ACC_SW, NCOL };
-static const char *const COL_NAME[NCOL] = {"kind", "step", "epoch", "ntp_loss", "jepa_dist", "lr",
-                                           "acc_exact", "acc_startswith"};
-static const int COL_REQUIRED[NCOL] = {1, 1, 1, 1, 0, 1, 0, 0};
+ * collapse diagnostics, which are not drawn). The accuracy columns are
+ * every column named ACC_PREFIX<metric>, in header order. */
+enum { C_KIND, C_STEP, C_EPOCH, C_NTP, C_JEPA, C_LR, NCOL };
+static const char *const COL_NAME[NCOL] = {"kind", "step", "epoch", "ntp_loss", "jepa_dist", "lr"};
+static const int COL_REQUIRED[NCOL] = {1, 1, 1, 1, 0, 1};
+#define ACC_PREFIX "acc_"
 
 /* One growing column of values. */
 typedef struct Vec {
@@ -28,10 +31,15 @@ typedef struct Vec {
 } Vec;
 
 /* The drawn values: step rows (step, ntp, jepa, lr) and epoch rows (epoch,
- * acc_ex, acc_sw, in %); NaN where a field is empty. torn: line number of
- * an unterminated malformed last line that was skipped (0: none). */
+ * and acc[j] for each accuracy column j, in %); NaN where a field is empty.
+ * torn: line number of an unterminated malformed last line that was
+ * skipped (0: none). */
 typedef struct Curve {
-    Vec step, ntp, jepa, lr, epoch, acc_ex, acc_sw;
+    Vec step, ntp, jepa, lr, epoch;
+    int nacc;           /* accuracy columns */
+    int *acc_col;       /* (nacc) their header indices */
+    char **acc_name;    /* (nacc) their metric names: the column name after ACC_PREFIX (owned) */
+    Vec *acc;           /* (nacc) their values per epoch row */
     int torn;
 } Curve;
 
@@ -47,8 +55,12 @@ static int vec_push(Vec *a, double x) {
 }
 
 static void curve_free(Curve *c) {
-    Vec *v[] = {&c->step, &c->ntp, &c->jepa, &c->lr, &c->epoch, &c->acc_ex, &c->acc_sw};
+    Vec *v[] = {&c->step, &c->ntp, &c->jepa, &c->lr, &c->epoch};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) free(v[i]->v);
+    for (int j = 0; j < c->nacc; j++) free(c->acc[j].v), free(c->acc_name[j]);
+    free(c->acc);
+    free(c->acc_col);
+    free(c->acc_name);
     memset(c, 0, sizeof *c);
 }
 
@@ -63,8 +75,38 @@ static int field_num(const char *s, double *v) {
     return *end || end == s ? -1 : 0;
 }
 
-/* Map the header's columns into col[NCOL] (-1: absent). */
-static int read_header(const Fields *fs, int *col, const char *path, char *err, size_t errn) {
+/* The metric name of header field f when it is an accuracy column
+ * ACC_PREFIX<name> with a non-empty name, else NULL. */
+static const char *acc_metric(const char *f) {
+    size_t pl = strlen(ACC_PREFIX);
+    return !strncmp(f, ACC_PREFIX, pl) && f[pl] ? f + pl : NULL;
+}
+
+/* The accuracy columns of header fs into c, in header order. A metric
+ * named twice is an error. */
+static int read_acc_columns(const Fields *fs, Curve *c, const char *path, char *err, size_t errn) {
+    int n = 0;
+    for (int i = 0; i < fs->n; i++) n += acc_metric(fs->f[i]) != NULL;
+    if (n == 0) return 0;
+    c->acc_col = malloc((size_t)n * sizeof *c->acc_col);
+    c->acc_name = calloc((size_t)n, sizeof *c->acc_name);
+    c->acc = calloc((size_t)n, sizeof *c->acc);
+    if (!c->acc_col || !c->acc_name || !c->acc) return errf(err, errn, "out of memory reading %s", path);
+    for (int i = 0; i < fs->n; i++) {
+        const char *name = acc_metric(fs->f[i]);
+        if (!name) continue;
+        for (int j = 0; j < c->nacc; j++)
+            if (!strcmp(c->acc_name[j], name))
+                return errf(err, errn, "%s:1: column '%s' appears twice in the header", path, fs->f[i]);
+        if (!(c->acc_name[c->nacc] = strdup(name))) return errf(err, errn, "out of memory reading %s", path);
+        c->acc_col[c->nacc++] = i;
+    }
+    return 0;
+}
+
+/* Map the header's columns into col[NCOL] (-1: absent) and its accuracy
+ * columns into c. */
+static int read_header(const Fields *fs, int *col, Curve *c, const char *path, char *err, size_t errn) {
     for (int k = 0; k < NCOL; k++) {
         col[k] = -1;
         for (int i = 0; i < fs->n; i++)
@@ -72,7 +114,7 @@ static int read_header(const Fields *fs, int *col, const char *path, char *err, 
         if (col[k] < 0 && COL_REQUIRED[k])
             return errf(err, errn, "%s:1: no column '%s' in the header (not a curve.csv?)", path, COL_NAME[k]);
     }
-    return 0;
+    return read_acc_columns(fs, c, path, err, errn);
 }
 
 /* Column k of row fs as a number (NaN when the column is absent). */
@@ -81,6 +123,19 @@ static int row_num(const Fields *fs, const int *col, int k, double *v, const cha
     if (col[k] < 0) { *v = NAN; return 0; }
     if (field_num(fs->f[col[k]], v))
         return errf(err, errn, "%s:%d: column '%s': '%s' is not a number", path, line, COL_NAME[k], fs->f[col[k]]);
+    return 0;
+}
+
+/* Append the accuracies of epoch row fs (line number line) to c. */
+static int add_accs(Curve *c, const Fields *fs, const char *path, int line, char *err, size_t errn) {
+    for (int j = 0; j < c->nacc; j++) {
+        double v;
+        const char *f = fs->f[c->acc_col[j]];
+        if (field_num(f, &v))
+            return errf(err, errn, "%s:%d: column '" ACC_PREFIX "%s': '%s' is not a number", path, line,
+                        c->acc_name[j], f);
+        if (vec_push(&c->acc[j], v)) return errf(err, errn, "out of memory reading %s", path);
+    }
     return 0;
 }
 
@@ -97,10 +152,10 @@ static int add_row(Curve *c, const Fields *fs, const int *col, int ncols, const 
         if (row_num(fs, col, k, &v[k], path, line, err, errn)) return -1;
     int key = step ? C_STEP : C_EPOCH;
     if (isnan(v[key])) return errf(err, errn, "%s:%d: empty '%s' on a %s row", path, line, COL_NAME[key], kind);
-    int bad = step ? vec_push(&c->step, v[C_STEP]) || vec_push(&c->ntp, v[C_NTP]) ||
-                         vec_push(&c->jepa, v[C_JEPA]) || vec_push(&c->lr, v[C_LR])
-                   : vec_push(&c->epoch, v[C_EPOCH]) || vec_push(&c->acc_ex, v[C_ACC_EX]) ||
-                         vec_push(&c->acc_sw, v[C_ACC_SW]);
+    if (!step && add_accs(c, fs, path, line, err, errn)) return -1;
+    int bad = !step ? vec_push(&c->epoch, v[C_EPOCH])
+                    : vec_push(&c->step, v[C_STEP]) || vec_push(&c->ntp, v[C_NTP]) ||
+                          vec_push(&c->jepa, v[C_JEPA]) || vec_push(&c->lr, v[C_LR]);
     return bad ? errf(err, errn, "out of memory reading %s", path) : 0;
 }
 
@@ -122,7 +177,7 @@ static int parse_curve(const char *text, size_t len, const char *path, Curve *c,
         else if (bad) rc = errf(err, errn, "%s:%d: malformed CSV line", path, line);
         else if (line == 1) {
             ncols = fs.n;
-            rc = read_header(&fs, col, path, err, errn);
+            rc = read_header(&fs, col, c, path, err, errn);
         } else {
             rc = add_row(c, &fs, col, ncols, path, line, err, errn);
         }
@@ -188,20 +243,25 @@ static int any_finite(const Vec *v) {
     return 0;
 }
 
-/* Draw c into base with title; returns fig_lines's result. */
+/* Draw c into base with title; returns fig_lines's result. The accuracy
+ * panel has one series per accuracy column, titled with its metric name,
+ * and is left out when the header has none. */
 static int draw_curve(const Curve *c, const char *base, const char *title, char *err, size_t errn) {
     FigSeries ntp = {"", c->step.n, c->step.v, c->ntp.v, NULL};
     FigSeries jepa = {"", c->step.n, c->step.v, c->jepa.v, NULL};
     FigSeries lr = {"", c->step.n, c->step.v, c->lr.v, NULL};
-    FigSeries acc[2] = {{"exact match (acc_exact)", c->epoch.n, c->epoch.v, c->acc_ex.v, NULL},
-                        {"starts with (acc_startswith)", c->epoch.n, c->epoch.v, c->acc_sw.v, NULL}};
+    FigSeries *acc = c->nacc ? calloc((size_t)c->nacc, sizeof *acc) : NULL;
+    if (c->nacc && !acc) return errf(err, errn, "out of memory");
+    for (int j = 0; j < c->nacc; j++) acc[j] = (FigSeries){c->acc_name[j], c->epoch.n, c->epoch.v, c->acc[j].v, NULL};
     FigPanel p[4]; /* single series titled "": no key, the panel title names them */
     int np = 0;
     p[np++] = (FigPanel){"NTP loss per step", "step", "loss (nats/token)", 0, 1, 0, 1, &ntp};
     if (any_finite(&c->jepa)) p[np++] = (FigPanel){"JEPA distance per step", "step", "distance", 0, 0, 0, 1, &jepa};
     p[np++] = (FigPanel){"learning rate per step", "step", "learning rate", 0, 0, 0, 1, &lr};
-    p[np++] = (FigPanel){"test accuracy per epoch", "epoch", "accuracy (%)", 0, 0, 1, 2, acc};
-    return fig_lines(base, title, p, np, err, errn);
+    if (c->nacc) p[np++] = (FigPanel){"test accuracy per epoch", "epoch", "accuracy (%)", 0, 0, 1, c->nacc, acc};
+    int rc = fig_lines(base, title, p, np, err, errn);
+    free(acc);
+    return rc;
 }
 
 /* ---- the command ---- */
@@ -209,8 +269,9 @@ static int draw_curve(const Curve *c, const char *base, const char *title, char 
 static void usage(FILE *f) {
     fprintf(f, "usage: harness plot RUN_DIR [--out DIR]\n"
                "  Draws RUN_DIR/curve.csv (NTP loss, JEPA distance when logged, learning rate per step;\n"
-               "  accuracy per epoch) with gnuplot into DIR/curves.{dat,gp,png,svg} (default DIR:\n"
-               "  RUN_DIR/plots) and prints the paths written. `cd DIR && gnuplot curves.gp` redraws.\n"
+               "  per epoch, the accuracy of every acc_<metric> column, titled with the metric's name) with\n"
+               "  gnuplot into DIR/curves.{dat,gp,png,svg} (default DIR: RUN_DIR/plots) and prints the paths\n"
+               "  written. `cd DIR && gnuplot curves.gp` redraws.\n"
                "  Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 

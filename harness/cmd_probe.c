@@ -16,7 +16,10 @@ static void usage(FILE *f) {
             "  sv.csv (top-100 singular values of Enc(Text) - Enc(Code) and of Pred(Enc(Text)) - Enc(Code)),\n"
             "  tsne.csv (2-D t-SNE of the 2N points), probe.json (least-squares residual min_W |Enc(Text) W -\n"
             "  Enc(Code)|_F and its rank, the same for Pred(Enc(Text)), the singular values and their mean),\n"
-            "  and tsne.png/svg, sv.png/svg when gnuplot is installed. Paper Table 10, Figures 6 and 7.\n"
+            "  tokens.csv (token counts of each example's user and assistant contents under the model's\n"
+            "  tokenizer, and their bytes), and tsne.png/svg, sv.png/svg when gnuplot is installed. The\n"
+            "  examples are read through the model's tokenizer (a checkpoint's tokenizer.json, else bytes;\n"
+            "  --untrained: tokenizer=PATH or init='s). Paper Table 10, Figures 6 and 7.\n"
             "  --data FILE        jsonl examples (default: the test split of the run's dataset)\n"
             "  -n N               first N examples (default 1000; 0 = all)\n"
             "  --out DIR          where the files go\n"
@@ -28,7 +31,7 @@ static void usage(FILE *f) {
             "                     results/GRID/runs.csv again with the probe columns filled\n"
             "  --untrained        probe the model key=value describes, freshly initialised from its seed\n"
             "                     (or its init= checkpoint): the 'base' row of Table 10\n"
-            "  key=value          run config overrides (e.g. threads=2, k=1)\n"
+            "  key=value          run config overrides (e.g. threads=2, k=1; not tokenizer= on a checkpoint)\n"
             "Exit 0 ok, 1 error, 2 usage.\n");
 }
 

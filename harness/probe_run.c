@@ -1,17 +1,20 @@
-/* Probing from the harness: load the model, the examples, run probe_model;
- * record a probe in runs.csv (probe_run.h). */
+/* Probing from the harness: load the model and its tokenizer, the examples,
+ * run probe_model; record a probe in runs.csv (probe_run.h). */
 #define _GNU_SOURCE
 #include "probe_run.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "batch.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "errmsg.h"
 #include "store.h"
+#include "tokenizer.h"
 
 /* Apply "key=value" strings set[0..nset) to c. */
 static int apply_set(Config *c, char *const *set, int nset, char *err, size_t errn) {
@@ -20,49 +23,112 @@ static int apply_set(Config *c, char *const *set, int nset, char *err, size_t er
     return 0;
 }
 
-/* The model of t on the backend cfg->device names; *cfg becomes the checkpoint's run
- * config (when it has one) with the overrides applied again. */
-static int load_model(const ProbeTarget *t, Config *cfg, char *const *set, int nset, Model *m, FILE *log, char *err,
-                      size_t errn) {
+/* A model built from cfg (no checkpoint) and its tokenizer into *tok, as a
+ * training run builds it (run_tokenizer, model_build_tok). */
+static int build_model(Config *cfg, Backend *be, Model *m, Tokenizer *tok, FILE *log, char *err, size_t errn) {
+    char note[1024] = "";
+    int merges;
+    if (tokenizer_spec(cfg->tokenizer, &merges, err, errn) == TOKSPEC_TRAIN && !cfg->init[0])
+        return errf(err, errn, "tokenizer=%s: an untrained model has no training run to learn its merges from; give "
+                    "tokenizer=PATH (a tokenizer.json, e.g. a bpe run's) or init=DIR", cfg->tokenizer);
+    if (run_tokenizer(cfg, tok, note, sizeof note, err, errn)) return -1;
+    if (note[0]) fprintf(log, "probe: %s\n", note);
+    if (model_build_tok(cfg, tok, be, m, note, sizeof note, err, errn)) { tokenizer_free(tok); return -1; }
+    if (note[0]) fprintf(log, "probe: %s\n", note);
+    return 0;
+}
+
+/* The model of t on the backend cfg->device names and its tokenizer into
+ * *tok; *cfg becomes the checkpoint's run config (when it has one) with the
+ * overrides applied again. A checkpoint is read with its own tokenizer, so a
+ * tokenizer= override is refused there. */
+static int load_model(const ProbeTarget *t, Config *cfg, char *const *set, int nset, Model *m, Tokenizer *tok,
+                      FILE *log, char *err, size_t errn) {
+    *tok = tokenizer_byte();
     Backend *be = backend_by_name(cfg->device);
     if (!be) return errf(err, errn, "device '%s' is not available", cfg->device);
-    if (!t->checkpoint) {
-        char note[512] = "";
-        if (model_build(cfg, be, m, note, sizeof note, err, errn)) return -1;
-        if (note[0]) fprintf(log, "probe: %s\n", note);
-        return 0;
-    }
+    if (!t->checkpoint) return build_model(cfg, be, m, tok, log, err, errn);
+    for (int i = 0; i < nset; i++)
+        if (!strncmp(set[i], "tokenizer=", 10))
+            return errf(err, errn, "%s: a checkpoint is probed with its own tokenizer (its tokenizer.json, else the "
+                        "byte tokenizer)", set[i]);
     Config run;
     int has_run = 0;
-    if (checkpoint_load(m, be, t->checkpoint, &run, &has_run, err, errn)) return -1;
+    if (checkpoint_load_tok(m, be, t->checkpoint, &run, &has_run, tok, err, errn)) return -1;
     if (has_run) {
         run.threads = cfg->threads;
         *cfg = run;
-        if (apply_set(cfg, set, nset, err, errn)) { model_free(m); return -1; }
+        if (apply_set(cfg, set, nset, err, errn)) { model_free(m); tokenizer_free(tok); return -1; }
     }
     return 0;
+}
+
+/* dir/tokens.csv: per example its index and the token counts of its user and
+ * assistant contents under tok (tokenizer_encode) and their byte lengths;
+ * their means to log. 0 or -1 with err. */
+static int write_tokens(const Tokenizer *tok, const Dataset *d, const char *dir, FILE *log, char *err, size_t errn) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/tokens.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
+    fprintf(f, "i,user_tokens,assistant_tokens,user_bytes,assistant_bytes\n");
+    double su = 0, sa = 0;
+    int rc = 0;
+    for (int i = 0; i < d->n && rc == 0; i++) {
+        const Example *e = &d->ex[i];
+        size_t lu = strlen(e->user), la = strlen(e->assistant);
+        int nu = tokenizer_encode(tok, e->user, lu, NULL, 0, err, errn);
+        int na = nu < 0 ? -1 : tokenizer_encode(tok, e->assistant, la, NULL, 0, err, errn);
+        if (na < 0) rc = -1;
+        else fprintf(f, "%d,%d,%d,%zu,%zu\n", i, nu, na, lu, la), su += nu, sa += na;
+    }
+    if (fclose(f) && rc == 0) rc = errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
+    if (rc == 0 && d->n > 0)
+        fprintf(log, "probe: tokenizer %s (%d ids, chat template %s): %.1f user and %.1f assistant tokens per "
+                "example\n", tokenizer_kind_name(tok), tok->vocab_size, tok->chat, su / d->n, sa / d->n);
+    return rc;
+}
+
+/* Encode and probe d with m under tok (its token ids cached once, as a
+ * training run caches its splits), then write tokens.csv. */
+static int probe_data(const ProbeTarget *t, const Config *cfg, Model *m, const Tokenizer *tok, const Dataset *d,
+                      const ProbeOpts *po, FILE *log, ProbeResult *r, char *warn, size_t warnn, char *err,
+                      size_t errn) {
+    TokenCache ids;
+    EncodeOpts eo = encode_opts(cfg);
+    eo.vo.tok = tok;
+    eo.vo.cache = &ids;
+    int rc = token_cache_build(&ids, d, tok, err, errn);
+    if (rc == 0) rc = dataset_check_positions(d, &eo.vo, 0, m->cfg.max_pos, err, errn);
+    if (rc == 0) {
+        fprintf(log, "probe: %d examples of %s -> %s\n", d->n, d->path, t->out);
+        ProbeOpts o = *po;
+        if (t->seed_from_run) o.tsne_o.seed = cfg->seed;
+        rc = probe_model(m, d->ex, d->n, &eo, &o, t->out, r, warn, warnn, err, errn);
+    }
+    if (rc == 0) rc = write_tokens(tok, d, t->out, log, err, errn);
+    token_cache_free(&ids);
+    return rc;
 }
 
 int probe_target(const ProbeTarget *t, Config *cfg, char *const *set, int nset, const ProbeOpts *po, FILE *log,
                  ProbeResult *r, char *warn, size_t warnn, char *err, size_t errn) {
     Model m;
-    if (load_model(t, cfg, set, nset, &m, log, err, errn)) return -1;
+    Tokenizer tok;
+    if (warn && warnn) warn[0] = 0;
+    if (load_model(t, cfg, set, nset, &m, &tok, log, err, errn)) return -1;
     m.be->set_threads(m.be, cfg->threads);
     char path[1024];
     if (t->data) snprintf(path, sizeof path, "%s", t->data);
     else dataset_path(cfg->dataset, "test", path, sizeof path);
     Dataset d;
-    if (dataset_load(path, t->n, &d, err, errn)) { model_free(&m); return -1; }
-    EncodeOpts eo = encode_opts(cfg);
-    int rc = dataset_check_positions(&d, &eo.vo, 0, m.cfg.max_pos, err, errn);
+    int rc = dataset_load(path, t->n, &d, err, errn);
     if (rc == 0) {
-        fprintf(log, "probe: %d examples of %s -> %s\n", d.n, path, t->out);
-        ProbeOpts o = *po;
-        if (t->seed_from_run) o.tsne_o.seed = cfg->seed;
-        rc = probe_model(&m, d.ex, d.n, &eo, &o, t->out, r, warn, warnn, err, errn);
+        rc = probe_data(t, cfg, &m, &tok, &d, po, log, r, warn, warnn, err, errn);
+        dataset_free(&d);
     }
-    dataset_free(&d);
     model_free(&m);
+    tokenizer_free(&tok);
     return rc;
 }
 

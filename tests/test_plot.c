@@ -1,6 +1,7 @@
 /* `harness plot RUN_DIR [--out DIR]` (harness/cmd_plot.c) on run
  * directories written here: the four files of curves.* appear where they
- * should, with the panels the run calls for; malformed curve.csv files are
+ * should, with the panels the run calls for and one accuracy curve per
+ * acc_<metric> column, named by its metric; malformed curve.csv files are
  * refused with FILE:LINE; usage and a missing gnuplot are clear errors.
  * Drawing tests skip when gnuplot (pngcairo + svg) is not installed. */
 #define _GNU_SOURCE /* mkdtemp */
@@ -210,4 +211,83 @@ Test(plot, missing_gnuplot_is_a_clear_error) {
     jepa_run("r3");
     cr_expect_eq(plot("GNUPLOT=/nonexistent/gnuplot", "%s/r3", DIR_), 1);
     cr_expect_not_null(strstr(slurp("err.txt"), "gnuplot not found"), "%s", slurp("err.txt"));
+}
+
+/* A run of a task whose curve.csv carries the columns acc_<metric> of
+ * metrics (comma-separated, e.g. "exact,dfa"), each epoch row's values
+ * being accs (comma-separated, one per metric). */
+static void task_run(const char *rel, const char *metrics, const char *accs1, const char *accs2) {
+    char p[256], head[512], text[2048];
+    char cols[256], *save = NULL;
+    snprintf(cols, sizeof cols, "%s", metrics);
+    int n = snprintf(head, sizeof head, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,");
+    for (char *m = strtok_r(cols, ",", &save); m; m = strtok_r(NULL, ",", &save))
+        n += snprintf(head + n, sizeof head - (size_t)n, "acc_%s,", m);
+    snprintf(head + n, sizeof head - (size_t)n, "enc_text_cos");
+    int nm = 1;
+    for (const char *c = metrics; *c; c++) nm += *c == ',';
+    char empty[16] = "";
+    for (int i = 0; i <= nm; i++) strcat(empty, ","); /* the metrics and enc_text_cos */
+    mkrun(rel);
+    snprintf(text, sizeof text,
+             "%s\nstep,10,1,5.0,,0.001,1,100,1%s\nepoch,10,1,4.5,,,,100,2,%s,0.5\n"
+             "step,20,2,4.0,,0.0009,1,200,3%s\nepoch,20,2,3.5,,,,200,4,%s,0.4\n",
+             head, empty, accs1, empty, accs2);
+    snprintf(p, sizeof p, "%s/curve.csv", rel);
+    put(p, text);
+}
+
+/* NL-RX's exact and dfa: one curve each, named by the metric, its values
+ * in the data file; no startswith curve when the header has none. */
+Test(plot, accuracy_curves_follow_the_header) {
+    need_gnuplot();
+    task_run("nlrx", "exact,dfa", "41.50,47.25", "50.00,55.75");
+    cr_assert_eq(plot(NULL, "%s/nlrx", DIR_), 0, "%s", slurp("err.txt"));
+    expect_png("nlrx/plots/curves.png");
+    const char *gp = slurp("nlrx/plots/curves.gp");
+    cr_expect_not_null(strstr(gp, "'test accuracy per epoch'"));
+    cr_expect_not_null(strstr(gp, "title 'exact'"), "exact curve named: %s", gp);
+    cr_expect_not_null(strstr(gp, "title 'dfa'"), "dfa curve named");
+    cr_expect_null(strstr(gp, "startswith"), "no curve for a metric the run does not have");
+    const char *dat = slurp("nlrx/plots/curves.dat");
+    const char *ex = strstr(dat, "series 1 'exact'"), *dfa = strstr(dat, "series 2 'dfa'");
+    cr_assert(ex && dfa && ex < dfa, "blocks in header order: %s", dat);
+    cr_expect_not_null(strstr(ex, "\n1 41.5\n2 50\n"), "exact per epoch");
+    cr_expect_not_null(strstr(dfa, "\n1 47.25\n2 55.75\n"), "dfa per epoch");
+}
+
+/* HellaSwag's single metric: one curve, choice, and nothing else. */
+Test(plot, single_choice_metric) {
+    need_gnuplot();
+    task_run("hs", "choice", "25.00", "31.50");
+    cr_assert_eq(plot(NULL, "%s/hs", DIR_), 0, "%s", slurp("err.txt"));
+    const char *gp = slurp("hs/plots/curves.gp");
+    cr_expect_not_null(strstr(gp, "title 'choice'"), "choice curve named: %s", gp);
+    cr_expect_null(strstr(gp, "exact"));
+    const char *dat = slurp("hs/plots/curves.dat");
+    const char *ch = strstr(dat, "'test accuracy per epoch', series 1 'choice'");
+    cr_assert_not_null(ch, "%s", dat);
+    cr_expect_not_null(strstr(ch, "\n1 25\n2 31.5\n"), "choice per epoch: %s", ch);
+    cr_expect_null(strstr(dat, "series 2"), "one accuracy series");
+}
+
+/* No accuracy column: no accuracy panel. */
+Test(plot, no_accuracy_columns_no_panel) {
+    need_gnuplot();
+    mkrun("na");
+    put("na/curve.csv", "kind,step,epoch,ntp_loss,jepa_dist,lr\nstep,10,1,5.0,,0.001\nstep,20,1,4.0,,0.0009\n");
+    cr_assert_eq(plot(NULL, "%s/na", DIR_), 0, "%s", slurp("err.txt"));
+    cr_expect_null(strstr(slurp("na/plots/curves.gp"), "test accuracy per epoch"));
+}
+
+/* An accuracy column named twice, or a non-number in one: exit 1 with FILE:LINE. */
+Test(plot, bad_accuracy_columns_are_refused) {
+    task_run("dup", "exact,exact", "1,2", "3,4");
+    cr_expect_eq(plot(NULL, "%s/dup", DIR_), 1);
+    cr_expect_not_null(strstr(slurp("err.txt"), "curve.csv:1: column 'acc_exact' appears twice"), "%s",
+                       slurp("err.txt"));
+    task_run("nan", "exact,dfa", "41.50,47.25", "50.00,lots");
+    cr_expect_eq(plot(NULL, "%s/nan", DIR_), 1);
+    cr_expect_not_null(strstr(slurp("err.txt"), "curve.csv:5: column 'acc_dfa': 'lots' is not a number"), "%s",
+                       slurp("err.txt"));
 }

@@ -1,6 +1,7 @@
 /* harness probe (analysis/probe.h, harness/probe_run.h): the files a probe
  * writes agree with encode and the linear probes called directly, are
- * deterministic, and a run with probe=1 records Table 10's numbers. */
+ * deterministic, and a run with probe=1 records Table 10's numbers; a run
+ * with a BPE tokenizer is probed through that tokenizer. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
@@ -20,6 +21,7 @@
 #include "npy.h"
 #include "probe.h"
 #include "store.h"
+#include "tokenizer.h"
 
 #define NEX 40
 
@@ -259,4 +261,138 @@ Test(probe, record_appends_probe_to_recorded_run, .init = mk_tmp, .fini = rm_tmp
     cr_expect_eq(sh(cmd), 1);
     snprintf(cmd, sizeof cmd, "%s probe %s -n x 2>/dev/null", HARNESS_BIN, run_dir);
     cr_expect_eq(sh(cmd), 2);
+}
+
+/* Per-example counts of tokens.csv in dir: n rows i,user_tokens,
+ * assistant_tokens,user_bytes,assistant_bytes into tok[4 i + 0..3]. */
+static void read_tokens_csv(const char *dir, int n, long *tok) {
+    char path[1024];
+    size_t len;
+    snprintf(path, sizeof path, "%s/tokens.csv", dir);
+    char *csv = slurp(path, &len), *save = NULL;
+    char *l = strtok_r(csv, "\n", &save);
+    cr_assert(l && !strcmp(l, "i,user_tokens,assistant_tokens,user_bytes,assistant_bytes"), "header: %s", l);
+    int rows = 0;
+    for (l = strtok_r(NULL, "\n", &save); l; l = strtok_r(NULL, "\n", &save), rows++) {
+        int i;
+        cr_assert(rows < n, "tokens.csv has more than %d rows", n);
+        cr_assert_eq(sscanf(l, "%d,%ld,%ld,%ld,%ld", &i, &tok[4 * rows], &tok[4 * rows + 1], &tok[4 * rows + 2],
+                            &tok[4 * rows + 3]), 5, "row: %s", l);
+        cr_expect_eq(i, rows);
+    }
+    cr_assert_eq(rows, n, "tokens.csv: %d rows, want %d", rows, n);
+    free(csv);
+}
+
+/* Each count of tok (read_tokens_csv) is tokenizer_encode's under t of
+ * ex[0..n), and the byte lengths are the contents'. Returns the sum of the
+ * token counts minus the sum of the bytes. */
+static long check_token_counts(const long *tok, const Example *ex, int n, const Tokenizer *t) {
+    long diff = 0;
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        const char *part[2] = {ex[i].user, ex[i].assistant};
+        for (int p = 0; p < 2; p++) {
+            int want = tokenizer_encode(t, part[p], strlen(part[p]), NULL, 0, err, sizeof err);
+            cr_assert_geq(want, 0, "%s", err);
+            cr_expect_eq(tok[4 * i + p], want, "example %d part %d: %ld tokens, the tokenizer gives %d", i, p,
+                         tok[4 * i + p], want);
+            cr_expect_eq(tok[4 * i + 2 + p], (long)strlen(part[p]), "example %d part %d bytes", i, p);
+            diff += tok[4 * i + p] - tok[4 * i + 2 + p];
+        }
+    }
+    return diff;
+}
+
+#define NBPE 16
+
+/* The three (NBPE, C) dumps of dir, each checked finite; enc_text returned. */
+static float *read_finite_dumps(const char *dir, int C) {
+    const char *names[3] = {"enc_text", "pred_text", "enc_code"};
+    float *keep = NULL;
+    for (int k = 0; k < 3; k++) {
+        float *x = read_npy(dir, names[k], NBPE, C);
+        for (int i = 0; i < NBPE * C; i++) cr_assert(isfinite(x[i]), "%s.npy[%d] = %g", names[k], i, x[i]);
+        if (k == 0) keep = x;
+        else free(x);
+    }
+    return keep;
+}
+
+Test(probe, bpe_run_is_probed_through_its_tokenizer, .init = mk_tmp, .fini = rm_tmp, .timeout = 300) {
+    char cmd[2048], csv[256], cols[4096], run_dir[512], out[600], data[512];
+    snprintf(csv, sizeof csv, "%s/res/g/runs.csv", g_dir);
+    snprintf(data, sizeof data, "%s/data/synth_test.jsonl", SOURCE_DIR);
+    /* train with probe=1: the run's own probe goes through its BPE tokenizer (pictures left out: no gnuplot) */
+    snprintf(cmd, sizeof cmd, "GNUPLOT=/nonexistent/gnuplot %s train --quiet --results %s/res --grid g " TINY
+             "tokenizer=bpe:40 probe=1 probe_n=12 >/dev/null 2>&1", HARNESS_BIN, g_dir);
+    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+    int nrows;
+    last_probe_cols(csv, cols, sizeof cols, &nrows);
+    cr_expect(cols[0] != '|' && !strstr(cols, "||"), "probe columns: %s", cols);
+    Table t;
+    char err[512];
+    cr_assert_eq(store_read(csv, &t, err, sizeof err), 0, "%s", err);
+    snprintf(run_dir, sizeof run_dir, "%s/res/g/runs/%s", g_dir, table_get(&t, 0, "run_id"));
+    table_free(&t);
+    /* harness probe of the run */
+    snprintf(out, sizeof out, "%s/p", g_dir);
+    snprintf(cmd, sizeof cmd, "%s probe %s --data %s -n %d --iters 100 --no-draw --out %s threads=1 >/dev/null 2>&1",
+             HARNESS_BIN, run_dir, data, NBPE, out);
+    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+    /* the model and tokenizer the probe read, and the same examples */
+    Model m;
+    Config rc;
+    Tokenizer tok;
+    int has_run = 0;
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s/checkpoint", run_dir);
+    cr_assert_eq(checkpoint_load_tok(&m, backend_cpu(), ck, &rc, &has_run, &tok, err, sizeof err), 0, "%s", err);
+    cr_assert(has_run && tok.kind == TOKENIZER_BPE, "the checkpoint carries its BPE tokenizer");
+    m.be->set_threads(m.be, 1);
+    Dataset d;
+    cr_assert_eq(dataset_load(data, NBPE, &d, err, sizeof err), 0, "%s", err);
+    int C = m.cfg.dim;
+    float *x = read_finite_dumps(out, C);
+    /* token counts: the BPE tokenization, fewer tokens than bytes */
+    long counts[4 * NBPE];
+    read_tokens_csv(out, NBPE, counts);
+    cr_expect_lt(check_token_counts(counts, d.ex, d.n, &tok), 0, "BPE merges bytes: fewer tokens than bytes");
+    snprintf(out, sizeof out, "%s/probe", run_dir); /* probe=1's: the test split's first 12 */
+    read_tokens_csv(out, 12, counts);
+    cr_expect_lt(check_token_counts(counts, d.ex, 12, &tok), 0, "probe=1 reads the run's BPE tokenizer too");
+    /* Enc(Text) is encode's under the BPE tokenizer, not under bytes */
+    float *et = malloc(sizeof(float) * NBPE * C), *pt = malloc(sizeof(float) * NBPE * C),
+          *ec = malloc(sizeof(float) * NBPE * C);
+    EncodeOpts eo = encode_opts(&rc);
+    eo.vo.tok = &tok;
+    cr_assert_eq(encode(&m, d.ex, d.n, &eo, et, pt, ec, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(memcmp(x, et, sizeof(float) * NBPE * C), 0, "enc_text.npy is Enc(Text) under the run's tokenizer");
+    eo.vo.tok = NULL;
+    cr_assert_eq(encode(&m, d.ex, d.n, &eo, et, pt, ec, err, sizeof err), 0, "%s", err);
+    cr_expect_neq(memcmp(x, et, sizeof(float) * NBPE * C), 0, "byte ids would give other embeddings");
+    /* an untrained model with that tokenizer.json, and one with bytes */
+    snprintf(cmd, sizeof cmd, "%s probe --untrained --out %s/u -n %d --data %s --no-tsne --no-draw model=pico "
+             "threads=1 tokenizer=%s/tokenizer.json >/dev/null 2>&1", HARNESS_BIN, g_dir, NBPE, data, run_dir);
+    cr_expect_eq(sh(cmd), 0, "%s", cmd);
+    snprintf(out, sizeof out, "%s/u", g_dir);
+    read_tokens_csv(out, NBPE, counts);
+    cr_expect_lt(check_token_counts(counts, d.ex, d.n, &tok), 0);
+    snprintf(cmd, sizeof cmd, "%s probe --untrained --out %s/b -n %d --data %s --no-tsne --no-draw model=pico "
+             "threads=1 >/dev/null 2>&1", HARNESS_BIN, g_dir, NBPE, data);
+    cr_expect_eq(sh(cmd), 0, "%s", cmd);
+    snprintf(out, sizeof out, "%s/b", g_dir);
+    read_tokens_csv(out, NBPE, counts);
+    cr_expect_eq(check_token_counts(counts, d.ex, d.n, tokenizer_byte_shared()), 0, "byte tokenizer: a token a byte");
+    /* refused: merges to learn without a training run; another tokenizer on a checkpoint */
+    snprintf(cmd, sizeof cmd, "%s probe --untrained --out %s/v -n 4 --no-tsne --no-draw model=pico tokenizer=bpe:8 "
+             "2>/dev/null", HARNESS_BIN, g_dir);
+    cr_expect_eq(sh(cmd), 1, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "%s probe %s --out %s/w -n 4 --no-tsne --no-draw tokenizer=byte 2>/dev/null",
+             HARNESS_BIN, run_dir, g_dir);
+    cr_expect_eq(sh(cmd), 1, "%s", cmd);
+    free(x); free(et); free(pt); free(ec);
+    dataset_free(&d);
+    model_free(&m);
+    tokenizer_free(&tok);
 }
