@@ -98,7 +98,13 @@ static int resolve_checkpoint(const Config *c, const ModelConfig *ck, int vocab_
     *out = *ck;
     for (int i = 0; i < NINT_KEYS; i++) {
         int v = CFIELD(c, INT_KEYS[i].cfg), have = CFIELD(ck, INT_KEYS[i].mc);
-        if (v && v != have) return errf(err, errn, "%s=%d conflicts with %s %d", INT_KEYS[i].key, v, who, have);
+        if (!v || v == have) continue;
+        if (INT_KEYS[i].mc == offsetof(ModelConfig, max_pos) && v > have) {
+            out->max_pos = v; /* context extension: RoPE is computed, no weight depends on it */
+            continue;
+        }
+        return errf(err, errn, "%s=%d conflicts with %s %d%s", INT_KEYS[i].key, v, who, have,
+                    INT_KEYS[i].mc == offsetof(ModelConfig, max_pos) ? " (it may be raised, not lowered)" : "");
     }
     if (c->rope_theta && (float)c->rope_theta != ck->rope_theta)
         return errf(err, errn, "rope_theta=%g conflicts with %s %g", c->rope_theta, who, (double)ck->rope_theta);

@@ -31,9 +31,12 @@ int model_config_check(const ModelConfig *mc, char *err, size_t errn);
  *     rope_theta, tie_word_embeddings.
  *   from_checkpoint != NULL: the checkpoint's shape (c->model is ignored);
  *     a set shape key must equal the checkpoint's value, else an error
- *     "hidden_size=256 conflicts with the init checkpoint's 128" (this
- *     includes max_position_embeddings: a checkpoint's context length is
- *     not changed here). vocab_size is the number of token ids the tokenizer
+ *     "hidden_size=256 conflicts with the init checkpoint's 128", except
+ *     that max_position_embeddings may be raised above the checkpoint's
+ *     (context extension, e.g. yelp's 5,085-byte reviews on a 2048-position
+ *     base: RoPE is computed for any position and no weight depends on the
+ *     length; the model was not trained there, so expect what untrained
+ *     positions give); lowering it is an error. vocab_size is the number of token ids the tokenizer
  *     uses (0: not checked); more than the checkpoint's vocab_size is an
  *     error; the vocabulary stays the checkpoint's.
  * Then model_config_check. Returns 0 or -1 with err naming the key. */

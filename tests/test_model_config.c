@@ -164,8 +164,14 @@ Test(model_config, resolve_from_checkpoint) {
     expect_resolve_fails("num_attention_heads=8", &ck, 0, "num_attention_heads=8 conflicts");
     expect_resolve_fails("num_key_value_heads=2", &ck, 0, "num_key_value_heads=2 conflicts");
     expect_resolve_fails("intermediate_size=64", &ck, 0, "intermediate_size=64 conflicts");
-    expect_resolve_fails("max_position_embeddings=4096", &ck, 0, "max_position_embeddings=4096 conflicts");
-    expect_resolve_fails("max_position_embeddings=64", &ck, 0, "max_position_embeddings=64 conflicts");
+    expect_resolve_fails("max_position_embeddings=64", &ck, 0,
+                         "max_position_embeddings=64 conflicts with the init checkpoint's 2048 (it may be raised");
+    /* raising the context length is allowed: only max_pos changes */
+    Config up = cfg("max_position_embeddings=6144");
+    cr_assert_eq(model_config_resolve(&up, &ck, 278, &mc, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(mc.max_pos, 6144);
+    mc.max_pos = ck.max_pos;
+    cr_expect_eq(memcmp(&mc, &ck, sizeof mc), 0, "only max_position_embeddings changes");
     expect_resolve_fails("rope_theta=500000", &ck, 0, "rope_theta=500000 conflicts with the init checkpoint's 10000");
     expect_resolve_fails("tie_word_embeddings=true", &ck, 0, "tie_word_embeddings=true conflicts");
     expect_resolve_fails("model=nano", &ck, 300, "the tokenizer uses 300 token ids but the init checkpoint's vocab_size is 278");
