@@ -1,15 +1,48 @@
 #!/usr/bin/env bash
-# Copy the checkpoint of grids/base.grid's run into models/nlrx_base_nano/ (the shipped base
-# that the fine-tuning grids start from) and record its content hashes in SHA256SUMS.
-# Run after `build/harness run grids/base.grid`. When a shipped copy exists and differs,
-# says so and keeps the old one unless --force: a base that moves changes the run_id of every
-# fine-tuning run recorded from it (init's content hash is part of the run identity).
+# Copy the checkpoint of one finished grid run into models/ (a shipped model that grids start
+# from with init = models/NAME) and record its content hashes in SHA256SUMS.
+#   bash scripts/ship_base.sh [--force]                  grids/base.grid's run -> models/nlrx_base_nano
+#   bash scripts/ship_base.sh GRID ARM DEST [--force]    the run of arm ARM of grids/GRID.grid -> DEST
+#                                                        e.g. paraphrase ntp models/paraphrase_ntp_nano
+# Run after `build/harness run grids/GRID.grid`. Without arguments the one finished run under
+# results/base/runs is shipped; with GRID ARM, the one finished run (DONE saying ok) whose run_id
+# results/GRID/runs.csv records with arm ARM. When a shipped copy exists and differs, says so
+# and keeps the old one unless --force: a model that moves changes the run_id of every run
+# recorded from it (init's content hash is part of the run identity).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DEST=models/nlrx_base_nano
-runs=(results/base/runs/*/DONE)
-[ -e "${runs[0]}" ] || { echo "ship_base: no finished run under results/base/runs (run: build/harness run grids/base.grid)" >&2; exit 1; }
-[ "${#runs[@]}" -eq 1 ] || { echo "ship_base: ${#runs[@]} finished runs under results/base/runs, expected 1" >&2; exit 1; }
+GRID=base ARM='' DEST=models/nlrx_base_nano FORCE=''
+case $# in
+    0) ;;
+    1) [ "$1" = "--force" ] || { echo "ship_base: expected --force or GRID ARM DEST [--force], got '$1'" >&2; exit 2; }
+       FORCE=1 ;;
+    3|4) GRID=$1 ARM=$2 DEST=$3
+         [ $# -eq 3 ] || [ "$4" = "--force" ] || { echo "ship_base: expected --force after DEST, got '$4'" >&2; exit 2; }
+         [ $# -eq 3 ] || FORCE=1 ;;
+    *) echo "ship_base: usage: ship_base.sh [--force] | ship_base.sh GRID ARM DEST [--force]" >&2; exit 2 ;;
+esac
+RUNS=results/$GRID/runs
+WHAT="under $RUNS"
+if [ -z "$ARM" ]; then
+    runs=("$RUNS"/*/DONE)
+    [ -e "${runs[0]}" ] || runs=()
+else
+    WHAT="of arm $ARM under $RUNS"
+    [ -f "results/$GRID/runs.csv" ] || { echo "ship_base: no results/$GRID/runs.csv (run: build/harness run grids/$GRID.grid)" >&2; exit 1; }
+    # the run_ids results/GRID/runs.csv records with this arm, each once; run_id, grid and arm
+    # are its first columns and never hold a comma or a quote (hex digits, grid and arm names)
+    idlist=$(awk -F, -v arm="$ARM" '
+        NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "run_id") r = i; if ($i == "arm") a = i }; next }
+        r && a && $a == arm && !seen[$r]++ { print $r }' "results/$GRID/runs.csv")
+    runs=()
+    while IFS= read -r id; do # a finished run whose DONE says ok (not diverged)
+        if [ -n "$id" ] && [ -f "$RUNS/$id/DONE" ] && [ "$(cat "$RUNS/$id/DONE")" = ok ]; then
+            runs+=("$RUNS/$id/DONE")
+        fi
+    done <<< "$idlist"
+fi
+[ "${#runs[@]}" -gt 0 ] || { echo "ship_base: no finished run $WHAT (run: build/harness run grids/$GRID.grid)" >&2; exit 1; }
+[ "${#runs[@]}" -eq 1 ] || { echo "ship_base: ${#runs[@]} finished runs $WHAT, expected 1" >&2; exit 1; }
 run=$(dirname "${runs[0]}")
 src=$run/checkpoint
 tmp=$(mktemp -d)
@@ -33,7 +66,7 @@ if [ -f "$DEST/SHA256SUMS" ]; then
     fi
     echo "ship_base: run $(basename "$run") differs from the shipped $DEST:" >&2
     diff "$DEST/SHA256SUMS" "$tmp/SHA256SUMS" >&2 || true
-    [ "${1:-}" = "--force" ] || { echo "ship_base: kept the shipped copy (--force replaces it)" >&2; exit 1; }
+    [ -n "$FORCE" ] || { echo "ship_base: kept the shipped copy (--force replaces it)" >&2; exit 1; }
 fi
 mkdir -p "$DEST"
 cp "$tmp/config.json" "$tmp/model.safetensors" "$tmp/SHA256SUMS" "$DEST/"
