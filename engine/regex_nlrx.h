@@ -68,7 +68,7 @@ typedef struct NlrxRegex {
  * each an error: the empty text (dk.brics: the empty string), a byte
  * outside printable ASCII 0x20..0x7e, '<' (dk.brics' named automata and
  * numeric intervals), and text longer than NLRX_MAX_LEN or nested deeper
- * than NLRX_MAX_DEPTH. Returns 0, or -1 with "at byte P: what was
+ * than NLRX_MAX_DEPTH. Returns 0, or -1 with "at position P: what was
  * expected" in err (size errn) and *out empty: every syntax error above
  * ("expected ')'", "integer expected after '{'", "unexpected end of
  * regex", a repetition count above 2^31-1, ...) or out of memory. */

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the libFuzzer targets into tests/fuzz/corpus/<target>/:
 small valid inputs and near-valid ones (one thing wrong each). Deterministic; run from
-anywhere: python3 tests/fuzz/make_corpus.py. The output is committed."""
-import json, os, struct
+anywhere: python3 tests/fuzz/make_corpus.py [TARGET ...] (no TARGET: every target). The
+output is committed."""
+import json, os, struct, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "corpus")
+ONLY = set(sys.argv[1:])  # the targets to write; empty: all
 
 
 def put(target, name, data):
+    if ONLY and target not in ONLY:
+        return
     d = os.path.join(OUT, target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
@@ -148,3 +152,117 @@ ck("extras", dict(cfg, bos_token_id=256, eos_token_id=[257, 258], pad_token_id=N
                              "assistant": 261, "pred": [262, 263]}, llm_jepa={"loss": "jepa", "k": "2"}),
    safetensors(t))
 ck("not_json", "{\"hidden_size\": ", b"")
+
+
+
+# ---- tokenizer.json (engine/bpe_load.c): small files as tests/test_bpe.c builds them, files
+# whose vocab holds every byte symbol (so decode(encode(s)) == s), options one at a time, and
+# the tokenizers-made fixtures.
+def byte_symbols():
+    """GPT-2's bytes_to_unicode: the symbol of each byte, in byte order."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    extra = 0
+    out = []
+    for b in range(256):
+        if b in keep:
+            out.append(chr(b))
+        else:
+            out.append(chr(256 + extra))
+            extra += 1
+    return out
+
+
+def tok_doc(model, added=(), pre=None, post=None, **extra):
+    d = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": list(added),
+         "normalizer": None,
+         "pre_tokenizer": pre or {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+         "post_processor": post, "decoder": {"type": "ByteLevel"}, "model": model}
+    d.update(extra)
+    return json.dumps(d, ensure_ascii=False)
+
+
+def added(i, content, special=True, normalized=False):
+    return {"id": i, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": normalized, "special": special}
+
+
+TINY_VOCAB = {"a": 0, "b": 1, "ab": 2, "\u0120": 3}
+TINY = {"type": "BPE", "vocab": TINY_VOCAB, "merges": ["a b"]}
+put("fuzz_tokenizer", "tiny", tok_doc(TINY, [added(4, "<s>")]))
+put("fuzz_tokenizer", "tiny_array_merges", tok_doc(dict(TINY, merges=[["a", "b"]]), [added(4, "<s>")]))
+put("fuzz_tokenizer", "tiny_no_regex", tok_doc(TINY, pre={"type": "ByteLevel", "add_prefix_space": True,
+                                                          "use_regex": False}))
+
+SYM = byte_symbols()
+FULL_VOCAB = {s: i for i, s in enumerate(SYM)}
+FULL_MERGES = []
+for a, b in [("\u0120", "t"), ("h", "e"), ("\u0120t", "he"), ("i", "n"), ("a", "b"), ("ab", "ab"), ("0", "1")]:
+    FULL_VOCAB.setdefault(a + b, len(FULL_VOCAB))
+    FULL_MERGES.append(a + " " + b)
+FULL = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+        "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+        "vocab": FULL_VOCAB, "merges": FULL_MERGES}
+NV = len(FULL_VOCAB)
+SPECIALS = [added(NV, "<|begin_of_text|>"), added(NV + 1, "<|eot_id|>"), added(NV + 2, "<pad>", special=False)]
+TEMPLATE = {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "<|eot_id|>", "type_id": 0}}],
+            "pair": [], "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [NV]},
+                                           "<|eot_id|>": {"id": "<|eot_id|>", "ids": [NV + 1]}}}
+LLAMA3_RE = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+             "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+SEQ = {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"Regex": LLAMA3_RE}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+put("fuzz_tokenizer", "bytes_gpt2", tok_doc(FULL, SPECIALS))
+put("fuzz_tokenizer", "bytes_llama3", tok_doc(dict(FULL, ignore_merges=True), SPECIALS, SEQ,
+                                              {"type": "Sequence", "processors": [
+                                                  {"type": "ByteLevel", "trim_offsets": False}, TEMPLATE]}))
+put("fuzz_tokenizer", "bytes_prefix_space", tok_doc(
+    FULL, SPECIALS, {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+    {"type": "ByteLevel"}))
+put("fuzz_tokenizer", "bytes_string_split", tok_doc(FULL, [], {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"String": " "}, "behavior": "Isolated", "invert": False},
+    {"type": "Split", "pattern": {"Regex": "\\d|(?=x)"}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]}))
+put("fuzz_tokenizer", "unk_fuse", tok_doc(dict(TINY, vocab=dict(TINY_VOCAB, **{"<unk>": 4}), unk_token="<unk>",
+                                               fuse_unk=True, dropout=0, ignore_merges=True),
+                                          [added(5, "<s>"), added(2, "ab", special=False, normalized=True)]))
+put("fuzz_tokenizer", "added_in_vocab", tok_doc(TINY, [added(4, "<x>"), added(1, "b"), added(3, "\u0120")]))
+put("fuzz_tokenizer", "bad_added_id", tok_doc(TINY, [added(9, "<s>")]))
+put("fuzz_tokenizer", "bad_merge", tok_doc(dict(TINY, merges=["a  b"])))
+put("fuzz_tokenizer", "bad_regex", tok_doc(TINY, [], {"type": "Sequence", "pretokenizers": [
+    {"type": "Split", "pattern": {"Regex": "(\\p{L"}, "behavior": "Isolated"},
+    {"type": "ByteLevel", "add_prefix_space": False}]}))
+put("fuzz_tokenizer", "bad_template", tok_doc(TINY, [added(4, "<s>")], None, dict(
+    TEMPLATE, special_tokens={"<|begin_of_text|>": {"ids": [99]}, "<|eot_id|>": {"ids": [4]}})))
+put("fuzz_tokenizer", "sparse_ids", tok_doc(dict(TINY, vocab={"a": 3, "b": 70000, "ab": 9, "\u0120": 0}),
+                                            [added(4, "<s>"), added(9, "ab", normalized=True),
+                                             added(10, "</s>")]))
+for f in ["handmade", "handmade_nim", "gpt2_prefix", "splits"]:
+    with open(os.path.join(ROOT, "tests", "fixtures", "bpe", f + ".json"), "rb") as fh:
+        put("fuzz_tokenizer", "fixture_" + f, fh.read())
+
+# ---- NL-RX regexes (engine/regex_nlrx.c): targets of data/synth_test.jsonl (the first 24
+# distinct ones), the dialect's corners, and malformed texts.
+regexes = []
+with open(os.path.join(ROOT, "data", "synth_test.jsonl"), encoding="utf-8") as f:
+    for line in f:
+        r = json.loads(line)["messages"][-1]["content"].strip()
+        if r not in regexes:
+            regexes.append(r)
+        if len(regexes) == 24:
+            break
+for i, r in enumerate(regexes):
+    put("fuzz_regex", "synth_%02d" % i, r)
+CORNERS = {
+    "empty_set": "#", "any_string": "@", "compl": "~(a)*", "neg_class": "[^a-z0-9]", "quoted": '"a|b"x',
+    "braces": "(ab){2,3}c{3,}d{2}", "braces_empty": "a{3,2}|[z-a]", "epsilon": "()|\"\"",
+    "boundary": "\\b(cat)\\b", "inter": "(.*a.*)&(.*b.*)&~(.*c.*)", "awkward_class": "[\\]\\^\\-\\\\]",
+    "dash_last": "[a-]", "escapes": "\\.\\*\\(", "high_bytes": "~(.)&[^ -~]", "nested": "((((a|b)))*)+",
+    "bad_unclosed": "(a", "bad_brace": "a{", "bad_class": "[a", "bad_count": "a{99999999999}",
+    "bad_interval": "<1-5>", "bad_end": "a)",
+}
+for k, v in CORNERS.items():
+    put("fuzz_regex", k, v)
