@@ -23,6 +23,7 @@
 #ifndef ENGINE_BACKEND_H
 #define ENGINE_BACKEND_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -165,7 +166,43 @@ struct Backend {
      * update number t (1-based). */
     void (*adamw)(Backend *be, float *p, const float *g, float *m, float *v, size_t n, double lr, double beta1,
                   double beta2, double eps, double wd, long t);
+
+    /* ---- regularisers ---- */
+    /* The Epps–Pulley statistic of each column of Y (B,S) against N(0, 1)
+     * (SIGReg, engine/jepa_reg.h; LeJEPA, Balestriero & LeCun, arXiv
+     * 2511.08544, Algorithm 1), on the quadrature of ep_quadrature below:
+     *   stat_s (S, double) = B · Σ_k ω_k [(c_sk − φ_k)² + s_sk²],
+     *   c_sk = (1/B) Σ_b cos(t_k Y[b,s]),  s_sk = (1/B) Σ_b sin(t_k Y[b,s]),
+     * cos, sin and every sum in double. With dY non-NULL, dY (B,S) is
+     * OVERWRITTEN (as cross_entropy's dlogits) with dscale · ∂stat_s/∂Y[b,s]
+     *   = dscale · 2 Σ_k ω_k t_k (s_sk cos(t_k Y[b,s]) − (c_sk − φ_k) sin(t_k Y[b,s])).
+     * dY must not alias Y. B = 0 gives stat = 0 (no samples, no statistic);
+     * S = 0: no-op. */
+    void (*epps_pulley)(Backend *be, double *stat, float *dY, const float *Y, int B, int S, double dscale);
 };
+
+/* ---- regulariser constants shared by every backend ---- */
+
+/* Nodes of the Epps–Pulley quadrature: LeJEPA's Algorithm 1 integrates on 17
+ * equally spaced points t ∈ [−5, 5] with the trapezoid rule and the weight
+ * w(t) = φ(t) = exp(−t²/2), the characteristic function of N(0, 1). The
+ * integrand |φ̂(t) − φ(t)|² w(t) is even in t for real samples (φ̂(−t) is the
+ * conjugate of φ̂(t)), so the engine evaluates the EP_NODES nodes t ≥ 0 and
+ * folds the weights: the same sum, term by term. */
+#define EP_NODES 9
+#define EP_TMAX 5.0
+
+/* t (EP_NODES) = k · EP_TMAX / (EP_NODES − 1); phi = exp(−t²/2); omega = the
+ * folded trapezoid weight times phi: h at t = 0 (the middle node of the
+ * 17), 2h inside, h at t = 5 (two end nodes of weight h/2), h = 0.625. */
+static inline void ep_quadrature(double *t, double *omega, double *phi) {
+    double h = EP_TMAX / (EP_NODES - 1);
+    for (int k = 0; k < EP_NODES; k++) {
+        t[k] = k * h;
+        phi[k] = exp(-0.5 * t[k] * t[k]);
+        omega[k] = (k == 0 || k == EP_NODES - 1 ? h : 2.0 * h) * phi[k];
+    }
+}
 
 /* The backends built into this binary, the reference first. *n receives the
  * count. Each is a process-wide instance. */

@@ -547,6 +547,56 @@ static void adamw(Backend *be, float *p, const float *g, float *m, float *v, siz
     }
 }
 
+/* ---- Regularisers ----------------------------------------------------------------- */
+
+#define EP_BLOCK 16 /* columns per task: rows are read once per block */
+
+/* cos(t_k y), sin(t_k y) for the EP_NODES nodes t_k = k·h: one cos and one
+ * sin, then the rotation by h·y (angle addition; error ~k·eps in double). */
+static inline void ep_trig(double y, double h, double *c, double *s) {
+    double c1 = cos(h * y), s1 = sin(h * y);
+    c[0] = 1.0, s[0] = 0.0;
+    for (int k = 1; k < EP_NODES; k++) {
+        c[k] = c[k - 1] * c1 - s[k - 1] * s1;
+        s[k] = s[k - 1] * c1 + c[k - 1] * s1;
+    }
+}
+
+/* Epps–Pulley statistic per column (backend.h): blocks of columns in
+ * parallel, rows in order inside a block (the reference's summation order);
+ * the trigonometric values by ep_trig. */
+static void epps_pulley(Backend *be, double *stat, float *dY, const float *Y, int B, int S, double dscale) {
+    (void)be;
+    double t[EP_NODES], om[EP_NODES], phi[EP_NODES], h = EP_TMAX / (EP_NODES - 1);
+    ep_quadrature(t, om, phi);
+    int nblk = (S + EP_BLOCK - 1) / EP_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int s0 = blk * EP_BLOCK, ns = S - s0 < EP_BLOCK ? S - s0 : EP_BLOCK;
+        double c[EP_BLOCK][EP_NODES] = {{0}}, sn[EP_BLOCK][EP_NODES] = {{0}}, cy[EP_NODES], sy[EP_NODES];
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < ns; j++) {
+                ep_trig(Y[(size_t)b * S + s0 + j], h, cy, sy);
+                for (int k = 0; k < EP_NODES; k++) c[j][k] += cy[k], sn[j][k] += sy[k];
+            }
+        for (int j = 0; j < ns; j++) {
+            double e = 0;
+            for (int k = 0; k < EP_NODES && B > 0; k++) {
+                c[j][k] /= B, sn[j][k] /= B;
+                e += om[k] * ((c[j][k] - phi[k]) * (c[j][k] - phi[k]) + sn[j][k] * sn[j][k]);
+            }
+            stat[s0 + j] = B * e;
+        }
+        for (int b = 0; dY && b < B; b++)
+            for (int j = 0; j < ns; j++) {
+                double g = 0;
+                ep_trig(Y[(size_t)b * S + s0 + j], h, cy, sy);
+                for (int k = 0; k < EP_NODES; k++) g += om[k] * t[k] * (sn[j][k] * cy[k] - (c[j][k] - phi[k]) * sy[k]);
+                dY[(size_t)b * S + s0 + j] = (float)(dscale * 2.0 * g);
+            }
+    }
+}
+
 static Backend CPU = {
     .name = "cpu",
     .set_threads = set_threads, .alloc = cpu_alloc, .free = cpu_free, .zero = cpu_zero,
@@ -562,6 +612,7 @@ static Backend CPU = {
     .row_combine_backward = row_combine_backward, .cross_entropy = cross_entropy,
     .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
     .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
+    .epps_pulley = epps_pulley,
 };
 
 Backend *backend_cpu(void) { return &CPU; }

@@ -10,7 +10,8 @@
     X(linear_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(rope) X(attention_saved) X(attention_forward)          \
     X(attention_backward) X(attention_cached) X(swiglu_forward) X(swiglu_backward) X(embedding_forward)                \
     X(embedding_backward) X(add) X(dropout_forward) X(dropout_backward) X(gather_rows) X(scatter_add_rows) X(row_combine) X(row_combine_backward)             \
-    X(cross_entropy) X(row_stats) X(row_axpby) X(argmax_rows) X(sum_squares) X(scale) X(adamw)
+    X(cross_entropy) X(row_stats) X(row_axpby) X(argmax_rows) X(sum_squares) X(scale) X(adamw)    \
+    X(epps_pulley)
 
 #define AS_ENUM(op) OP_##op,
 #define AS_NAME(op) #op,
@@ -167,6 +168,12 @@ static void adamw(Backend *be, float *p, const float *g, float *m, float *v, siz
     TIMED(adamw, in->adamw(in, p, g, m, v, n, lr, beta1, beta2, eps, wd, t));
 }
 
+/* ---- regularisers ---- */
+
+static void epps_pulley(Backend *be, double *stat, float *dY, const float *Y, int B, int S, double dscale) {
+    TIMED(epps_pulley, in->epps_pulley(in, stat, dY, Y, B, S, dscale));
+}
+
 static const Backend PROF = {
     .name = "prof",
     .set_threads = set_threads, .alloc = alloc, .free = free_, .zero = zero, .upload = upload,
@@ -179,7 +186,7 @@ static const Backend PROF = {
     .dropout_backward = dropout_backward, .gather_rows = gather_rows, .scatter_add_rows = scatter_add_rows,
     .row_combine = row_combine, .row_combine_backward = row_combine_backward,
     .cross_entropy = cross_entropy, .row_stats = row_stats, .row_axpby = row_axpby, .argmax_rows = argmax_rows,
-    .sum_squares = sum_squares, .scale = scale, .adamw = adamw,
+    .sum_squares = sum_squares, .scale = scale, .adamw = adamw, .epps_pulley = epps_pulley,
 };
 
 enum { MAX_WRAPPED = 8 };
@@ -192,6 +199,7 @@ Backend *backend_profiled(Backend *inner) {
         if (g_wrap[i].ctx) continue;
         g_wrap[i] = PROF;
         g_wrap[i].ctx = inner;
+        if (!inner->epps_pulley) g_wrap[i].epps_pulley = NULL; /* an optional op stays absent */
         snprintf(g_name[i], sizeof g_name[i], "prof:%s", inner->name);
         g_wrap[i].name = g_name[i];
         return &g_wrap[i];

@@ -504,6 +504,35 @@ static void ref_adamw(Backend *be, float *p, const float *g, float *m, float *v,
     }
 }
 
+/* ---- regularisers ---------------------------------------------------------------- */
+
+/* Epps–Pulley statistic per column (backend.h), plain loops in double. */
+static void ref_epps_pulley(Backend *be, double *stat, float *dY, const float *Y, int B, int S, double dscale) {
+    (void)be;
+    double t[EP_NODES], om[EP_NODES], phi[EP_NODES];
+    ep_quadrature(t, om, phi);
+    for (int s = 0; s < S; s++) {
+        double c[EP_NODES] = {0}, sn[EP_NODES] = {0}, e = 0;
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < EP_NODES; k++) {
+                double y = Y[(size_t)b * S + s];
+                c[k] += cos(t[k] * y);
+                sn[k] += sin(t[k] * y);
+            }
+        for (int k = 0; k < EP_NODES && B > 0; k++) {
+            c[k] /= B, sn[k] /= B;
+            e += om[k] * ((c[k] - phi[k]) * (c[k] - phi[k]) + sn[k] * sn[k]);
+        }
+        stat[s] = B * e;
+        for (int b = 0; dY && b < B; b++) {
+            double y = Y[(size_t)b * S + s], g = 0;
+            for (int k = 0; k < EP_NODES; k++)
+                g += om[k] * t[k] * (sn[k] * cos(t[k] * y) - (c[k] - phi[k]) * sin(t[k] * y));
+            dY[(size_t)b * S + s] = (float)(dscale * 2.0 * g);
+        }
+    }
+}
+
 static Backend REF = {
     .name = "ref",
     .ctx = NULL,
@@ -542,6 +571,7 @@ static Backend REF = {
     .sum_squares = ref_sum_squares,
     .scale = ref_scale,
     .adamw = ref_adamw,
+    .epps_pulley = ref_epps_pulley,
 };
 
 Backend *backend_ref(void) { return &REF; }

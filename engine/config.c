@@ -107,6 +107,21 @@ static const CfgKey SCHEMA[] = {
      "STP length weight of each example (the authors' ablation)", "loss=stp", NULL},
     {"stp_span", CFG_ENUM, F(stp_span), "random", 0, 0, "random|e2e", 1, "random",
      "STP: a random span of the trajectory, or user vs assistant end-to-end (two-view ablation)", "loss=stp", NULL},
+    {"jepa_reg", CFG_ENUM, F(jepa_reg), "none", 0, 0, "none|sigreg|vicreg", 1, "none",
+     "anti-collapse regulariser R on Pred(Enc(Text)) and Enc(Code): sigreg (LeJEPA's Epps-Pulley test on random "
+     "directions) or vicreg (variance hinge + covariance); the loss adds jepa_reg_weight*R (acts with loss=jepa only)",
+     NULL, NULL},
+    {"jepa_reg_weight", CFG_FLOAT, F(jepa_reg_weight), "1", 0, 1e6, NULL, 1, "1",
+     "weight w of the regulariser: L = gamma*L_NTP + lambda*d + w*R (0 = R logged, not trained on); w = lambda "
+     "weighs VICReg as its paper does; SIGReg wants ~0.03 (README \"Collapse diagnostics\")", "jepa_reg!=none", NULL},
+    {"sigreg_slices", CFG_INT, F(sigreg_slices), "256", 1, 65536, NULL, 1, "256",
+     "SIGReg: random unit directions drawn per step (the run's sigreg stream)", "jepa_reg=sigreg", NULL},
+    {"vicreg_var", CFG_FLOAT, F(vicreg_var), "25", 0, 1e6, NULL, 1, "25",
+     "VICReg variance coefficient mu, relative to VICReg's invariance coefficient 25 (R uses mu/25)",
+     "jepa_reg=vicreg", NULL},
+    {"vicreg_cov", CFG_FLOAT, F(vicreg_cov), "1", 0, 1e6, NULL, 1, "1",
+     "VICReg covariance coefficient nu, relative to VICReg's invariance coefficient 25 (R uses nu/25)",
+     "jepa_reg=vicreg", NULL},
     {"lora_rank", CFG_INT, F(lora_rank), "0", 0, 65536, NULL, 1, "0",
      "LoRA rank r (0 = full fine-tuning); base weights, embeddings and LM head frozen", NULL, NULL},
     {"lora_alpha", CFG_FLOAT, F(lora_alpha), "0", 0, 1e6, NULL, 1, "0", "LoRA alpha (0 = 2 * lora_rank); scaling alpha/r",
@@ -485,6 +500,15 @@ int config_validate(const Config *c, char *err, size_t errn) {
     if (jepa && !strcmp(c->jepa_pass, "fused") && !strcmp(c->pred_position, "front") && pred_on_text) {
         snprintf(err, errn, "jepa_pass=fused needs pred_position=back when the Text view carries [PRED] tokens: in "
                  "front of it, the Text view is not a prefix of the NTP sequence (ALGORITHM.md §3)");
+        return -1;
+    }
+    if (!jepa && strcmp(c->jepa_reg, "none")) {
+        snprintf(err, errn, "jepa_reg=%s regularises the JEPA term's embeddings: it needs loss=jepa (loss=%s)",
+                 c->jepa_reg, c->loss);
+        return -1;
+    }
+    if (jepa && !strcmp(c->jepa_reg, "vicreg") && c->batch_size < 2) {
+        snprintf(err, errn, "jepa_reg=vicreg needs batch_size >= 2 (a covariance over the batch)");
         return -1;
     }
     if (jepa && !strcmp(c->jepa_metric, "infonce") && c->batch_size < 2) {

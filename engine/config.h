@@ -69,6 +69,10 @@ typedef struct Config {
     char predictor[CFG_STR_MAX];     /* tokens | linear */
     char stp_weight[CFG_STR_MAX];    /* none | cosine_like | jaccard_like */
     char stp_span[CFG_STR_MAX];      /* random | e2e */
+    char jepa_reg[CFG_STR_MAX];      /* none | sigreg | vicreg (jepa_reg.h) */
+    double jepa_reg_weight;          /* weight w of the regulariser: L += w * R */
+    int sigreg_slices;               /* SIGReg: random directions per step */
+    double vicreg_var, vicreg_cov;   /* VICReg: variance and covariance coefficients (relative to invariance 25) */
     /* LoRA (ALGORITHM.md §5) */
     int lora_rank;                   /* 0 = full fine-tuning */
     double lora_alpha;               /* 0 = 2 * lora_rank */

@@ -200,10 +200,12 @@ int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *P, const f
 }
 
 LossOpts loss_opts(const Config *c) {
-    int jepa = !strcmp(c->loss, "jepa"), stp = !strcmp(c->loss, "stp");
+    int jepa = !strcmp(c->loss, "jepa"), stp = !strcmp(c->loss, "stp"), rk = jepa_reg_kind(c->jepa_reg);
     LossOpts o = {c->gamma, jepa || stp ? c->lambda : 0.0, jepa ? jepa_metric(c->jepa_metric) : NULL, c->infonce_tau,
                   !strcmp(c->pooling, "mean"), !strcmp(c->direction, "code2text"), !strcmp(c->predictor, "linear"),
-                  stp, stp_weight_mode(c->stp_weight), !strcmp(c->stp_span, "e2e"), NULL};
+                  stp, stp_weight_mode(c->stp_weight), !strcmp(c->stp_span, "e2e"), NULL,
+                  {jepa && rk > 0 ? (JepaRegKind)rk : JEPA_REG_NONE, c->jepa_reg_weight, c->sigreg_slices,
+                   c->vicreg_var, c->vicreg_cov, NULL}};
     return o;
 }
 
@@ -281,7 +283,6 @@ static int readout_csr(Backend *be, const Batch *b, const LossOpts *o, LossWork 
     size_t need = (size_t)2 * B + 1 + (size_t)b->n * 2;
     if (need > w->host_csr_cap) {
         free(w->host_csr); free(w->host_w);
-    stp_work_free(&w->stp);
         w->host_csr = malloc(need * sizeof(int));
         w->host_w = malloc(need * sizeof(float));
         w->host_csr_cap = w->host_csr && w->host_w ? need : 0;
@@ -308,10 +309,11 @@ static int readout_csr(Backend *be, const Batch *b, const LossOpts *o, LossWork 
 }
 
 /* The JEPA term of batch b on h (ALGORITHM.md §1): readouts R = [P; T] (2B, C)
- * through row_combine, Pred = P·Wᵀ under predictor=linear, d(Pred, T); with
- * dh its gradient, through the same ops backwards. */
+ * through row_combine, Pred = P·Wᵀ under predictor=linear, d(Pred, T) into
+ * *out and the regulariser R(Pred, T) of o->reg into *reg (jepa_reg.h); with
+ * dh their gradient, through the same ops backwards. */
 static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const LossOpts *o, LossWork *w,
-                     double *out) {
+                     double *out, double *reg) {
     Backend *be = m->be;
     int C = m->cfg.dim, B = b->nex, *csr;
     size_t BC = (size_t)B * C * sizeof(float);
@@ -319,7 +321,9 @@ static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const 
     if (!R || !dR || readout_csr(be, b, o, w, &csr, &cw)) return -1;
     be->row_combine(be, R, h, csr, csr + 2 * B + 1, cw, 2 * B, C);
     float *P = R, *T = R + (size_t)B * C, *dP = dR, *dT = dR + (size_t)B * C;
-    int lin = o->predictor_linear && m->tid_predictor >= 0, grad = dh && o->lambda != 0.0;
+    int regon = o->reg.kind != JEPA_REG_NONE;
+    int lin = o->predictor_linear && m->tid_predictor >= 0;
+    int grad = dh && (o->lambda != 0.0 || (regon && o->reg.weight != 0.0));
     float *PL = P, *dPL = dP;
     if (lin) {
         PL = DEV(w, be, WB_PL, float, BC);
@@ -331,6 +335,10 @@ static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const 
     if (grad && lin) be->zero(be, dPL, BC);
     if (jepa_metric_apply(be, o->metric, PL, T, grad ? dPL : NULL, grad ? dT : NULL, B, C, o->lambda, o->tau, w, out))
         return -1;
+    JepaRegOut ro;
+    if (jepa_reg_apply(be, &o->reg, PL, T, grad ? dPL : NULL, grad ? dT : NULL, B, C, o->reg.weight, &w->reg, &ro))
+        return -1;
+    *reg = ro.r;
     if (!grad) return 0;
     if (lin) be->linear_backward(be, dP, model_grad(m, m->tid_predictor), dPL, P, model_param(m, m->tid_predictor), B, C, C);
     be->row_combine_backward(be, dh, dR, csr, csr + 2 * B + 1, cw, 2 * B, C);
@@ -349,19 +357,21 @@ int loss_step(Model *m, const Batch *b, const LossOpts *o, LossWork *w, LossOut 
     }
     out->ntargets = b->ntargets;
     if (ntp_loss(m, b, h, dh, o->gamma, w, &out->ntp)) return -1;
-    out->jepa = 0.0;
-    if (b->jepa && o->metric && jepa_loss(m, b, h, dh, o, w, &out->jepa)) return -1;
+    out->jepa = out->reg = 0.0;
+    if (b->jepa && o->metric && jepa_loss(m, b, h, dh, o, w, &out->jepa, &out->reg)) return -1;
     if (o->stp && stp_loss(be, b, h, dh, C, o->lambda, o->stp_weight, o->stp_e2e, o->stp_rng, &w->stp, &out->jepa))
         return -1;
-    out->total = o->gamma * out->ntp + o->lambda * out->jepa;
+    out->total = o->gamma * out->ntp + o->lambda * out->jepa + o->reg.weight * out->reg;
     if (backward) return model_backward(m, b, dh);
     return 0;
 }
 
 void loss_work_free(LossWork *w) {
+    stp_work_free(&w->stp);
     if (w->be)
         for (int i = 0; i < LOSS_WORK_SLOTS; i++) w->be->free(w->be, w->slot[i]);
     free(w->host_loss); free(w->host_rows); free(w->host_tgt); free(w->host_stats); free(w->host_coef);
     free(w->host_csr); free(w->host_w);
+    jepa_reg_work_free(&w->reg);
     memset(w, 0, sizeof *w);
 }

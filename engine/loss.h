@@ -1,6 +1,7 @@
 /* Losses (ALGORITHM.md §1): NTP cross-entropy and the JEPA metrics table.
  *
  *   L = gamma * L_NTP + lambda * d(Pred(Enc(Text)), Enc(Code))     (paper eq. 2, 3)
+ *       [+ jepa_reg_weight * R(Pred(Enc(Text)), Enc(Code))]         (jepa_reg.h)
  *
  * Enc reads h, the final-RMSNorm output, at the batch's enc_text / enc_code
  * token indices. Every tensor operation runs on the model's backend; a JEPA
@@ -12,6 +13,7 @@
 
 #include "batch.h"
 #include "config.h"
+#include "jepa_reg.h"
 #include "rng.h"
 #include "stp.h"
 #include "model.h"
@@ -47,16 +49,20 @@ typedef struct LossOpts {
     int predictor_linear;  /* predictor=linear: Pred = Enc · Wᵀ with the model's jepa_predictor.weight */
     int stp, stp_weight, stp_e2e; /* loss=stp (stp.h): the term is computed on the NTP pass itself */
     Rng *stp_rng;          /* span draws (the run's "stp" stream); NULL: fixed spans (tests) */
+    JepaReg reg;           /* anti-collapse regulariser on the JEPA term's two sets (jepa_reg.h); kind NONE:
+                              off. reg.rng: the run's "sigreg" stream (NULL: fixed directions, tests) */
 } LossOpts;
 
-/* The loss options of a run config (metric NULL unless loss=jepa). */
+/* The loss options of a run config (metric NULL unless loss=jepa; reg off
+ * unless loss=jepa, with reg.rng NULL: the caller sets the run's stream). */
 LossOpts loss_opts(const Config *c);
 
 typedef struct LossOut {
     double ntp;      /* token-mean cross-entropy over the batch's targets (nats) */
     double jepa;     /* d, or 0 when the batch carries no views */
-    double total;    /* gamma*ntp + lambda*jepa */
+    double total;    /* gamma*ntp + lambda*jepa + reg.weight*reg */
     int ntargets;
+    double reg;      /* R of the regulariser (jepa_reg.h), 0 when off or the batch carries no views */
 } LossOut;
 
 /* Reusable device buffers of loss_step (on the backend of the model they were
@@ -74,6 +80,7 @@ struct LossWork {
     float *host_w;
     size_t host_csr_cap;
     StpWork stp;
+    JepaRegWork reg;
 };
 
 /* mt->apply: d of P, T device (B, D) into *d; with dP, dT non-NULL they +=
@@ -92,7 +99,8 @@ int jepa_metric_apply(Backend *be, const JepaMetric *mt, const float *P, const f
 int ntp_loss(Model *m, const Batch *b, const float *h, float *dh, double scale, LossWork *w, double *loss);
 
 /* Forward the model on b, compute the losses and, with backward=1, ACCUMULATE
- * the gradient of out->total into m->grads. Returns 0 or -1 (out of memory). */
+ * the gradient of out->total into m->grads. Returns 0 or -1 (out of memory,
+ * or o->reg needs a backend op m->be lacks: jepa_reg.h). */
 int loss_step(Model *m, const Batch *b, const LossOpts *o, LossWork *w, LossOut *out, int backward);
 
 /* Greedy next tokens: for m rows of h device (·, C) picked by rows (host,

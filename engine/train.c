@@ -103,9 +103,10 @@ typedef struct Trainer {
     LossOpts lo;
     int jepa, B, *order;
     long steps_per_epoch, T, step, nan_step;
-    Rng r_order, r_ld, r_drop, r_stp;
+    Rng r_order, r_ld, r_drop, r_stp, r_reg;
     double t_start, t_eval, tokens;
     double win_ntp, win_jepa, win_gn, ep_ntp, ep_jepa; /* sums over the log window and the epoch */
+    double win_reg, ep_reg;                            /* the regulariser's R, over the same batches as jepa */
     int win_n, win_jn, ep_n, ep_jn;
 } Trainer;
 
@@ -231,12 +232,16 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
         if (!(t->curve = fopen(path, "w"))) return errf(err, errn, "%s: cannot write: %s", path, strerror(errno));
         fprintf(t->curve, "kind,step,epoch,ntp_loss,jepa_dist,lr,grad_norm,tokens,seconds,");
         for (int j = 0; j < task_nmetrics(t->task); j++) fprintf(t->curve, "acc_%s,", t->task->metrics[j]);
-        fprintf(t->curve, DIAG_CSV_HEADER "\n");
+        fprintf(t->curve, DIAG_CSV_HEADER ",jepa_reg\n");
     }
     t->jepa = strcmp(c->loss, "jepa") == 0;
     t->lo = loss_opts(c);
     t->r_stp = rng_stream(c->seed, "stp");
     t->lo.stp_rng = &t->r_stp;
+    t->r_reg = rng_stream(c->seed, "sigreg"); /* SIGReg's directions (jepa_reg.h) */
+    t->lo.reg.rng = &t->r_reg;
+    if (t->lo.reg.kind == JEPA_REG_SIGREG && !t->be->epps_pulley)
+        return errf(err, errn, "jepa_reg=sigreg: backend '%s' has no epps_pulley op", t->be->name);
     t->B = c->batch_size < t->train.n ? c->batch_size : t->train.n;
     t->steps_per_epoch = t->B > 0 ? (t->train.n + t->B - 1) / t->B : 0;
     t->T = t->steps_per_epoch * c->epochs;
@@ -252,19 +257,31 @@ static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn
     return 0;
 }
 
+/* The jepa_reg field of curve.csv: the mean R over n batches (sum), empty
+ * when the run has no regulariser or no batch carried the views. */
+static void reg_field(const Trainer *t, double sum, int n, char *buf, size_t bn) {
+    if (t->lo.reg.kind == JEPA_REG_NONE || n == 0) snprintf(buf, bn, "%s", "");
+    else snprintf(buf, bn, "%.6f", sum / n);
+}
+
 /* A curve.csv row and a log line for the window of steps just finished. */
 static void log_window(Trainer *t, int ep, double lr) {
     double el = now_seconds() - t->t_start - t->t_eval, jw = t->win_jn ? t->win_jepa / t->win_jn : 0.0;
-    char eta[32];
+    char eta[32], reg[64], regl[80] = "";
     fmt_duration(el / (t->step + 1) * (t->T - t->step - 1), eta, sizeof eta);
-    if (t->curve)
-        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f,%.*s,,,,,\n", t->step + 1, ep + 1,
-                t->win_ntp / t->win_n, jw, lr, t->win_gn / t->win_n, t->tokens, el, task_nmetrics(t->task), ",,,,");
+    reg_field(t, t->win_reg, t->win_jn, reg, sizeof reg);
+    if (reg[0]) snprintf(regl, sizeof regl, "  reg %s", reg);
+    if (t->curve) { /* the accuracy and diagnostic fields are empty in step rows */
+        fprintf(t->curve, "step,%ld,%d,%.6f,%.6f,%.6g,%.4f,%.0f,%.2f", t->step + 1, ep + 1, t->win_ntp / t->win_n, jw,
+                lr, t->win_gn / t->win_n, t->tokens, el);
+        for (int i = 0; i < task_nmetrics(t->task) + DIAG_CSV_FIELDS; i++) fputc(',', t->curve);
+        fprintf(t->curve, ",%s\n", reg);
+    }
     if (t->log)
-        fprintf(t->log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",
-                t->step + 1, t->T, ep + 1, t->win_ntp / t->win_n, jw, lr, t->win_gn / t->win_n,
+        fprintf(t->log, "step %ld/%ld  epoch %d  ntp %.4f  jepa %.4f%s  lr %.3g  |g| %.3f  %.0f tok/s  ETA %s\n",
+                t->step + 1, t->T, ep + 1, t->win_ntp / t->win_n, jw, regl, lr, t->win_gn / t->win_n,
                 t->tokens / fmax(el, 1e-9), eta);
-    t->win_ntp = t->win_jepa = t->win_gn = 0;
+    t->win_ntp = t->win_jepa = t->win_gn = t->win_reg = 0;
     t->win_n = t->win_jn = 0;
 }
 
@@ -293,8 +310,23 @@ static int train_step(Trainer *t, int ep, int lo_i, int m_ex, char *err, size_t 
     t->win_ntp += out.ntp, t->win_gn += gn, t->win_n++;
     t->ep_ntp += out.ntp, t->ep_n++;
     if (t->b.jepa || t->lo.stp) t->win_jepa += out.jepa, t->win_jn++, t->ep_jepa += out.jepa, t->ep_jn++;
+    t->win_reg += out.reg, t->ep_reg += out.reg;
     if ((t->step + 1) % t->c->log_every == 0 || t->step + 1 == t->T) log_window(t, ep, lr);
     return 0;
+}
+
+/* The log lines of an evaluated epoch: accuracy, spread (cos/erank) and
+ * alignment (matched-minus-mismatched cosine, retrieval against chance). */
+static void log_collapse(FILE *log, const Collapse *cl, int ep, const char *accl, int nev) {
+    int p = cl->has_pred;
+    fprintf(log, "epoch %d: %s on the first %d test examples; cos/erank: "
+            "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep, accl, nev, cl->enc_text.mean_cos,
+            cl->enc_text.erank, cl->enc_code.mean_cos, cl->enc_code.erank, p ? cl->pred.mean_cos : NAN,
+            p ? cl->pred.erank : NAN);
+    fprintf(log, "epoch %d: matched-mismatched cos: Pred %.5f  Enc(Text) %.5f; Code retrieval top-1/top-5 %%: Pred "
+            "%.1f/%.1f  Enc(Text) %.1f/%.1f (chance %.1f/%.1f); cos(mean Pred, <eos> state) %.3f\n", ep,
+            p ? cl->pred_gap : NAN, cl->text_gap, p ? cl->pred_top1 : NAN, p ? cl->pred_top5 : NAN, cl->text_top1,
+            cl->text_top5, cl->chance_top1, cl->chance_top5, p ? cl->pred_eos_cos : NAN);
 }
 
 /* Accuracy on the first epoch_eval_limit test examples after epoch ep, into curve.csv. */
@@ -311,22 +343,19 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
     eo.vo.tok = &t->tok;
     eo.vo.cache = &t->test_ids;
     Collapse cl;
-    char diag[256];
+    char diag[512], reg[64];
     if (diag_collapse(&t->m, t->test.ex, nev, &eo, t->jepa, &cl, err, errn)) return -1;
     diag_collapse_csv(&cl, diag, sizeof diag);
+    reg_field(t, t->ep_reg, t->ep_jn, reg, sizeof reg);
     t->t_eval += now_seconds() - t0;
     char accs[256], accl[256];
     csv_metrics(&er, accs, sizeof accs);
     fmt_metrics(&er, accl, sizeof accl);
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s\n", t->step, ep + 1,
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s,%s\n", t->step, ep + 1,
                 t->ep_ntp / fmax(t->ep_n, 1), t->ep_jn ? t->ep_jepa / t->ep_jn : 0.0, t->tokens,
-                now_seconds() - t->t_start, accs, diag);
-    if (t->log)
-        fprintf(t->log, "epoch %d: %s on the first %d test examples; cos/erank: "
-                "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep + 1, accl,
-                nev, cl.enc_text.mean_cos, cl.enc_text.erank, cl.enc_code.mean_cos,
-                cl.enc_code.erank, cl.has_pred ? cl.pred.mean_cos : NAN, cl.has_pred ? cl.pred.erank : NAN);
+                now_seconds() - t->t_start, accs, diag, reg);
+    if (t->log) log_collapse(t->log, &cl, ep + 1, accl, nev);
     return 0;
 }
 
@@ -336,7 +365,7 @@ static int train_epochs(Trainer *t, char *err, size_t errn) {
     t->t_start = now_seconds();
     for (int ep = 0; ep < c->epochs; ep++) {
         rng_shuffle(&t->r_order, t->order, t->train.n);
-        t->ep_ntp = t->ep_jepa = 0;
+        t->ep_ntp = t->ep_jepa = t->ep_reg = 0;
         t->ep_n = t->ep_jn = 0;
         for (long s = 0; s < t->steps_per_epoch; s++, t->step++) {
             int lo_i = (int)(s * t->B), m_ex = t->train.n - lo_i < t->B ? t->train.n - lo_i : t->B;
@@ -355,6 +384,7 @@ static int time_steps(Trainer *t) {
     LossOpts to = t->lo;
     if (!to.metric) { to.metric = jepa_metric(t->c->jepa_metric); to.lambda = t->c->lambda; }
     to.stp = 0, to.stp_rng = NULL;
+    to.reg.rng = NULL; /* fixed SIGReg directions: the run's "sigreg" stream is not advanced */
     TrainResult *r = t->res;
     if (batch_build(&t->b, t->train.ex, t->order, t->B, &t->vo, 0)) return -1;
     r->ntp_step_ms = time_step(&t->m, &t->b, &to, &t->w);
@@ -387,16 +417,18 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
     eo.vo.tok = &t->tok;
     eo.vo.cache = &t->test_ids;
     Collapse cl;
-    char diag[256];
+    char diag[512], reg[64];
     if (diag_collapse(&t->m, t->test.ex, t->test.n, &eo, t->jepa, &cl, err, errn)) return -1;
     diag_collapse_csv(&cl, diag, sizeof diag);
+    reg_field(t, t->ep_reg, t->ep_jn, reg, sizeof reg);
     res->eval_s = now_seconds() - t0;
     char accs[256], accl[256];
     csv_metrics(er, accs, sizeof accs);
     fmt_metrics(er, accl, sizeof accl);
     if (t->curve)
-        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s\n", t->step, c->epochs, res->ntp_loss,
-                res->jepa_dist, t->tokens, now_seconds() - t->t_start, accs, diag);
+        fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s,%s\n", t->step, c->epochs, res->ntp_loss,
+                res->jepa_dist, t->tokens, now_seconds() - t->t_start, accs, diag, reg);
+    if (t->log) log_collapse(t->log, &cl, c->epochs, accl, t->test.n);
     if (t->train.n > 0 && time_steps(t)) return errf(err, errn, "out of memory (step timing)");
     if (t->log)
         fprintf(t->log, "done: %s  (%d test examples)  train %.1fs  eval %.1fs  %.0f "

@@ -25,13 +25,12 @@
  * (DIAG_CSV_HEADER's names); null where not computed or not finite. */
 static void add_collapse(cJSON *o, const Collapse *cl) {
     cJSON *c = cJSON_AddObjectToObject(o, "collapse");
-    const char *names[] = {"enc_text_cos", "enc_code_cos", "pred_text_cos", "enc_text_erank", "enc_code_erank",
-                           "pred_text_erank"};
-    double v[] = {cl->enc_text.mean_cos, cl->enc_code.mean_cos, cl->pred.mean_cos,
-                  cl->enc_text.erank, cl->enc_code.erank, cl->pred.erank};
-    for (int i = 0; i < 6; i++) {
-        if ((i % 3 == 2 && !cl->has_pred) || !isfinite(v[i])) cJSON_AddNullToObject(c, names[i]);
-        else cJSON_AddNumberToObject(c, names[i], v[i]);
+    double v[DIAG_CSV_FIELDS];
+    int has[DIAG_CSV_FIELDS];
+    diag_collapse_values(cl, v, has);
+    for (int i = 0; i < DIAG_CSV_FIELDS; i++) {
+        if (has[i]) cJSON_AddNumberToObject(c, diag_csv_names[i], v[i]);
+        else cJSON_AddNullToObject(c, diag_csv_names[i]);
     }
 }
 
@@ -41,9 +40,11 @@ int cmd_loss(int argc, char **argv) {
                "  Loads CHECKPOINT_DIR (model.safetensors + config.json) and prints as JSON the token-mean\n"
                "  NTP loss and the mean JEPA distance over the first N examples (N = 0: all). The loss\n"
                "  options (loss, k, jepa_metric, jepa_pass, system_prompt, ntp_targets, lambda, gamma)\n"
-               "  are the run's, from config.json, overridden by key=value. \"collapse\" holds the mean pairwise\n"
-               "  cosine and the effective rank of Enc(Text), Enc(Code) and (loss=jepa) Pred(Enc(Text)) over\n"
-               "  those examples (README \"Collapse diagnostics\"; null when not computed).\n");
+               "  are the run's, from config.json, overridden by key=value. \"collapse\" holds the collapse diagnostics\n"
+               "  of those examples, named as curve.csv's columns: mean pairwise cosine and effective rank of\n"
+               "  Enc(Text), Enc(Code) and (loss=jepa) Pred(Enc(Text)), matched-minus-mismatched cosine,\n"
+               "  Text->Code retrieval top-1/top-5 with their chance levels, and the cosine of the mean Pred\n"
+               "  vector with the <eos>-predicting state (README \"Collapse diagnostics\"; null when not computed).\n");
         return 0;
     }
     if (argc < 3) { fprintf(stderr, "usage: harness loss CHECKPOINT_DIR JSONL N [key=value...]\n"); return 2; }

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "probe_run.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "diagnostics.h"
 #include "errmsg.h"
 #include "store.h"
 #include "tokenizer.h"
@@ -89,8 +91,72 @@ static int write_tokens(const Tokenizer *tok, const Dataset *d, const char *dir,
     return rc;
 }
 
+/* The whole of file path (NUL-terminated, malloc'd) into *text. 0 or -1 with err. */
+static int slurp(const char *path, char **text, char *err, size_t errn) {
+    FILE *f = fopen(path, "rb");
+    *text = NULL;
+    if (!f) return errf(err, errn, "%s: cannot read: %s", path, strerror(errno));
+    size_t cap = 1 << 14, len = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0)
+        if ((len += got) + 1 == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); buf = NULL; }
+            buf = nb;
+        }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) { free(buf); return errf(err, errn, "%s: cannot read", path); }
+    buf[len] = 0;
+    *text = buf;
+    return 0;
+}
+
+/* probe.json in dir gets "collapse": {DIAG_CSV_HEADER's names: value or null}
+ * of cl (engine/diagnostics.h; README "Collapse diagnostics"). 0 or -1 with err. */
+static int add_collapse_json(const char *dir, const Collapse *cl, char *err, size_t errn) {
+    char path[1100], *text;
+    snprintf(path, sizeof path, "%s/probe.json", dir);
+    if (slurp(path, &text, err, errn)) return -1;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(o)) { cJSON_Delete(o); return errf(err, errn, "%s: not a JSON object", path); }
+    double v[DIAG_CSV_FIELDS];
+    int has[DIAG_CSV_FIELDS];
+    diag_collapse_values(cl, v, has);
+    cJSON_DeleteItemFromObject(o, "collapse");
+    cJSON *c = cJSON_AddObjectToObject(o, "collapse");
+    for (int i = 0; c && i < DIAG_CSV_FIELDS; i++) {
+        if (has[i]) cJSON_AddNumberToObject(c, diag_csv_names[i], v[i]);
+        else cJSON_AddNullToObject(c, diag_csv_names[i]);
+    }
+    if (c) cJSON_AddNumberToObject(c, "n", cl->n);
+    char *js = c ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!js) return errf(err, errn, "out of memory");
+    FILE *f = fopen(path, "w");
+    int bad = !f || fprintf(f, "%s\n", js) < 0;
+    if (f && fclose(f)) bad = 1;
+    free(js);
+    return bad ? errf(err, errn, "%s: cannot write", path) : 0;
+}
+
+/* The collapse diagnostics of the probed examples (Pred included, as the
+ * probe's pred_text.npy) into probe.json, and their summary to log. */
+static int probe_collapse(const ProbeTarget *t, Model *m, const Dataset *d, const EncodeOpts *eo, FILE *log,
+                          char *err, size_t errn) {
+    Collapse cl;
+    if (diag_collapse(m, d->ex, d->n, eo, 1, &cl, err, errn) || add_collapse_json(t->out, &cl, err, errn)) return -1;
+    fprintf(log, "probe: collapse: Pred cos %.4f erank %.2f; matched-mismatched cos Pred %.5f Enc(Text) %.5f; Code "
+            "retrieval top-1 %% Pred %.1f Enc(Text) %.1f (chance %.2f); cos(mean Pred, <eos> state) %.3f\n",
+            cl.pred.mean_cos, cl.pred.erank, cl.pred_gap, cl.text_gap, cl.pred_top1, cl.text_top1, cl.chance_top1,
+            cl.pred_eos_cos);
+    return 0;
+}
+
 /* Encode and probe d with m under tok (its token ids cached once, as a
- * training run caches its splits), then write tokens.csv. */
+ * training run caches its splits), then write tokens.csv and the collapse
+ * diagnostics (probe_collapse). */
 static int probe_data(const ProbeTarget *t, const Config *cfg, Model *m, const Tokenizer *tok, const Dataset *d,
                       const ProbeOpts *po, FILE *log, ProbeResult *r, char *warn, size_t warnn, char *err,
                       size_t errn) {
@@ -106,6 +172,7 @@ static int probe_data(const ProbeTarget *t, const Config *cfg, Model *m, const T
         if (t->seed_from_run) o.tsne_o.seed = cfg->seed;
         rc = probe_model(m, d->ex, d->n, &eo, &o, t->out, r, warn, warnn, err, errn);
     }
+    if (rc == 0) rc = probe_collapse(t, m, d, &eo, log, err, errn);
     if (rc == 0) rc = write_tokens(tok, d, t->out, log, err, errn);
     token_cache_free(&ids);
     return rc;

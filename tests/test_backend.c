@@ -1489,3 +1489,94 @@ Test(reference, row_combine_known_answers, .init = fd_setup, .fini = fd_teardown
     static const float dwant[6] = {-1, -2, 10, 12, 1, 2}; /* src_1: 2·dout_2 + dout_3 − dout_3 */
     for (int i = 0; i < 6; i++) cr_expect_eq(ds[i], dwant[i], "dsrc[%d] = %g, want %g", i, ds[i], dwant[i]);
 }
+
+/* ==== regularisers: epps_pulley (SIGReg's Epps–Pulley statistic, engine/jepa_reg.h) ================== *
+ * Parity on every backend (statistic and dY, dY = NULL leaves it alone), finite differences of dY on the
+ * reference, and the reference's statistic against LeJEPA's Algorithm 1 written out here: the 17-point
+ * trapezoid on [−5, 5] with weight exp(−t²/2), no folding. */
+
+typedef struct EpCase { int B, S, grad; double dscale; } EpCase;
+
+static double op_ep(Backend *be, void **d, const void *a) {
+    const EpCase *k = a;
+    be->epps_pulley(be, d[1], k->grad ? d[2] : NULL, d[0], k->B, k->S, k->dscale);
+    return 0;
+}
+
+static void check_ep(Backend *be) {
+    cr_assert_not_null(be->epps_pulley, "[%s] has no epps_pulley", be->name);
+    static const int shapes[][2] = {{0, 3}, {1, 1}, {3, 5}, {7, 33}, {32, 256}, {257, 17}};
+    Rng rg = rng_stream(14, "epps_pulley");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int grad = 0; grad < 2; grad++) {
+            EpCase k = {shapes[s][0], shapes[s][1], grad, 0.37};
+            size_t n = (size_t)k.B * k.S;
+            float *Y = randn(&rg, n, s % 2 ? 1.0 : 0.3); /* near and far from N(0, 1) */
+            Buf b[] = {{"Y", 'f', IN, n, Y, 0},
+                       {"stat", 'd', OUT, (size_t)k.S, randd(&rg, (size_t)k.S, 1), 0},
+                       {"dY", 'f', grad ? OUT : IN, n, randn(&rg, n, 1), 0}};
+            char what[64];
+            snprintf(what, sizeof what, "epps_pulley B%d S%d%s", k.B, k.S, grad ? "" : " dY=NULL");
+            Run r;
+            parity(be, op_ep, &k, b, 3, 1e-6, &r, what);
+        }
+}
+
+Test(backend, epps_pulley) { each_target(check_ep); }
+
+typedef struct EpCtx { int B, S; double dscale; float *Y; double *stat; } EpCtx;
+static double ep_loss(void *p) {
+    EpCtx *c = p;
+    R->epps_pulley(R, c->stat, NULL, c->Y, c->B, c->S, 1.0);
+    double s = 0;
+    for (int i = 0; i < c->S; i++) s += c->stat[i];
+    return c->dscale * s;
+}
+
+/* dY = ∂(dscale·Σ_s stat_s)/∂Y on every coordinate, samples spread and clustered */
+Test(reference, fd_epps_pulley, .init = fd_setup, .fini = fd_teardown) {
+    Rng rg = rng_stream(62, "fd");
+    EpCtx c = {6, 4, 0.7, randn(&rg, 24, 1), hnew(4 * sizeof(double))};
+    for (int i = 0; i < 6; i++) c.Y[i * 4 + 3] = 0.2f + 0.01f * c.Y[i * 4 + 3]; /* a near-collapsed column */
+    float *dY = hnew(24 * 4);
+    R->epps_pulley(R, c.stat, dY, c.Y, c.B, c.S, c.dscale);
+    grad_check(ep_loss, &c, c.Y, dY, 24, 1.0 / 64, 1e-4, 1e-5, "ref epps_pulley dY");
+}
+
+/* LeJEPA's Algorithm 1 as written (17 points on [−5, 5], torch.trapz of |ecf − φ|²·φ, times N), per column */
+static double ep_algorithm1(const float *Y, int B, int S, int s) {
+    double t[17], err[17], T = 0;
+    for (int k = 0; k < 17; k++) {
+        t[k] = -5.0 + 10.0 * k / 16;
+        double re = 0, im = 0, phi = exp(-0.5 * t[k] * t[k]);
+        for (int b = 0; b < B; b++) re += cos(t[k] * Y[(size_t)b * S + s]), im += sin(t[k] * Y[(size_t)b * S + s]);
+        re /= B, im /= B;
+        err[k] = ((re - phi) * (re - phi) + im * im) * phi;
+    }
+    for (int k = 0; k < 16; k++) T += 0.5 * (err[k] + err[k + 1]) * (t[k + 1] - t[k]);
+    return T * B;
+}
+
+Test(reference, epps_pulley_known_answers, .init = fd_setup, .fini = fd_teardown) {
+    Rng rg = rng_stream(63, "ep");
+    enum { B = 50, S = 6 };
+    float *Y = randn(&rg, B * S, 1);
+    for (int b = 0; b < B; b++) Y[b * S + 4] *= 3.0f, Y[b * S + 5] = 0.0f; /* a wide column; a collapsed one at 0 */
+    double st[S];
+    R->epps_pulley(R, st, NULL, Y, B, S, 1.0);
+    for (int s = 0; s < S; s++) {
+        double want = ep_algorithm1(Y, B, S, s);
+        cr_expect(fabs(st[s] - want) <= 1e-12 * fabs(want), "column %d: %.15g, Algorithm 1 %.15g", s, st[s], want);
+    }
+    /* every sample at 0: φ̂ = 1, so stat = B·∫(1 − φ)²φ on the quadrature (≈ 0.41·B in the limit) */
+    double t[EP_NODES], om[EP_NODES], phi[EP_NODES], want = 0;
+    ep_quadrature(t, om, phi);
+    for (int k = 0; k < EP_NODES; k++) want += om[k] * (1 - phi[k]) * (1 - phi[k]);
+    cr_expect(fabs(st[5] - B * want) <= 1e-12 * B * want, "collapsed column %.12g, want %.12g", st[5], B * want);
+    cr_expect(fabs(want - 0.4089231) < 1e-5, "∫(1 − φ)²φ = √(2π) − 2√π + √(2π/3) = 0.4089231, quadrature %.7f", want);
+    cr_expect(st[4] > 3 * st[0] && st[5] > 3 * st[0], "the wide and collapsed columns test far from N(0, 1)");
+    /* B = 0: no statistic; S = 0: nothing written */
+    double z[2] = {NAN, NAN};
+    R->epps_pulley(R, z, NULL, Y, 0, 2, 1.0);
+    cr_expect(z[0] == 0.0 && z[1] == 0.0, "B = 0 gives 0");
+}
