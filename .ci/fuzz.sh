@@ -27,7 +27,7 @@ fi
 rm -f /tmp/fuzz_probe.$$
 
 # -fno-sanitize-recover: a UBSan report stops the target (a finding), as ASan's do.
-cmake -S "$ROOT" -B "$BUILD" -DFUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$ROOT" -B "$BUILD" -DFUZZ=ON -DCUDA=OFF -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_C_FLAGS="-fsanitize=float-cast-overflow -fno-sanitize-recover=all" >/dev/null
 TARGETS="${FUZZ_TARGETS:-$(cd "$ROOT/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//' | tr '\n' ' ')}"
 # shellcheck disable=SC2086

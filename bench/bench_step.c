@@ -5,7 +5,10 @@
  *
  * Times 8 NTP steps and 8 JEPA steps (forward + backward, no update) on the
  * first batches of the train split, through the profiling backend. Shape
- * keys and lora_rank (with its dropout) apply. */
+ * keys, lora_rank (with its dropout) and device (cpu, ref, cuda) apply. On
+ * an asynchronous device (cuda) the step times wait for the device's queue;
+ * the per-op table then shows host-side time, each op charged with the queued
+ * work it waited for (backend_prof.h). */
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -22,6 +25,12 @@
 #include "train.h"
 
 #define STEPS 8
+
+/* Waits until the device has run every queued op (a download synchronises; backend.h). */
+static void device_wait(Model *m) {
+    float g;
+    m->be->download(m->be, &g, m->grads, sizeof g);
+}
 
 int main(int argc, char **argv) {
     if (!getenv("OMP_WAIT_POLICY")) { /* as harness/main.c: passive OpenMP threads leave the cores to OpenBLAS */
@@ -41,7 +50,7 @@ int main(int argc, char **argv) {
         if (config_set(&c, key, eq + 1, err, sizeof err)) { fprintf(stderr, "bench_step: %s\n", err); return 2; }
     }
     Backend *be = backend_by_name(c.device);
-    if (!be) { fprintf(stderr, "bench_step: no backend '%s'\n", c.device); return 2; }
+    if (!be) { fprintf(stderr, "bench_step: device '%s': %s\n", c.device, backend_unavailable(c.device)); return 2; }
     be->set_threads(be, c.threads);
     char path[1024];
     dataset_path(c.dataset, "train", path, sizeof path);
@@ -64,8 +73,8 @@ int main(int argc, char **argv) {
     if (!lo.metric) lo.metric = jepa_metric(c.jepa_metric), lo.lambda = c.lambda; /* the JEPA step of an NTP config */
     Batch b = {0};
     LossWork w = {0};
-    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, threads %d\n\n", c.model,
-           m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.threads);
+    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, threads %d\n\n",
+           c.model, m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.threads);
     double ms[2];
     for (int jepa = 0; jepa <= 1; jepa++) {
         int *idx = malloc((size_t)c.batch_size * sizeof(int));
@@ -75,12 +84,13 @@ int main(int argc, char **argv) {
             int lo_i = (s < 0 ? 0 : s) * c.batch_size;
             for (int i = 0; i < c.batch_size; i++) idx[i] = (lo_i + i) % d.n;
             batch_build(&b, d.ex, idx, c.batch_size, &vo, jepa);
-            if (s == 0) { backend_prof_reset(); t0 = now_seconds(); }
+            if (s == 0) { device_wait(&m); backend_prof_reset(); t0 = now_seconds(); }
             LossOut out;
             model_zero_grads(&m);
             if (loss_step(&m, &b, &lo, &w, &out, 1)) { fprintf(stderr, "bench_step: out of memory\n"); return 1; }
             if (s >= 0) tokens += b.n;
         }
+        device_wait(&m);
         double sec = now_seconds() - t0;
         ms[jepa] = sec / STEPS * 1e3;
         printf("## %s step: %.1f ms, %.0f tokens/s (%.0f tokens per step)\n\n", jepa ? "JEPA" : "NTP", ms[jepa],

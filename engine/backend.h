@@ -27,6 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Functions that CUDA device code calls too (dropout masks). */
+#ifdef __CUDACC__
+#define BACKEND_HD __host__ __device__
+#else
+#define BACKEND_HD
+#endif
+
 /* Which keys a query may attend to (ALGORITHM.md §3): token i sees token j iff
  * j <= i, both are in the same row, and vis[seg[i]*nseg + seg[j]]. */
 typedef struct AttnLayout {
@@ -207,19 +218,27 @@ static inline void ep_quadrature(double *t, double *omega, double *phi) {
 /* The backends built into this binary, the reference first. *n receives the
  * count. Each is a process-wide instance. */
 Backend **backend_all(int *n);
-/* Backend by name ("ref", "cpu", ...); NULL when not built. */
+/* Backend by name ("ref", "cpu", "cuda"); NULL when not built or not usable. */
 Backend *backend_by_name(const char *name);
+/* Why backend_by_name(name) is NULL, for error messages: "not built into
+ * this binary ...", "no CUDA device found (...)", or "no such backend ...";
+ * NULL when the backend is available. */
+const char *backend_unavailable(const char *name);
 
 /* The reference backend: plain loops, single thread (backend_ref.c). */
 Backend *backend_ref(void);
 /* The CPU backend: OpenBLAS + OpenMP (backend_cpu.c). */
 Backend *backend_cpu(void);
+/* The CUDA backend (backend_cuda.cu, built with -DCUDA=ON): fp32 on the
+ * first GPU, one stream, cuBLAS GEMMs; NULL when no device is usable at run
+ * time. Declared in every build; defined only when HAVE_CUDA. */
+Backend *backend_cuda(void);
 
 /* The counter hash behind dropout masks: uniform in [0,1) (24 bits) from
  * (key, i), i < 2^32 per call. Two rounds of the lowbias32 integer mixer
  * (Wellons), 32-bit arithmetic only, so CPU loops vectorise with AVX2 and a
  * GPU computes the same bits. Shared by every backend so masks agree. */
-static inline uint32_t dropout_mix32(uint32_t z) {
+static inline BACKEND_HD uint32_t dropout_mix32(uint32_t z) {
     z ^= z >> 16;
     z *= 0x7feb352dU;
     z ^= z >> 15;
@@ -228,10 +247,14 @@ static inline uint32_t dropout_mix32(uint32_t z) {
     return z;
 }
 
-static inline float dropout_uniform(uint64_t key, uint64_t i) {
+static inline BACKEND_HD float dropout_uniform(uint64_t key, uint64_t i) {
     uint32_t z = dropout_mix32((uint32_t)i ^ (uint32_t)key);
     z = dropout_mix32(z + (uint32_t)(key >> 32));
     return (float)(z >> 8) * (1.0f / 16777216.0f);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #ifdef HAVE_CUDA
-Backend *backend_cuda(void);
+#include "backend_cuda.h"
 #endif
 
 Backend **backend_all(int *n) {
@@ -28,4 +28,17 @@ Backend *backend_by_name(const char *name) {
     for (int i = 0; name && i < n; i++)
         if (!strcmp(all[i]->name, name)) return all[i];
     return NULL;
+}
+
+const char *backend_unavailable(const char *name) {
+    if (backend_by_name(name)) return NULL;
+    if (name && !strcmp(name, "cuda")) {
+#ifdef HAVE_CUDA
+        const char *why = backend_cuda_unavailable();
+        return why ? why : "no CUDA device found";
+#else
+        return "not built into this binary (configure with -DCUDA=ON or AUTO on a machine with nvcc)";
+#endif
+    }
+    return "no such backend (ref, cpu, cuda)";
 }

@@ -149,8 +149,9 @@ static const CfgKey SCHEMA[] = {
     {"seed", CFG_U64, F(seed), "82", 0, 1.8e19, NULL, 1, NULL, "run seed (feeds every random stream)", NULL, NULL},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, NULL, 0, NULL,
      "CPU threads (0 = all cores; harness run -j N splits the cores)", NULL, NULL},
-    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu|ref", 0, NULL,
-     "backend: cpu (OpenBLAS + OpenMP) or ref (the plain-loop reference, slow; for checking)", NULL, NULL},
+    {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu|ref|cuda", 0, NULL,
+     "backend: cpu (OpenBLAS + OpenMP), ref (the plain-loop reference, slow; for checking) or cuda (fp32 on the "
+     "first GPU; builds configured with CUDA)", NULL, NULL},
     {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0, NULL,
      "write checkpoint/ (safetensors + config.json) at the end of the run", NULL, NULL},
     {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0, NULL,

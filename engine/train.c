@@ -204,7 +204,8 @@ static int setup_tokenizer(Trainer *t, const char *run_dir, char *err, size_t er
 static int trainer_setup(Trainer *t, const char *run_dir, char *err, size_t errn) {
     const Config *c = t->c;
     char path[1024], note[1024];
-    if (!(t->be = backend_by_name(c->device))) return errf(err, errn, "device '%s' is not built into this binary", c->device);
+    if (!(t->be = backend_by_name(c->device)))
+        return errf(err, errn, "device '%s': %s", c->device, backend_unavailable(c->device));
     t->be->set_threads(t->be, c->threads);
     t->res->threads_used = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (load_data(t, err, errn)) return -1;
