@@ -2,6 +2,7 @@
  * command-line errors, harness loss. Runs the built `harness` binary. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -517,9 +518,18 @@ Test(harness, failed_run_says_why, .timeout = 120) {
 }
 
 /* The pid of a child of parent running `harness train`, or 0. */
+/* The pid of parent's child whose command line has a "train" argument, or 0. Walks
+ * /proc's entries rather than every possible pid, so that a scan stays cheap on a
+ * loaded machine. */
 static pid_t train_child(pid_t parent) {
-    char path[64], buf[1024];
-    for (int pid = 2; pid < 4194304; pid++) {
+    char path[300], buf[1024];
+    DIR *dir = opendir("/proc");
+    if (!dir) return 0;
+    pid_t found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(dir))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 1) continue;
         snprintf(path, sizeof path, "/proc/%d/stat", pid);
         FILE *f = fopen(path, "r");
         if (!f) continue;
@@ -533,9 +543,10 @@ static pid_t train_child(pid_t parent) {
         if (!(f = fopen(path, "rb"))) continue;
         n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
-        if (n > 0 && memmem(buf, n, "train\0", 6)) return pid;
+        if (n > 0 && memmem(buf, n, "train\0", 6)) found = pid;
     }
-    return 0;
+    closedir(dir);
+    return found;
 }
 
 /* A run killed by a signal: harness run records it failed with the signal's name, and
@@ -555,7 +566,7 @@ Test(harness, killed_run_says_which_signal, .timeout = 240) {
     }
     pid_t child = 0;
     time_t t0 = time(NULL);
-    while (!(child = train_child(pid)) && time(NULL) - t0 < 60) usleep(50000);
+    while (!(child = train_child(pid)) && time(NULL) - t0 < 180) usleep(50000);
     cr_assert(child > 0, "no harness train child found");
     kill(child, SIGKILL);
     int st;
