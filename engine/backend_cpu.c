@@ -152,42 +152,7 @@ static void rope(Backend *be, float *x, const int *pos, const float *cs, const f
     }
 }
 
-/* ---- Attention ----------------------------------------------------------------
- * One query: p_j = softmax_j(scale q·k_j) over visible keys j, out = sum_j p_j v_j.
- * Keys are rows of K with stride `ks`; mask[j] = 0 hides key j (NULL: all
- * visible). p (nkeys) receives the probabilities (0 for hidden keys). */
-static void attend_one(float *out, float *p, const float *q, const float *K, const float *V, int ks, int nkeys,
-                       const unsigned char *mask, float scale, int hd) {
-    float mx = -INFINITY;
-    for (int j = 0; j < nkeys; j++) {
-        if (mask && !mask[j]) { p[j] = -INFINITY; continue; }
-        const float *kj = K + (size_t)j * ks;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int d = 0; d < hd; d++) s += q[d] * kj[d];
-        s *= scale;
-        p[j] = s;
-        if (s > mx) mx = s;
-    }
-    memset(out, 0, (size_t)hd * sizeof *out);
-    if (mx == -INFINITY) { /* no visible key: zero output, zero probabilities */
-        for (int j = 0; j < nkeys; j++) p[j] = 0.0f;
-        return;
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < nkeys; j++) {
-        float e = p[j] == -INFINITY ? 0.0f : expf_fast(p[j] - mx);
-        p[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < nkeys; j++) {
-        if (p[j] == 0.0f) continue;
-        p[j] *= inv;
-        const float *vj = V + (size_t)j * ks;
-        for (int d = 0; d < hd; d++) out[d] += p[j] * vj[d];
-    }
-}
+/* ---- Attention ---------------------------------------------------------------- */
 
 /* Training attention through OpenBLAS, per (row, head): S = scale Q Kᵀ (T, T)
  * into the probabilities buffer, mask + softmax in place (0 for hidden
@@ -315,10 +280,98 @@ static int attention_backward(Backend *be, float *dqkv, const float *dout, const
     return failed ? -1 : 0;
 }
 
+/* Scores p (nh, nkeys) of heads h0..h0+nh-1 of one token: p[h][j] =
+ * scale·(q_h·k_j), keys rows of K with stride ks (kv head g at column g*hd).
+ * The dot product is summed in one fixed order for every head_dim: eight
+ * lane sums over d ≡ i (mod 8) for d < hd8 = hd rounded down to 8, each a
+ * running sum of rounded products from 0; the leftover d >= hd8 fused
+ * (fmaf) into lane 0 in order; then 0 + lane 0 + ... + lane 7 in lane order.
+ * This is the order of GCC's vectorised `omp simd reduction` loop with
+ * 8-float vectors (AVX2), which this backend's cached attention used before,
+ * so decoding outputs stay bit for bit the same. Contraction into FMA is off
+ * here, as it was in that loop: the products are rounded. */
+__attribute__((optimize("fp-contract=off"))) static void cached_scores(float *p, const float *q, const float *K,
+                                                                        int ks, int nkeys, int h0, int nh, int grp,
+                                                                        int hd, float scale) {
+    int hd8 = hd / 8 * 8;
+    for (int j = 0; j < nkeys; j++) {
+        const float *kj = K + (size_t)j * ks;
+        for (int h = 0; h < nh; h++) {
+            const float *qh = q + (size_t)(h0 + h) * hd, *kh = kj + (size_t)((h0 + h) / grp) * hd;
+            float lane[8] = {0}, s = 0.0f;
+            for (int d = 0; d < hd8; d += 8)
+                for (int i = 0; i < 8; i++) lane[i] = lane[i] + qh[d + i] * kh[d + i];
+            for (int d = hd8; d < hd; d++) lane[0] = fmaf(qh[d], kh[d], lane[0]);
+            for (int i = 0; i < 8; i++) s = s + lane[i];
+            p[(size_t)h * nkeys + j] = s * scale;
+        }
+    }
+}
+
+/* out_h (hd) = Σ_j p_j v_j over nkeys rows of V (stride ks) with p (nkeys),
+ * accumulated per element in slot order from 0 (p_j = 0 skipped), 32
+ * elements at a time in registers. */
+static void cached_mix(float *out, const float *p, const float *V, int ks, int nkeys, int hd) {
+    int d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+        float acc[32] = {0};
+        for (int j = 0; j < nkeys; j++) {
+            float pj = p[j];
+            if (pj == 0.0f) continue;
+            const float *vj = V + (size_t)j * ks + d0;
+            for (int d = 0; d < 32; d++) acc[d] += pj * vj[d];
+        }
+        memcpy(out + d0, acc, sizeof acc);
+    }
+    for (int d = d0; d < hd; d++) out[d] = 0.0f;
+    for (int j = 0; j < nkeys && d0 < hd; j++) {
+        float pj = p[j];
+        if (pj == 0.0f) continue;
+        const float *vj = V + (size_t)j * ks;
+        for (int d = d0; d < hd; d++) out[d] += pj * vj[d];
+    }
+}
+
+/* Decoding attention, heads h0..h0+nh-1 of one token over its sequence's
+ * nkeys cached slots: p_j = softmax_j(scale q_h·k_j), out_h = Σ_j p_j v_j.
+ * K, V point at slot 0 of the sequence (rows of ks floats, kv head g at
+ * column g*hd); q and out at the token's head 0; p (nh, nkeys) is scratch.
+ * Per head: scores (cached_scores), the max, the exponentials summed in slot
+ * order, each p_j scaled by 1/sum, then cached_mix. A head whose scores are
+ * all -inf (or NaN) gets out = 0. */
+static void attend_cached_heads(float *out, float *p, const float *q, const float *K, const float *V, int ks,
+                                int nkeys, int h0, int nh, int grp, int hd, float scale) {
+    cached_scores(p, q, K, ks, nkeys, h0, nh, grp, hd, scale);
+    for (int h = 0; h < nh; h++) {
+        float *ph = p + (size_t)h * nkeys, mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < nkeys; j++)
+            if (ph[j] > mx) mx = ph[j];
+        if (mx == -INFINITY) { /* no finite score: zero output */
+            memset(ph, 0, (size_t)nkeys * sizeof *ph);
+        } else {
+            for (int j = 0; j < nkeys; j++) {
+                float e = ph[j] == -INFINITY ? 0.0f : expf_fast(ph[j] - mx);
+                ph[j] = e;
+                sum += e;
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < nkeys; j++) ph[j] *= inv;
+        }
+        cached_mix(out + (size_t)(h0 + h) * hd, ph, V + (size_t)((h0 + h) / grp) * hd, ks, nkeys, hd);
+    }
+}
+
+/* Scores kept per work item: a token's heads are split into blocks of at
+ * most this many floats of scores (64 KiB of stack), at least one head. */
+#define CACHED_SCORES 16384
+
 static void attention_cached(Backend *be, float *out, const float *qkv, const KVView *kv, int n, int H, int KV,
                              int hd) {
     (void)be;
     int qkvs = (H + 2 * KV) * hd, kvs = KV * hd, grp = H / KV;
+    int hb = CACHED_SCORES / (kv->max_pos1 > 0 ? kv->max_pos1 : 1);
+    hb = hb < 1 ? 1 : hb > H ? H : hb;
+    int nblk = (H + hb - 1) / hb;
     float scale = 1.0f / sqrtf((float)hd);
     for (int t = 0; t < n; t++) {
         size_t slot = ((size_t)kv->seq[t] * kv->max_len + kv->pos[t]) * kvs;
@@ -326,13 +379,12 @@ static void attention_cached(Backend *be, float *out, const float *qkv, const KV
         memcpy(kv->v + slot, qkv + (size_t)t * qkvs + (H + KV) * hd, (size_t)kvs * sizeof(float));
     }
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int w = 0; w < n * H; w++) {
-        int t = w / H, h = w % H, g = h / grp;
-        int np = kv->pos[t] + 1;
-        float p[np];
-        size_t base = (size_t)kv->seq[t] * kv->max_len * kvs + (size_t)g * hd;
-        attend_one(out + (size_t)t * H * hd + h * hd, p, qkv + (size_t)t * qkvs + h * hd, kv->k + base,
-                   kv->v + base, kvs, np, NULL, scale, hd);
+    for (int w = 0; w < n * nblk; w++) {
+        int t = w / nblk, h0 = (w % nblk) * hb, nh = H - h0 < hb ? H - h0 : hb, np = kv->pos[t] + 1;
+        float p[(size_t)nh * np];
+        size_t base = (size_t)kv->seq[t] * kv->max_len * kvs;
+        attend_cached_heads(out + (size_t)t * H * hd, p, qkv + (size_t)t * qkvs, kv->k + base, kv->v + base, kvs, np,
+                            h0, nh, grp, hd, scale);
     }
 }
 

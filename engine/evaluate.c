@@ -13,7 +13,8 @@
 #include "generate.h"
 #include "tokenizer.h"
 
-#define EVAL_CHUNK 64
+#define EVAL_CHUNK 64   /* prompts per generate_greedy call */
+#define EVAL_BLOCK 4096 /* examples tokenized and sorted at once */
 
 double eval_acc(const EvalResult *r, const char *name) {
     for (int j = 0; j < r->nmetric; j++)
@@ -77,46 +78,103 @@ static int decode(const Tokenizer *tok, const int *ids, int n, char **raw) {
     return 0;
 }
 
-/* TASK_GENERATE over examples [0, n) in chunks. */
+/* One tokenized prompt of a block: ids (len), index in the block. */
+typedef struct EvalPrompt {
+    int *ids;
+    int len, i;
+} EvalPrompt;
+
+/* Lexicographic order of token sequences (a prefix first), ties by index. */
+static int by_prompt(const void *pa, const void *pb) {
+    const EvalPrompt *a = pa, *b = pb;
+    int n = a->len < b->len ? a->len : b->len;
+    for (int t = 0; t < n; t++)
+        if (a->ids[t] != b->ids[t]) return a->ids[t] < b->ids[t] ? -1 : 1;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Buffers of one block of EVAL_BLOCK examples. */
+typedef struct EvalBlock {
+    EvalPrompt *p;  /* tokenized prompts, then sorted */
+    int **out, *olen; /* by block index: generated ids (max_new + 1), count */
+} EvalBlock;
+
+/* Tokenize the prompts of examples [s, s + m) into bl->p (by block index). 0 or -1 with err. */
+static int tokenize_block(const Dataset *d, int s, int m, const ViewOpts *vo, EvalBlock *bl, char *err, size_t errn) {
+    for (int i = 0; i < m; i++) {
+        const Example *e = &d->ex[s + i];
+        int cap = view_prompt_length(e, vo);
+        free(bl->p[i].ids);
+        bl->p[i] = (EvalPrompt){NULL, 0, i};
+        if (cap < 0) return errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
+        if (!(bl->p[i].ids = malloc((size_t)(cap + 1) * sizeof(int)))) return errf(err, errn, "out of memory");
+        if ((bl->p[i].len = view_prompt(e, vo, bl->p[i].ids, cap + 1)) < 0)
+            return errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
+    }
+    return 0;
+}
+
+/* Greedy decoding of the m prompts of bl in lexicographic order, EVAL_CHUNK
+ * at a time, so that each chunk holds prompts with long common prefixes
+ * (generate_greedy computes a shared prefix once); outputs by block index.
+ * done0: examples already done before this block, for progress. 0 or -1. */
+static int generate_block(Model *model, const Tokenizer *tok, EvalBlock *bl, int m, int max_new, int done0, int n,
+                          EvalProgress progress, void *ctx, char *err, size_t errn) {
+    const int *pr[EVAL_CHUNK];
+    int pl[EVAL_CHUNK], *ob[EVAL_CHUNK], ol[EVAL_CHUNK];
+    qsort(bl->p, (size_t)m, sizeof *bl->p, by_prompt);
+    for (int s = 0; s < m; s += EVAL_CHUNK) {
+        int c = m - s < EVAL_CHUNK ? m - s : EVAL_CHUNK;
+        for (int k = 0; k < c; k++) {
+            const EvalPrompt *p = &bl->p[s + k];
+            pr[k] = p->ids, pl[k] = p->len, ob[k] = bl->out[p->i];
+        }
+        if (generate_greedy(model, pr, pl, c, max_new, tok->eos, ob, ol))
+            return errf(err, errn, "greedy decoding failed (out of memory, or a prompt plus max_new_tokens longer "
+                        "than max_position_embeddings %d)", model->cfg.max_pos);
+        for (int k = 0; k < c; k++) bl->olen[bl->p[s + k].i] = ol[k];
+        if (progress) progress(done0 + s + c, n, ctx);
+    }
+    return 0;
+}
+
+/* TASK_GENERATE over examples [0, n), in blocks of EVAL_BLOCK: decoded,
+ * then scored in example order. */
 static int eval_generate(Model *model, const Tokenizer *tok, const Task *t, const TaskEnv *env, const Dataset *d,
                          int n, int include_system, int max_new, FILE *pred, EvalResult *res, EvalProgress progress,
                          void *ctx, char *err, size_t errn) {
-    int *pbuf[EVAL_CHUNK] = {0}, plen[EVAL_CHUNK], *obuf[EVAL_CHUNK] = {0}, olen[EVAL_CHUNK];
+    if (n <= 0) return 0;
+    int nb = n < EVAL_BLOCK ? n : EVAL_BLOCK, rc = 0;
+    EvalBlock bl = {calloc((size_t)nb, sizeof *bl.p), calloc((size_t)nb, sizeof *bl.out),
+                    calloc((size_t)nb, sizeof(int))};
     char *raw = NULL;
-    int rc = 0;
     ViewOpts vo = {.include_system = include_system, .tok = tok};
-    for (int i = 0; i < EVAL_CHUNK && !rc; i++)
-        if (!(obuf[i] = malloc((size_t)(max_new + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
-    for (int s = 0; s < n && rc == 0; s += EVAL_CHUNK) {
-        int m = n - s < EVAL_CHUNK ? n - s : EVAL_CHUNK;
-        for (int i = 0; i < m && !rc; i++) {
-            const Example *e = &d->ex[s + i];
-            int cap = view_prompt_length(e, &vo);
-            free(pbuf[i]);
-            pbuf[i] = NULL;
-            if (cap < 0) rc = errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
-            else if (!(pbuf[i] = malloc((size_t)(cap + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
-            else if ((plen[i] = view_prompt(e, &vo, pbuf[i], cap + 1)) < 0)
-                rc = errf(err, errn, "%s:%d: the prompt cannot be tokenized", d->path, e->line);
-        }
-        if (rc) break;
-        if (generate_greedy(model, (const int *const *)pbuf, plen, m, max_new, tok->eos, obuf, olen)) {
-            rc = errf(err, errn, "greedy decoding failed (out of memory, or a prompt plus max_new_tokens longer "
-                      "than max_position_embeddings %d)", model->cfg.max_pos);
+    if (!bl.p || !bl.out || !bl.olen) rc = errf(err, errn, "out of memory");
+    for (int i = 0; i < nb && !rc; i++)
+        if (!(bl.out[i] = malloc((size_t)(max_new + 1) * sizeof(int)))) rc = errf(err, errn, "out of memory");
+    for (int s = 0; s < n && rc == 0; s += EVAL_BLOCK) {
+        int m = n - s < EVAL_BLOCK ? n - s : EVAL_BLOCK;
+        if (tokenize_block(d, s, m, &vo, &bl, err, errn) ||
+            generate_block(model, tok, &bl, m, max_new, s, n, progress, ctx, err, errn)) {
+            rc = -1;
             break;
         }
         for (int i = 0; i < m && !rc; i++) {
-            if (decode(tok, obuf[i], olen[i], &raw)) {
+            if (decode(tok, bl.out[i], bl.olen[i], &raw)) {
                 rc = errf(err, errn, "out of memory");
                 break;
             }
             rc = score_one(t, env, &d->ex[s + i], raw, pred, res, err, errn);
+            if (!rc) res->n++;
         }
-        res->n += m;
-        if (progress) progress(res->n, n, ctx);
     }
     free(raw);
-    for (int i = 0; i < EVAL_CHUNK; i++) { free(pbuf[i]); free(obuf[i]); }
+    for (int i = 0; i < nb; i++) {
+        if (bl.p) free(bl.p[i].ids);
+        if (bl.out) free(bl.out[i]);
+    }
+    free(bl.p); free(bl.out); free(bl.olen);
     return rc;
 }
 

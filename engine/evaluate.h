@@ -32,9 +32,12 @@ typedef void (*EvalProgress)(int done, int total, void *ctx);
 /* Evaluate model on the first n examples of d (n <= 0 or > d->n: all) under
  * task t, with the run's tokenizer tok (NULL: the byte tokenizer):
  *   TASK_GENERATE: the prompt of §2 (⟨system⟩ S only with include_system),
- *     greedy decoding of at most max_new tokens in chunks of 64 prompts until
- *     tok's ⟨eos⟩, decoded to text (tokenizer_decode), stripped of
- *     surrounding white space, then task_score;
+ *     greedy decoding of at most max_new tokens until tok's ⟨eos⟩ (prompts
+ *     sorted by their tokens within blocks of 4096 examples, decoded 64 at a
+ *     time so that shared prefixes are computed once; each prompt's tokens
+ *     do not depend on its batch), decoded to text (tokenizer_decode),
+ *     stripped of surrounding white space, then task_score in example order;
+ *     progress is called after each 64 decoded prompts;
  *   TASK_CHOICE: choice_pick (choice.h) over the example's endings.
  * With pred non-NULL, one JSON line per example: {prompt, target, generated,
  * <metric>: bool for each of the task's metrics, and "note" when the scorer
