@@ -68,13 +68,15 @@ int main(int argc, char **argv) {
     model_init_weights(&m, &r, (float)c.init_std);
     model_init_lora(&m, &rl);
     model_set_training(&m, 1, 1); /* LoRA dropout masks are part of a training step */
+    m.dtype = strcmp(c.dtype, "bf16") ? DTYPE_FP32 : DTYPE_BF16;
     ViewOpts vo = view_opts(&c);
     LossOpts lo = loss_opts(&c);
     if (!lo.metric) lo.metric = jepa_metric(c.jepa_metric), lo.lambda = c.lambda; /* the JEPA step of an NTP config */
     Batch b = {0};
     LossWork w = {0};
-    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, threads %d\n\n",
-           c.model, m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.threads);
+    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, dtype %s, "
+           "threads %d\n\n", c.model, m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.dtype,
+           c.threads);
     double ms[2];
     for (int jepa = 0; jepa <= 1; jepa++) {
         int *idx = malloc((size_t)c.batch_size * sizeof(int));
