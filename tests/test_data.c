@@ -545,3 +545,23 @@ Test(data, search_order_and_where_it_looked) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
 }
+
+/* A prefix of a label task's split (train_limit, test_limit, epoch_eval_limit) must not hold
+ * one label only: upstream rotten_tomatoes is sorted by label, so the vendored copies are
+ * shuffled (data/shuffle_rows.py, data/README.md). For every split of the label tasks, at
+ * most 75 of the first 100 rows share the first row's label. */
+Test(data, label_splits_mix_their_labels_in_every_prefix) {
+    const char *files[] = {"rotten_tomatoes_train", "rotten_tomatoes_test", "yelp_test"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char path[600], err[512];
+        snprintf(path, sizeof path, "%s/data/%s.jsonl", SOURCE_DIR, files[f]);
+        Dataset d;
+        cr_assert_eq(dataset_load(path, 100, &d, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(d.n, 100, "%s", path);
+        int same_as_first = 0;
+        for (int i = 0; i < d.n; i++) same_as_first += !strcmp(d.ex[i].assistant, d.ex[0].assistant);
+        cr_expect(same_as_first <= 75, "%s: %d of its first 100 rows have the label '%s' (sorted by label? "
+                  "shuffle it with data/shuffle_rows.py)", files[f], same_as_first, d.ex[0].assistant);
+        dataset_free(&d);
+    }
+}
