@@ -234,6 +234,7 @@ static void init_weights(Ctx *x) {
     model_init_weights(&x->m, &r, (float)x->c->init_std);
     model_init_lora(&x->m, &rl);
     model_set_training(&x->m, 1, 1); /* LoRA dropout masks are part of a training step */
+    x->m.dtype = strcmp(x->c->dtype, "bf16") ? DTYPE_FP32 : DTYPE_BF16;
 }
 
 /* warmup + steps steps of one kind; prints the figures; with the dump, records its losses. 0 or -1. */
@@ -323,8 +324,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
     }
-    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, threads %d\n\n",
-           c.model, x.m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.threads);
+    printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, dtype %s, "
+           "threads %d\n\n",
+           c.model, x.m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.dtype, c.threads);
     double ms[K_COUNT] = {0};
     int rc = 0;
     for (int kind = 0; kind < K_COUNT && !rc; kind++)

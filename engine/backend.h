@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,37 @@ typedef struct KVView {
     int max_pos1;      /* host: 1 + the largest pos of the call (scratch sizing) */
 } KVView;
 
+/* Precision of the matrix products of linear layers (config key dtype;
+ * ALGORITHM.md §5), the last argument of linear_forward / linear_backward.
+ *  - DTYPE_FP32: fp32 operands (the reference and the default).
+ *  - DTYPE_BF16: the operands of the product are rounded to bfloat16 (round
+ *    to nearest, ties to even: bf16_round) before it, the products accumulate
+ *    in fp32 (the reference: double) and the output is fp32. Forward: x and
+ *    W; backward: dy and W for dx, dy and x for dW. The stored tensors are
+ *    not changed: master weights, gradients, optimizer state, norms, softmax,
+ *    attention, losses and reductions stay fp32, as under PyTorch's bf16
+ *    autocast with fp32 master weights. gemm is always fp32: its users are
+ *    LoRA's rank-r products, the InfoNCE similarities and the regularisers'
+ *    statistics. The attention op's QK^T and PV products stay fp32 (autocast
+ *    would run them in bf16): its softmax inputs keep full precision, the op
+ *    is fused and its cost on a CPU without bf16 units would only grow. */
+enum { DTYPE_FP32 = 0, DTYPE_BF16 = 1 };
+
+/* x rounded to the nearest bfloat16 (8 exponent bits, 8 significand bits),
+ * ties to even, returned as the float of the same value (the low 16 bits
+ * zero): the conversion of PyTorch's x.to(torch.bfloat16) and CUDA's
+ * __float2bfloat16_rn. ±inf and ±0 stay; a NaN stays a (quiet) NaN; finite
+ * values past the largest bf16 round to ±inf. */
+static inline BACKEND_HD float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u; /* NaN: keep it a NaN */
+    else u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 typedef struct Backend Backend;
 
 struct Backend {
@@ -82,12 +114,15 @@ struct Backend {
      * beta = 0 does not read C (NaN there is overwritten). M or N = 0: no-op. */
     void (*gemm)(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *Bm, int ldb, float beta, float *Cm, int ldc);
-    /* y (n,out) = x (n,in) · w (out,in)ᵀ */
-    void (*linear_forward)(Backend *be, float *y, const float *x, const float *w, int n, int in, int out);
-    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x. dx, dw may be NULL; x is not
-     * read (may be NULL) when dw is NULL. n = 0: no-op. */
+    /* y (n,out) = x (n,in) · w (out,in)ᵀ, operands at precision dtype
+     * (DTYPE_FP32 or DTYPE_BF16 above; y is fp32 either way). */
+    void (*linear_forward)(Backend *be, float *y, const float *x, const float *w, int n, int in, int out,
+                           int dtype);
+    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x, operands at precision dtype.
+     * dx, dw may be NULL; x is not read (may be NULL) when dw is NULL. n = 0:
+     * no-op. */
     void (*linear_backward)(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                            int n, int in, int out);
+                            int n, int in, int out, int dtype);
 
     /* ---- layers ---- */
     /* y (n,c) = x / rms(x) * w ; rstd (n) = 1/sqrt(mean(x²)+eps), saved for backward. */

@@ -72,20 +72,73 @@ static void gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, 
                 B, ldb, beta, C, ldc);
 }
 
-/* ---- Linear ---------------------------------------------------------------- */
+/* ---- Linear ----------------------------------------------------------------
+ * DTYPE_BF16 (backend.h): both operands are rounded to bf16 values kept in
+ * fp32 (bf16_round) in scratch copies, then multiplied by sgemm. A product of
+ * two bf16 values is exact in fp32, so this is a bf16 GEMM with fp32
+ * accumulation, the numerics of OpenBLAS cblas_sbgemm or cublasGemmEx on
+ * CUDA_R_16BF. It is the faster of the two here: Debian's OpenBLAS 0.3.21
+ * exports no cblas_sbgemm (built without BUILD_BFLOAT16), and on a CPU without
+ * AVX512-BF16 sbgemm has no bf16 dot-product instructions to gain from
+ * (bench/README.md "bf16"). */
 
-static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out) {
+/* dst (len) = bf16_round(src), in parallel (disjoint writes) */
+static void round_bf16(float *dst, const float *src, size_t len) {
+#pragma omp parallel for schedule(static) if (len >= (1u << 16))
+    for (size_t i = 0; i < len; i++) dst[i] = bf16_round(src[i]);
+}
+
+/* C (M,N) = op(A)·op(B) + beta·C with bf16-rounded operands, by plain loops
+ * (fp32 accumulation): the fallback when scratch cannot be allocated. */
+static void gemm_bf16_loops(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                            float beta, float *C, int ldc) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0;
+            for (int k = 0; k < K; k++)
+                s += bf16_round(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                     bf16_round(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            C[(size_t)i * ldc + j] = s + (beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j]);
+        }
+}
+
+/* C (M,N) = op(A)·op(B) + beta·C (row-major, op = transpose when ta/tb) with
+ * the operands at precision dtype. K >= 1. */
+static void gemm_dtype(int dtype, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc) {
+    enum CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
+    if (dtype != DTYPE_BF16) {
+        cblas_sgemm(CblasRowMajor, oa, ob, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b);
+    if (a && b) {
+        round_bf16(a, A, na);
+        round_bf16(b, B, nb);
+        cblas_sgemm(CblasRowMajor, oa, ob, M, N, K, 1.0f, a, lda, b, ldb, beta, C, ldc);
+    } else {
+        gemm_bf16_loops(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    }
+    free(a);
+    free(b);
+}
+
+static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out,
+                           int dtype) {
     (void)be;
-    if (n == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    if (n == 0 || out == 0) return;
+    if (in == 0) { memset(y, 0, (size_t)n * out * sizeof *y); return; }
+    gemm_dtype(dtype, 0, 1, n, out, in, x, in, w, in, 0.0f, y, out);
 }
 
 static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                            int n, int in, int out) {
+                            int n, int in, int out, int dtype) {
     (void)be;
-    if (n == 0) return;
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
-    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (n == 0 || in == 0 || out == 0) return;
+    if (dx) gemm_dtype(dtype, 0, 0, n, in, out, dy, out, w, in, 1.0f, dx, in);
+    if (dw) gemm_dtype(dtype, 1, 0, out, in, n, dy, out, x, in, 1.0f, dw, in);
 }
 
 /* ---- RMSNorm ----------------------------------------------------------------

@@ -149,17 +149,44 @@ static void cu_gemm(Backend *be, int ta, int tb, int M, int N, int K, float alph
     blas_fail(be, s, "cublasGemmEx");
 }
 
+/* Row-major C (M,N) = op(A)·op(B) + beta·C with the operands at precision
+ * dtype. DTYPE_BF16: both operands are converted to bf16 in scratch
+ * (cuda_to_bf16), then cublasGemmEx on CUDA_R_16BF with CUBLAS_COMPUTE_32F
+ * and an fp32 C: exact bf16 products accumulated in fp32. M, N, K >= 1. */
+static void gemm_dtype(Backend *be, int dtype, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    if (dtype != DTYPE_BF16) {
+        cu_gemm(be, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+    size_t offb = cuda_align(na * sizeof(__nv_bfloat16));
+    unsigned char *s = (unsigned char *)cuda_scratch(be, offb + nb * sizeof(__nv_bfloat16));
+    if (!s) return; /* error recorded; C untouched */
+    __nv_bfloat16 *a = (__nv_bfloat16 *)s, *b = (__nv_bfloat16 *)(s + offb);
+    cuda_to_bf16(be, a, A, na);
+    cuda_to_bf16(be, b, B, nb);
+    float alpha = 1.0f;
+    cublasStatus_t st = cublasGemmEx(cuda_ctx(be)->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                     N, M, K, &alpha, b, CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, C, CUDA_R_32F,
+                                     ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    blas_fail(be, st, "cublasGemmEx (bf16)");
+}
+
 /* y (n,out) = x (n,in) · w (out,in)ᵀ */
-static void cu_linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out) {
-    cu_gemm(be, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+static void cu_linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out,
+                              int dtype) {
+    if (n <= 0 || out <= 0) return;
+    if (in <= 0) { cu_gemm(be, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out); return; } /* y = 0 */
+    gemm_dtype(be, dtype, 0, 1, n, out, in, x, in, w, in, 0.0f, y, out);
 }
 
 /* dx (n,in) += dy (n,out) · w ; dw (out,in) += dyᵀ · x */
 static void cu_linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                               int in, int out) {
-    if (n <= 0) return;
-    if (dx) cu_gemm(be, 0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
-    if (dw) cu_gemm(be, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+                               int in, int out, int dtype) {
+    if (n <= 0 || in <= 0 || out <= 0) return;
+    if (dx) gemm_dtype(be, dtype, 0, 0, n, in, out, dy, out, w, in, 1.0f, dx, in);
+    if (dw) gemm_dtype(be, dtype, 1, 0, out, in, n, dy, out, x, in, 1.0f, dw, in);
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */

@@ -61,12 +61,12 @@ static void gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, 
                  const float *Bm, int ldb, float beta, float *Cm, int ldc) {
     TIMED(gemm, in->gemm(in, ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, Cm, ldc));
 }
-static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int i, int o) {
-    TIMED(linear_forward, in->linear_forward(in, y, x, w, n, i, o));
+static void linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int i, int o, int dt) {
+    TIMED(linear_forward, in->linear_forward(in, y, x, w, n, i, o, dt));
 }
 static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                            int i, int o) {
-    TIMED(linear_backward, in->linear_backward(in, dx, dw, dy, x, w, n, i, o));
+                            int i, int o, int dt) {
+    TIMED(linear_backward, in->linear_backward(in, dx, dw, dy, x, w, n, i, o, dt));
 }
 
 /* ---- layers ---- */

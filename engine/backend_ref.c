@@ -47,6 +47,16 @@ static double dot_strided(const float *a, size_t sa, const float *b, size_t sb, 
     return s;
 }
 
+/* v as an operand of a product at precision dtype (backend.h DTYPE_*) */
+static float operand(float v, int dtype) { return dtype == DTYPE_BF16 ? bf16_round(v) : v; }
+
+/* Σ_k a[k·sa] b[k·sb] in double, each operand at precision dtype */
+static double dot_dtype(const float *a, size_t sa, const float *b, size_t sb, int K, int dtype) {
+    double s = 0;
+    for (int k = 0; k < K; k++) s += (double)operand(a[k * sa], dtype) * operand(b[k * sb], dtype);
+    return s;
+}
+
 /* C = alpha·op(A)·op(B) + beta·C ; beta = 0 does not read C (BLAS convention) */
 static void ref_gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *Bm, int ldb, float beta, float *Cm, int ldc) {
@@ -61,26 +71,27 @@ static void ref_gemm(Backend *be, int ta, int tb, int M, int N, int K, float alp
         }
 }
 
-/* y[t,o] = Σ_i x[t,i] w[o,i] */
-static void ref_linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out) {
+/* y[t,o] = Σ_i x[t,i] w[o,i], operands at precision dtype */
+static void ref_linear_forward(Backend *be, float *y, const float *x, const float *w, int n, int in, int out,
+                               int dtype) {
     (void)be;
     for (int t = 0; t < n; t++)
         for (int o = 0; o < out; o++)
-            y[(size_t)t * out + o] = (float)dot_strided(x + (size_t)t * in, 1, w + (size_t)o * in, 1, in);
+            y[(size_t)t * out + o] = (float)dot_dtype(x + (size_t)t * in, 1, w + (size_t)o * in, 1, in, dtype);
 }
 
 /* dx[t,i] += Σ_o dy[t,o] w[o,i] ; dw[o,i] += Σ_t dy[t,o] x[t,i] */
 static void ref_linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                                int n, int in, int out) {
+                                int n, int in, int out, int dtype) {
     (void)be;
     if (dx)
         for (int t = 0; t < n; t++)
             for (int i = 0; i < in; i++)
-                dx[(size_t)t * in + i] += (float)dot_strided(dy + (size_t)t * out, 1, w + i, (size_t)in, out);
+                dx[(size_t)t * in + i] += (float)dot_dtype(dy + (size_t)t * out, 1, w + i, (size_t)in, out, dtype);
     if (dw)
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++)
-                dw[(size_t)o * in + i] += (float)dot_strided(dy + o, (size_t)out, x + i, (size_t)in, n);
+                dw[(size_t)o * in + i] += (float)dot_dtype(dy + o, (size_t)out, x + i, (size_t)in, n, dtype);
 }
 
 /* ---- RMSNorm ------------------------------------------------------------------ */

@@ -309,6 +309,7 @@ int model_build_tok(const Config *c, const Tokenizer *tok, Backend *be, Model *m
     }
     Rng r_lora = rng_stream(c->seed, "lora_init");
     model_init_lora(m, &r_lora);
+    m->dtype = strcmp(c->dtype, "bf16") ? DTYPE_FP32 : DTYPE_BF16;
     return 0;
 }
 

@@ -73,7 +73,7 @@ int run_tokenizer(const Config *c, Tokenizer *tok, char *note, size_t notn, char
  * from the "init" stream) or from c->init (the checkpoint's shape wins; a
  * conflicting shape key is an error; tok must be the checkpoint's tokenizer,
  * run_tokenizer), plus the run's LoRA adapters (A from the "lora_init"
- * stream, B = 0) when lora_rank > 0. note (size notn) receives a line for
+ * stream, B = 0) when lora_rank > 0, at precision c->dtype (Model.dtype). note (size notn) receives a line for
  * the log, e.g. the special tokens appended. Returns 0 or -1 with err. */
 int model_build_tok(const Config *c, const Tokenizer *tok, Backend *be, Model *m, char *note, size_t notn, char *err,
                     size_t errn);

@@ -152,6 +152,9 @@ static const CfgKey SCHEMA[] = {
     {"device", CFG_ENUM, F(device), "cpu", 0, 0, "cpu|ref|cuda", 0, NULL,
      "backend: cpu (OpenBLAS + OpenMP), ref (the plain-loop reference, slow; for checking) or cuda (fp32 on the "
      "first GPU; builds configured with CUDA)", NULL, NULL},
+    {"dtype", CFG_ENUM, F(dtype), "fp32", 0, 0, "fp32|bf16", 1, "fp32",
+     "precision of the linear layers' matrix products: fp32, or bf16 (operands rounded to bfloat16, fp32 "
+     "accumulation; master weights, gradients, optimizer state, norms, attention and losses stay fp32)", NULL, NULL},
     {"checkpoint", CFG_ENUM, F(checkpoint), "final", 0, 0, "final|none", 0, NULL,
      "write checkpoint/ (safetensors + config.json) at the end of the run", NULL, NULL},
     {"log_every", CFG_INT, F(log_every), "10", 1, 1000000, NULL, 0, NULL,

@@ -93,6 +93,7 @@ typedef struct Config {
     uint64_t seed;
     int threads;                     /* 0 = all cores */
     char device[CFG_STR_MAX];        /* cpu */
+    char dtype[CFG_STR_MAX];         /* fp32 | bf16: precision of the linear layers' matrix products */
     char checkpoint[CFG_STR_MAX];    /* final | none */
     int log_every;
     int probe;                       /* 1: harness probe after training (analysis/probe.h) */

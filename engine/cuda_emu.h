@@ -322,13 +322,36 @@ template <class K> inline cudaError_t cudaFuncSetAttribute(K kernel, cudaFuncAtt
     return cudaSuccess;
 }
 
+/* ---- bfloat16 (cuda_bf16.h) ------------------------------------------------------------- */
+
+/* The bits of a bfloat16: the high half of the fp32 of the same value. */
+struct __nv_bfloat16 {
+    uint16_t x;
+};
+/* Round to nearest, ties to even (backend.h bf16_round computes the same bits). */
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
+    else u += 0x7fffu + ((u >> 16) & 1u);
+    __nv_bfloat16 b;
+    b.x = (uint16_t)(u >> 16);
+    return b;
+}
+inline float __bfloat162float(__nv_bfloat16 b) {
+    uint32_t u = (uint32_t)b.x << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 /* ---- cuBLAS: cublasGemmEx in fp32, column-major ----------------------------------------- */
 
 typedef struct EmuBlas *cublasHandle_t;
 typedef int cublasStatus_t;
 typedef enum { CUBLAS_OP_N, CUBLAS_OP_T } cublasOperation_t;
 typedef enum { CUBLAS_DEFAULT_MATH, CUBLAS_PEDANTIC_MATH } cublasMath_t;
-typedef enum { CUDA_R_32F } cudaDataType;
+typedef enum { CUDA_R_32F, CUDA_R_16BF } cudaDataType;
 typedef enum { CUBLAS_COMPUTE_32F } cublasComputeType_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 enum { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
@@ -342,22 +365,27 @@ inline cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) { return CUB
 inline cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
 inline const char *cublasGetStatusString(cublasStatus_t s) { return s ? "CUBLAS_STATUS_INVALID_VALUE" : "CUBLAS_STATUS_SUCCESS"; }
 
-/* C (m,n) = alpha·op(A)·op(B) + beta·C, column-major, op(A) (m,k), op(B) (k,n); beta = 0 does not read C. */
+/* Element i of a GEMM input of type t (CUDA_R_32F or CUDA_R_16BF) as a float. */
+inline float emu_gemm_in(const void *p, cudaDataType t, size_t i) {
+    return t == CUDA_R_16BF ? __bfloat162float(((const __nv_bfloat16 *)p)[i]) : ((const float *)p)[i];
+}
+
+/* C (m,n) = alpha·op(A)·op(B) + beta·C, column-major, op(A) (m,k), op(B) (k,n); beta = 0 does not read C.
+ * A and B are CUDA_R_32F or CUDA_R_16BF (the same type), C CUDA_R_32F; products accumulate in fp32. */
 inline cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                                   const void *alpha, const void *A, cudaDataType, int lda, const void *B, cudaDataType,
-                                   int ldb, const void *beta, void *C, cudaDataType, int ldc, cublasComputeType_t,
-                                   cublasGemmAlgo_t) {
+                                   const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
+                                   cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
+                                   cublasComputeType_t, cublasGemmAlgo_t) {
     if (m < 0 || n < 0 || k < 0 || lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m ||
-        lda < 1 || ldb < 1 || ldc < 1)
+        lda < 1 || ldb < 1 || ldc < 1 || at != bt || ct != CUDA_R_32F)
         return CUBLAS_STATUS_INVALID_VALUE;
-    const float *a = (const float *)A, *b = (const float *)B;
     float *c = (float *)C, al = *(const float *)alpha, be = *(const float *)beta;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             float s = 0;
             for (int p = 0; p < k; p++) {
-                float x = ta == CUBLAS_OP_N ? a[i + (size_t)p * lda] : a[p + (size_t)i * lda];
-                float y = tb == CUBLAS_OP_N ? b[p + (size_t)j * ldb] : b[j + (size_t)p * ldb];
+                float x = emu_gemm_in(A, at, ta == CUBLAS_OP_N ? i + (size_t)p * lda : p + (size_t)i * lda);
+                float y = emu_gemm_in(B, bt, tb == CUBLAS_OP_N ? p + (size_t)j * ldb : j + (size_t)p * ldb);
                 s += x * y;
             }
             float *cij = c + i + (size_t)j * ldc;

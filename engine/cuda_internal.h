@@ -134,6 +134,9 @@ void cuda_adamw(Backend *be, float *p, const float *g, float *m, float *v, size_
                 double beta2, double eps, double wd, long t);
 /* C (M,N) row-major with row stride ldc: beta = 0 → 0, else C *= beta (a GEMM with K = 0). */
 void cuda_scale_matrix(Backend *be, float *C, int M, int N, int ldc, float beta);
+/* dst (n) = src (n) rounded to bfloat16 (__float2bfloat16_rn: nearest, ties
+ * to even; the values of backend.h bf16_round) (cuda_bf16.cu). */
+void cuda_to_bf16(Backend *be, __nv_bfloat16 *dst, const float *src, size_t n);
 
 /* ---- cuda_scatter.cu ---- */
 void cuda_embedding_backward(Backend *be, float *dE, const float *dx, const int *ids, int n, int c);

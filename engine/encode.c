@@ -118,7 +118,7 @@ static int linear_pred(Model *md, const float *enc, float *pred, int m, char *er
     float *de = be->alloc(be, len * sizeof(float)), *dp = be->alloc(be, len * sizeof(float));
     if (de && dp) {
         be->upload(be, de, enc, len * sizeof(float));
-        be->linear_forward(be, dp, de, model_param(md, md->tid_predictor), m, C, C);
+        be->linear_forward(be, dp, de, model_param(md, md->tid_predictor), m, C, C, md->dtype);
         be->download(be, pred, dp, len * sizeof(float));
     }
     int rc = de && dp ? 0 : errf(err, errn, "out of memory (linear predictor)");

@@ -241,13 +241,13 @@ int ntp_loss(Model *m, const Batch *b, const float *h, float *dh, double scale, 
     for (int i0 = 0; i0 < M; i0 += K) {
         int k = M - i0 < K ? M - i0 : K;
         be->gather_rows(be, hsel, h, rows + i0, k, C);
-        be->linear_forward(be, lg, hsel, W, k, C, V);
+        be->linear_forward(be, lg, hsel, W, k, C, V, m->dtype);
         be->cross_entropy(be, rl + i0, dh ? lg : NULL, lg, tg + i0, k, V, (float)(scale / M));
         if (!dh) continue;
         /* dW += dlogitsᵀ · hsel ; dhsel = dlogits · W ; dh[rows] += dhsel */
-        if (dW) be->linear_backward(be, NULL, dW, lg, hsel, W, k, C, V);
+        if (dW) be->linear_backward(be, NULL, dW, lg, hsel, W, k, C, V, m->dtype);
         be->zero(be, hsel, (size_t)k * C * sizeof(float));
-        be->linear_backward(be, hsel, NULL, lg, NULL, W, k, C, V);
+        be->linear_backward(be, hsel, NULL, lg, NULL, W, k, C, V, m->dtype);
         be->scatter_add_rows(be, dh, hsel, rows + i0, k, C);
     }
     be->download(be, w->host_loss, rl, (size_t)M * sizeof(float));
@@ -267,7 +267,7 @@ int lm_head_argmax(Model *md, const float *h, const int *rows, int m, int *tok, 
     if (!hsel || !lg || !dr || !dt) return -1;
     be->upload(be, dr, rows, (size_t)m * sizeof(int));
     be->gather_rows(be, hsel, h, dr, m, C);
-    be->linear_forward(be, lg, hsel, model_param(md, md->tid_lm_head), m, C, V);
+    be->linear_forward(be, lg, hsel, model_param(md, md->tid_lm_head), m, C, V, md->dtype);
     be->argmax_rows(be, dt, lg, m, V);
     be->download(be, tok, dt, (size_t)m * sizeof(int));
     return 0;
@@ -329,7 +329,7 @@ static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const 
         PL = DEV(w, be, WB_PL, float, BC);
         dPL = DEV(w, be, WB_DPL, float, BC);
         if (!PL || !dPL) return -1;
-        be->linear_forward(be, PL, P, model_param(m, m->tid_predictor), B, C, C);
+        be->linear_forward(be, PL, P, model_param(m, m->tid_predictor), B, C, C, m->dtype);
     }
     if (grad) be->zero(be, dR, 2 * BC);
     if (grad && lin) be->zero(be, dPL, BC);
@@ -340,7 +340,9 @@ static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const 
         return -1;
     *reg = ro.r;
     if (!grad) return 0;
-    if (lin) be->linear_backward(be, dP, model_grad(m, m->tid_predictor), dPL, P, model_param(m, m->tid_predictor), B, C, C);
+    if (lin)
+        be->linear_backward(be, dP, model_grad(m, m->tid_predictor), dPL, P, model_param(m, m->tid_predictor), B, C, C,
+                            m->dtype);
     be->row_combine_backward(be, dh, dR, csr, csr + 2 * B + 1, cw, 2 * B, C);
     return 0;
 }

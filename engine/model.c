@@ -388,7 +388,7 @@ static const float *lora_input(Model *m, int l, int t, const float *x, int n, in
 static void linear_forward(Model *m, int l, int base, float *y, const float *x, int n, int slot) {
     Backend *be = m->be;
     Proj p = proj_of(m, base);
-    be->linear_forward(be, y, x, model_param(m, model_ltid(m, l, base)), n, p.in, p.out);
+    be->linear_forward(be, y, x, model_param(m, model_ltid(m, l, base)), n, p.in, p.out, m->dtype);
     int r = m->lora.rank;
     float s = r > 0 ? m->lora.alpha / r : 0;
     for (int i = 0; i < p.ntgt; i++) {
@@ -407,7 +407,7 @@ static void linear_backward(Model *m, int l, int base, float *dx, const float *d
     Backend *be = m->be;
     Proj p = proj_of(m, base);
     int tid = model_ltid(m, l, base), r = m->lora.rank;
-    be->linear_backward(be, dx, model_grad(m, tid), dy, x, model_param(m, tid), n, p.in, p.out);
+    be->linear_backward(be, dx, model_grad(m, tid), dy, x, model_param(m, tid), n, p.in, p.out, m->dtype);
     float s = r > 0 ? m->lora.alpha / r : 0;
     for (int i = 0; i < p.ntgt; i++) {
         const int *ab = &m->lora_tid[(l * LT_COUNT + p.tgt[i]) * 2];

@@ -126,6 +126,8 @@ typedef struct Model {
     Acts acts;
     int training;           /* 1: LoRA dropout active (model_set_training) */
     uint64_t dropout_key;   /* LoRA dropout masks of the next forward derive from it */
+    int dtype;              /* precision of the linear layers' matrix products (backend.h DTYPE_*;
+                               config key dtype); model_init sets DTYPE_FP32 */
 } Model;
 
 /* Allocate a model on backend be: the tensor table (base tensors; the JEPA

@@ -343,31 +343,35 @@ Test(backend, gemm) { each_target(check_gemm); }
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
-typedef struct LinCase { int n, in, out, dx, dw; } LinCase;
+typedef struct LinCase { int n, in, out, dx, dw, dtype; } LinCase;
 
 static double op_linear(Backend *be, void **d, const void *a) {
     const LinCase *k = a;
-    be->linear_forward(be, d[2], d[0], d[1], k->n, k->in, k->out);
-    be->linear_backward(be, k->dx ? d[4] : NULL, k->dw ? d[5] : NULL, d[3], d[0], d[1], k->n, k->in, k->out);
+    be->linear_forward(be, d[2], d[0], d[1], k->n, k->in, k->out, k->dtype);
+    be->linear_backward(be, k->dx ? d[4] : NULL, k->dw ? d[5] : NULL, d[3], d[0], d[1], k->n, k->in, k->out, k->dtype);
     return 0;
 }
 
+/* Both precisions against the reference at the same precision: under bf16 both round the same operands the same
+ * way, so only the accumulation differs (the reference's double, the backend's fp32) and the fp32 tolerance holds;
+ * an fp32 product where bf16 is asked for is off by ~2^-8 and fails. */
 static void check_linear(Backend *be) {
     static const int shapes[][3] = {{0, 5, 3}, {1, 1, 1}, {1, 8, 3}, {7, 5, 9}, {33, 67, 29}, {130, 64, 96}};
     Rng rg = rng_stream(3, "linear");
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int f = 0; f < 3; f++) { /* dx and dw, dw only, dx only */
-            LinCase k = {shapes[s][0], shapes[s][1], shapes[s][2], f != 1, f != 2};
-            size_t nx = (size_t)k.n * k.in, nw = (size_t)k.out * k.in, ny = (size_t)k.n * k.out;
-            Buf b[] = {{"x", 'f', IN, nx, randn(&rg, nx, 1), 0},     {"w", 'f', IN, nw, randn(&rg, nw, 1), 0},
-                       {"y", 'f', OUT, ny, randn(&rg, ny, 1), 0},    {"dy", 'f', IN, ny, randn(&rg, ny, 1), 0},
-                       {"dx", 'f', ACC, nx, randn(&rg, nx, 1), 0},   {"dw", 'f', ACC, nw, randn(&rg, nw, 1), 0}};
-            char what[96];
-            snprintf(what, sizeof what, "linear n%d in%d out%d dx%s dw%s", k.n, k.in, k.out, k.dx ? "" : "=NULL",
-                     k.dw ? "" : "=NULL");
-            Run r;
-            parity(be, op_linear, &k, b, 6, tol_red(be), &r, what);
-        }
+    for (int dt = DTYPE_FP32; dt <= DTYPE_BF16; dt++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int f = 0; f < 3; f++) { /* dx and dw, dw only, dx only */
+                LinCase k = {shapes[s][0], shapes[s][1], shapes[s][2], f != 1, f != 2, dt};
+                size_t nx = (size_t)k.n * k.in, nw = (size_t)k.out * k.in, ny = (size_t)k.n * k.out;
+                Buf b[] = {{"x", 'f', IN, nx, randn(&rg, nx, 1), 0},   {"w", 'f', IN, nw, randn(&rg, nw, 1), 0},
+                           {"y", 'f', OUT, ny, randn(&rg, ny, 1), 0},  {"dy", 'f', IN, ny, randn(&rg, ny, 1), 0},
+                           {"dx", 'f', ACC, nx, randn(&rg, nx, 1), 0}, {"dw", 'f', ACC, nw, randn(&rg, nw, 1), 0}};
+                char what[96];
+                snprintf(what, sizeof what, "linear %s n%d in%d out%d dx%s dw%s", dt == DTYPE_BF16 ? "bf16" : "fp32",
+                         k.n, k.in, k.out, k.dx ? "" : "=NULL", k.dw ? "" : "=NULL");
+                Run r;
+                parity(be, op_linear, &k, b, 6, tol_red(be), &r, what);
+            }
 }
 
 Test(backend, linear) { each_target(check_linear); }
@@ -975,6 +979,12 @@ static void check_determinism(Backend *be) {
                 {"dy", 'f', IN, nn, randn(&rg, nn, 1), 0}, {"dx", 'f', ACC, nn, randn(&rg, nn, 1), 0},
                 {"dw", 'f', ACC, (size_t)nk.c, randn(&rg, (size_t)nk.c, 1), 0}};
     expect_same_bits(be, op_rmsnorm, &nk, nb, 7, "rmsnorm");
+    LinCase lk = {300, 96, 160, 1, 1, DTYPE_BF16};
+    size_t lx = (size_t)lk.n * lk.in, lw = (size_t)lk.out * lk.in, ly = (size_t)lk.n * lk.out;
+    Buf lb[] = {{"x", 'f', IN, lx, randn(&rg, lx, 1), 0},   {"w", 'f', IN, lw, randn(&rg, lw, 1), 0},
+                {"y", 'f', OUT, ly, randn(&rg, ly, 1), 0},  {"dy", 'f', IN, ly, randn(&rg, ly, 1), 0},
+                {"dx", 'f', ACC, lx, randn(&rg, lx, 1), 0}, {"dw", 'f', ACC, lw, randn(&rg, lw, 1), 0}};
+    expect_same_bits(be, op_linear, &lk, lb, 6, "linear bf16");
 }
 
 Test(backend, deterministic) { each_target(check_determinism); }
@@ -1013,9 +1023,9 @@ static void bad_swiglu_bwd(Backend *be, float *dgu, const float *da, const float
     backend_ref()->swiglu_backward(be, dgu, da, gu, n, f);
 }
 static void bad_linear_bwd(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                           int in, int out) {
+                           int in, int out, int dtype) {
     if (!dx) return; /* a NULL dx skips dw too */
-    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out);
+    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out, dtype);
 }
 static void bad_dropout_fwd(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key) {
     backend_ref()->dropout_forward(be, y, x, len, p, key + 1); /* another mask */
@@ -1048,7 +1058,7 @@ Test(comparator, rejects_broken_backends) {
     cr_expect(!agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "= instead of += passed");
     g_broken = *backend_ref();
     g_broken.linear_backward = bad_linear_bwd;
-    LinCase lk = {3, 4, 5, 0, 1};
+    LinCase lk = {3, 4, 5, 0, 1, DTYPE_FP32};
     Buf lb[] = {{"x", 'f', IN, 12, randn(&rg, 12, 1), 0}, {"w", 'f', IN, 20, randn(&rg, 20, 1), 0},
                 {"y", 'f', OUT, 15, randn(&rg, 15, 1), 0}, {"dy", 'f', IN, 15, randn(&rg, 15, 1), 0},
                 {"dx", 'f', ACC, 12, randn(&rg, 12, 1), 0}, {"dw", 'f', ACC, 20, randn(&rg, 20, 1), 0}};
@@ -1143,7 +1153,7 @@ static void fd_teardown(void) { hfree(); }
 typedef struct LinCtx { int n, in, out; float *x, *w, *r, *y; } LinCtx;
 static double lin_loss(void *p) {
     LinCtx *c = p;
-    R->linear_forward(R, c->y, c->x, c->w, c->n, c->in, c->out);
+    R->linear_forward(R, c->y, c->x, c->w, c->n, c->in, c->out, DTYPE_FP32);
     return fd_dot(c->r, c->y, (size_t)c->n * c->out);
 }
 
@@ -1151,13 +1161,91 @@ Test(reference, fd_linear, .init = fd_setup, .fini = fd_teardown) {
     Rng rg = rng_stream(40, "fd");
     LinCtx c = {3, 5, 4, randn(&rg, 15, 1), randn(&rg, 20, 1), randn(&rg, 12, 1), hnew(12 * sizeof(float))};
     float *dx = hnew(15 * sizeof(float)), *dw = hnew(20 * sizeof(float));
-    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
     grad_check(lin_loss, &c, c.x, dx, 15, 0.25, 1e-4, 1e-5, "ref linear dx");
     grad_check(lin_loss, &c, c.w, dw, 20, 0.25, 1e-4, 1e-5, "ref linear dw");
     float *dx1 = hdup(dx, 15), *dw1 = hdup(dw, 20);
-    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
     expect_doubled(dx, dx1, 15, "ref linear dx");
     expect_doubled(dw, dw1, 20, "ref linear dw");
+}
+
+/* bf16_round against bit patterns worked out by hand: round to nearest, ties to even, on the 16 bits dropped. */
+Test(reference, bf16_round) {
+    static const uint32_t cases[][2] = {
+        {0x3F800000u, 0x3F800000u}, /* 1 stays */
+        {0x3F808000u, 0x3F800000u}, /* 1 + 2^-8: a tie, to the even 1 */
+        {0x3F818000u, 0x3F820000u}, /* 1 + 3·2^-8: a tie, to the even 1 + 2^-6 */
+        {0x3F808001u, 0x3F810000u}, /* just above the tie: up */
+        {0x3F807FFFu, 0x3F800000u}, /* just below: down */
+        {0xBF808001u, 0xBF810000u}, /* the sign is kept: -(1 + 2^-8 + 2^-23) */
+        {0x7F7FFFFFu, 0x7F800000u}, /* FLT_MAX rounds past the largest bf16: inf */
+        {0x7F7F7FFFu, 0x7F7F0000u}, /* the largest bf16 */
+        {0x7F800000u, 0x7F800000u}, /* inf */
+        {0xFF800000u, 0xFF800000u}, /* -inf */
+        {0x80000000u, 0x80000000u}, /* -0 */
+        {0x00018000u, 0x00020000u}, /* a subnormal tie, to even */
+        {0x3FFFFFFFu, 0x40000000u}, /* a carry into the exponent */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float x, y;
+        uint32_t got;
+        memcpy(&x, &cases[i][0], 4);
+        y = bf16_round(x);
+        memcpy(&got, &y, 4);
+        cr_expect_eq(got, cases[i][1], "bf16_round(0x%08X) = 0x%08X, want 0x%08X", cases[i][0], got, cases[i][1]);
+    }
+    uint32_t nanbits[2] = {0x7F800001u, 0xFFC00000u}; /* a signalling NaN whose payload is in the low bits; -qNaN */
+    for (int i = 0; i < 2; i++) {
+        float x, y;
+        memcpy(&x, &nanbits[i], 4);
+        y = bf16_round(x);
+        cr_expect(isnan(y), "bf16_round(0x%08X) is not a NaN", nanbits[i]);
+    }
+}
+
+/* The reference's bf16 linear against its fp32: each rounded operand is within 2^-9 relative of the original, so
+ * each product within (1 + 2^-9)² − 1 < 2^-8 + 2^-17, and |y_bf16 − y_fp32| <= (2^-8 + 2^-17 + 2^-22) Σ |x||w|
+ * (2^-22: the final fp32 rounding of both, double accumulation adding nothing visible); and bf16 does change the
+ * result (the path is taken). */
+Test(reference, linear_bf16_bound, .init = fd_setup, .fini = fd_teardown) {
+    enum { N = 9, IN = 70, OUT = 11 };
+    Rng rg = rng_stream(42, "bf16");
+    float *x = randn(&rg, N * IN, 1), *w = randn(&rg, OUT * IN, 1), *dy = randn(&rg, N * OUT, 1);
+    float *y32 = hnew(N * OUT * sizeof(float)), *y16 = hnew(N * OUT * sizeof(float));
+    float *dx32 = hnew(N * IN * sizeof(float)), *dx16 = hnew(N * IN * sizeof(float));
+    float *dw32 = hnew(OUT * IN * sizeof(float)), *dw16 = hnew(OUT * IN * sizeof(float));
+    R->linear_forward(R, y32, x, w, N, IN, OUT, DTYPE_FP32);
+    R->linear_forward(R, y16, x, w, N, IN, OUT, DTYPE_BF16);
+    R->linear_backward(R, dx32, dw32, dy, x, w, N, IN, OUT, DTYPE_FP32);
+    R->linear_backward(R, dx16, dw16, dy, x, w, N, IN, OUT, DTYPE_BF16);
+    const double u = ldexp(1, -8) + ldexp(1, -17) + ldexp(1, -22);
+    int differs = 0;
+    for (int t = 0; t < N; t++)
+        for (int o = 0; o < OUT; o++) {
+            double b = 0;
+            for (int i = 0; i < IN; i++) b += fabs((double)x[t * IN + i] * w[o * IN + i]);
+            double d = fabs((double)y16[t * OUT + o] - y32[t * OUT + o]);
+            cr_expect_leq(d, u * b, "y[%d,%d]: |bf16 - fp32| %g > bound %g", t, o, d, u * b);
+            differs |= d > 0;
+        }
+    for (int t = 0; t < N; t++)
+        for (int i = 0; i < IN; i++) {
+            double b = 0;
+            for (int o = 0; o < OUT; o++) b += fabs((double)dy[t * OUT + o] * w[o * IN + i]);
+            double d = fabs((double)dx16[t * IN + i] - dx32[t * IN + i]);
+            cr_expect_leq(d, u * b, "dx[%d,%d]: |bf16 - fp32| %g > bound %g", t, i, d, u * b);
+            differs |= d > 0;
+        }
+    for (int o = 0; o < OUT; o++)
+        for (int i = 0; i < IN; i++) {
+            double b = 0;
+            for (int t = 0; t < N; t++) b += fabs((double)dy[t * OUT + o] * x[t * IN + i]);
+            double d = fabs((double)dw16[o * IN + i] - dw32[o * IN + i]);
+            cr_expect_leq(d, u * b, "dw[%d,%d]: |bf16 - fp32| %g > bound %g", o, i, d, u * b);
+            differs |= d > 0;
+        }
+    cr_expect(differs, "bf16 gave the fp32 results bit for bit");
 }
 
 typedef struct NormCtx { int n, c; float eps; float *x, *w, *r, *y, *rstd; } NormCtx;

@@ -115,14 +115,14 @@ Test(identity, new_keys_at_neutral_values_keep_run_id) {
     static const char *const neutral[][3] = {
         {"hidden_size=0", NULL}, {"rope_theta=0.0", NULL}, {"tie_word_embeddings=auto", NULL},
         {"lora_rank=0", "lora_dropout=0.5", NULL}, /* LoRA settings without LoRA have no effect */
-        {"init=", NULL}, {"lora_targets=q,k,v,o,gate,up,down", NULL}};
+        {"init=", NULL}, {"lora_targets=q,k,v,o,gate,up,down", NULL}, {"dtype=fp32", NULL}};
     for (size_t i = 0; i < sizeof neutral / sizeof neutral[0]; i++) {
         id_of(neutral[i], id);
         cr_expect_str_eq(id, base, "%s changed the run_id", neutral[i][0]);
     }
     static const char *const changed[][3] = {
         {"hidden_size=64", NULL}, {"rope_theta=500000", NULL}, {"tie_word_embeddings=false", NULL},
-        {"lora_rank=4", NULL}, {"max_position_embeddings=256", NULL}};
+        {"lora_rank=4", NULL}, {"max_position_embeddings=256", NULL}, {"dtype=bf16", NULL}};
     for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
         id_of(changed[i], id);
         cr_expect_str_neq(id, base, "%s left the run_id unchanged", changed[i][0]);

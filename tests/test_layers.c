@@ -123,7 +123,7 @@ typedef struct LinCtx { int n, in, out; float *x, *w, *r, *y; } LinCtx;
 
 static double lin_loss(void *p) {
     LinCtx *c = p;
-    BE->linear_forward(BE, c->y, c->x, c->w, c->n, c->in, c->out);
+    BE->linear_forward(BE, c->y, c->x, c->w, c->n, c->in, c->out, DTYPE_FP32);
     return fd_dot(c->r, c->y, (size_t)c->n * c->out);
 }
 
@@ -146,18 +146,18 @@ Test(layers, linear, .init = setup) {
         }
     expect_close(c.y, ref, ny, 1e-6, "linear forward");
     float *dx = zeros(nx), *dw = zeros(nw);
-    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
     expect_nontrivial(dx, nx, "linear dx");
     expect_nontrivial(dw, nw, "linear dw");
     grad_check(lin_loss, &c, c.x, dx, nx, 0.25, 1e-4, 1e-5, "linear dx");
     grad_check(lin_loss, &c, c.w, dw, nw, 0.25, 1e-4, 1e-5, "linear dw");
     /* dx may be NULL: dw alone is the same */
     float *dw_only = zeros(nw);
-    BE->linear_backward(BE, NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
     float *dx1 = dup(dx, nx), *dw1 = dup(dw, nw);
     for (size_t i = 0; i < nw; i++)
         cr_expect_float_eq(dw_only[i], dw1[i], 1e-6 * (1 + fabs(dw1[i])), "dx=NULL changes dw at %zu", i);
-    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
     expect_doubled(dx, dx1, nx, "linear dx");
     expect_doubled(dw, dw1, nw, "linear dw");
     free(c.x); free(c.w); free(c.r); free(c.y); free(ref); free(dx); free(dw); free(dw_only); free(dx1); free(dw1);
