@@ -28,7 +28,11 @@ static void set_threads(Backend *be, int threads) {
 
 /* Buffers carry a 64-byte header {total size, mapped}. Large ones (>= 1 MiB)
  * come from mmap: page-aligned, and zero pages the kernel maps lazily, so
- * growing an activation arena costs no memset of untouched memory. */
+ * growing an activation arena costs no memset of untouched memory. They are
+ * also not inherited by fork (MADV_DONTFORK): the only forked children of a
+ * process holding tensors are the DFA checker (engine/dfa_equiv.c), which
+ * never touches them, and copying their page tables made each of its ~500
+ * forks per evaluation cost milliseconds (2/3 of scoring a demo run). */
 #define HDR 64
 #define MMAP_MIN (1u << 20)
 
@@ -40,6 +44,7 @@ static void *cpu_alloc(Backend *be, size_t bytes) {
     if (mapped) {
         p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) return NULL;
+        (void)madvise(p, total, MADV_DONTFORK); /* an optimisation only: failure changes nothing */
     } else {
         if (!(p = aligned_alloc(64, total))) return NULL;
         memset(p, 0, total);
@@ -205,42 +210,171 @@ static void rope(Backend *be, float *x, const int *pos, const float *cs, const f
     }
 }
 
-/* ---- Attention ---------------------------------------------------------------- */
+/* ---- Attention ----------------------------------------------------------------
+ * Training attention, per (row, kv head g) work item, for each query head h
+ * of the group; T is the row's length, Ts = T rounded up to ATT_J (the row
+ * stride of the saved probabilities):
+ *   forward:  S = scale Q Kᵀ on the causal triangle; the mask and softmax in
+ *             place, row by row (P, zero above the diagonal); O = P V;
+ *   backward: dP = dO Vᵀ ; dS = P ∘ (dP − rowsum(P ∘ dP)) · scale ;
+ *             dQ += dS K ; dK += dSᵀ Q ; dV += Pᵀ dO.
+ * The products run in two register-blocked kernels on 8-float vectors
+ * (mathx.h), each visiting only the blocks the causal triangle touches:
+ * att_scores (4 queries × 16 keys, keys from a transposed copy) and att_mix
+ * (2 output rows × 32 columns). At the model's sizes (T ≈ 100, hd = 32) one
+ * OpenBLAS call per product cost more in packing and in the dense T × T
+ * square than these kernels do in the triangle. Every work item runs in a
+ * fixed order and writes its own outputs: results do not depend on threads. */
 
-/* Training attention through OpenBLAS, per (row, head): S = scale Q Kᵀ (T, T)
- * into the probabilities buffer, mask + softmax in place (0 for hidden
- * keys and for j > i), O = P V. Q, K, V are read in place from qkv (leading
- * dimension (H+2KV)*hd). OpenBLAS runs single-threaded inside the OpenMP
- * loop (one GEMM per work item); its thread count is restored after. */
-static void softmax_row(float *p, int i, int T, const unsigned char *vis, int nseg, const int *seg, int r0) {
-    int si = seg[r0 + i];
-    float mx = -INFINITY;
-    for (int j = 0; j <= i; j++) {
-        if (!vis[si * nseg + seg[r0 + j]]) p[j] = -INFINITY;
-        mx = p[j] > mx ? p[j] : mx;
+#define ATT_J 16 /* keys per att_scores block; saved rows are padded to a multiple */
+
+static inline int att_stride(int T) { return (T + ATT_J - 1) / ATT_J * ATT_J; }
+
+/* S[m][j] (rows m < nr <= 4, stride lds) = scale · Σ_d A[m][d] Bt[d][j] for
+ * j < nj, a multiple of ATT_J. Bt (hd, ldb) holds at least nj columns.
+ * A[m] for m >= nr are read but not stored (they may repeat a row). */
+static void att_scores(float *S, int lds, const float *const A[4], int nr, const float *Bt, int ldb, int hd, int nj,
+                       float scale) {
+    for (int j = 0; j < nj; j += ATT_J) {
+        f8 acc[4][2];
+        memset(acc, 0, sizeof acc);
+        for (int d = 0; d < hd; d++) {
+            f8 b0, b1;
+            f8_load(&b0, Bt + (size_t)d * ldb + j);
+            f8_load(&b1, Bt + (size_t)d * ldb + j + 8);
+            for (int m = 0; m < 4; m++) {
+                acc[m][0] += A[m][d] * b0;
+                acc[m][1] += A[m][d] * b1;
+            }
+        }
+        for (int m = 0; m < nr; m++) {
+            acc[m][0] *= scale;
+            acc[m][1] *= scale;
+            f8_store(S + (size_t)m * lds + j, &acc[m][0]);
+            f8_store(S + (size_t)m * lds + j + 8, &acc[m][1]);
+        }
     }
-    for (int j = i + 1; j < T; j++) p[j] = 0.0f;
+}
+
+/* Columns c0 .. c0+8·nv−1 (nv <= 4) of rows a (and a+1 when na = 2) of Y:
+ * Y[r] (=, or += when accum) Σ_{k0 <= k < k1} C_r[k·ck] · X[k], X rows of
+ * ldx floats readable up to column c0+8·nv; only columns < hd are written. */
+static inline __attribute__((always_inline)) void att_mix_block(float *Y, int ldy, int hd, int accum, const float *C0,
+                                                                const float *C1, int ck, const float *X, int ldx,
+                                                                int k0, int k1, int c0, int nv, int na) {
+    f8 acc[2][4];
+    memset(acc, 0, sizeof acc);
+    for (int k = k0; k < k1; k++) {
+        float p0 = C0[(size_t)k * ck], p1 = C1[(size_t)k * ck];
+        const float *x = X + (size_t)k * ldx + c0;
+        for (int v = 0; v < nv; v++) {
+            f8 xv;
+            f8_load(&xv, x + 8 * v);
+            acc[0][v] += p0 * xv;
+            acc[1][v] += p1 * xv;
+        }
+    }
+    for (int r = 0; r < na; r++)
+        for (int v = 0; v < nv; v++) {
+            int col = c0 + 8 * v, w = hd - col < 8 ? hd - col : 8;
+            float t[8], *y = Y + (size_t)r * ldy + col;
+            f8_store(t, &acc[r][v]);
+            if (accum)
+                for (int l = 0; l < w; l++) y[l] += t[l];
+            else
+                memcpy(y, t, (size_t)w * sizeof *t);
+        }
+}
+
+/* Y (T rows of ldy, hd columns) =, or += (accum), C·X (lower = 1: row a sums
+ * k in [0, a], C[a·Ts + k]) or Cᵀ·X (lower = 0: row a sums k in [a, T),
+ * C[k·Ts + a]). C is zero above its diagonal (rows of Ts floats); X (T rows
+ * of ldx floats) is readable to hd rounded up to 8. */
+static void att_mix(float *Y, int ldy, int hd, int accum, const float *C, int Ts, int lower, const float *X, int ldx,
+                    int T) {
+    int ck = lower ? 1 : Ts;
+    for (int a = 0; a < T; a += 2) {
+        int na = T - a < 2 ? T - a : 2, k0 = lower ? 0 : a, k1 = lower ? a + na : T;
+        const float *C0 = lower ? C + (size_t)a * Ts : C + a, *C1 = na < 2 ? C0 : lower ? C0 + Ts : C0 + 1;
+        float *y = Y + (size_t)a * ldy;
+        for (int c0 = 0; c0 < hd; c0 += 32) {
+            int nv = (hd - c0 + 7) / 8;
+            switch (nv > 4 ? 4 : nv) {
+            case 1: att_mix_block(y, ldy, hd, accum, C0, C1, ck, X, ldx, k0, k1, c0, 1, na); break;
+            case 2: att_mix_block(y, ldy, hd, accum, C0, C1, ck, X, ldx, k0, k1, c0, 2, na); break;
+            case 3: att_mix_block(y, ldy, hd, accum, C0, C1, ck, X, ldx, k0, k1, c0, 3, na); break;
+            default: att_mix_block(y, ldy, hd, accum, C0, C1, ck, X, ldx, k0, k1, c0, 4, na); break;
+            }
+        }
+    }
+}
+
+/* Bt (hd, Ts) = Bᵀ of B (T rows of ldb, hd columns), columns T..Ts-1 zero. */
+static void att_transpose(float *Bt, const float *B, int ldb, int T, int Ts, int hd) {
+    for (int d = 0; d < hd; d++) {
+        float *bt = Bt + (size_t)d * Ts;
+        for (int j = 0; j < T; j++) bt[j] = B[(size_t)j * ldb + d];
+        for (int j = T; j < Ts; j++) bt[j] = 0.0f;
+    }
+}
+
+/* X for att_mix: B itself (stride ldb) when hd is a multiple of 8, else a
+ * copy into pad (T, hd rounded up to 8) with zero columns after hd. */
+static const float *att_rows(float *pad, const float *B, int ldb, int T, int hd, int *ldx) {
+    int hp = (hd + 7) / 8 * 8;
+    if (hp == hd) return *ldx = ldb, B;
+    for (int j = 0; j < T; j++) {
+        memcpy(pad + (size_t)j * hp, B + (size_t)j * ldb, (size_t)hd * sizeof *pad);
+        memset(pad + (size_t)j * hp + hd, 0, (size_t)(hp - hd) * sizeof *pad);
+    }
+    return *ldx = hp, pad;
+}
+
+/* Runs of equal segment of a row's T tokens: run q covers [start[q],
+ * start[q+1]) with segment rseg[q]; returns the number of runs. */
+static int att_runs(int *start, int *rseg, const int *seg, int T) {
+    int nr = 0;
+    for (int j = 0; j < T; j++)
+        if (j == 0 || seg[j] != seg[j - 1]) start[nr] = j, rseg[nr++] = seg[j];
+    start[nr] = T;
+    return nr;
+}
+
+/* Row i of P (Ts floats, scores in [0, i]): hidden keys (by the runs of the
+ * row's segments; the query's segment si) to −inf, then softmax over [0, i]
+ * and 0 in (i, Ts). No visible key: the row is all 0. */
+static void att_softmax(float *p, int i, int Ts, const int *start, const int *rseg, int nruns, int si,
+                        const unsigned char *vis, int nseg) {
+    for (int q = 0; q < nruns && start[q] <= i; q++) {
+        if (vis[si * nseg + rseg[q]]) continue;
+        int end = start[q + 1] <= i ? start[q + 1] : i + 1;
+        for (int j = start[q]; j < end; j++) p[j] = -INFINITY;
+    }
+    float mx = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j <= i; j++) mx = p[j] > mx ? p[j] : mx;
     if (mx == -INFINITY) { /* no visible key: zero probabilities, zero output */
-        for (int j = 0; j <= i; j++) p[j] = 0.0f;
+        memset(p, 0, (size_t)Ts * sizeof *p);
         return;
     }
-    float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= i; j++) {
         p[j] = p[j] == -INFINITY ? 0.0f : expf_fast(p[j] - mx);
         sum += p[j];
     }
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int j = 0; j <= i; j++) p[j] *= inv;
+    for (int j = i + 1; j < Ts; j++) p[j] = 0.0f;
 }
 
-/* Saved state: the (H, T, T) probabilities of every row, row after row. */
+/* Saved state: the (H, T, Ts) probabilities of every row, row after row. */
 static size_t attention_saved(Backend *be, const AttnLayout *L, int H, int KV, int hd) {
     (void)be; (void)KV; (void)hd;
     size_t s = 0;
     for (int r = 0; r < L->nrows; r++) {
-        size_t T = (size_t)(L->row_start_host[r + 1] - L->row_start_host[r]);
-        s += (size_t)H * T * T;
+        int T = L->row_start_host[r + 1] - L->row_start_host[r];
+        s += (size_t)H * T * att_stride(T);
     }
     return s;
 }
@@ -251,84 +385,136 @@ static size_t *probs_offsets(const AttnLayout *L, int H) {
     if (!off) return NULL;
     off[0] = 0;
     for (int r = 0; r < L->nrows; r++) {
-        size_t T = (size_t)(L->row_start_host[r + 1] - L->row_start_host[r]);
-        off[r + 1] = off[r] + (size_t)H * T * T;
+        int T = L->row_start_host[r + 1] - L->row_start_host[r];
+        off[r + 1] = off[r] + (size_t)H * T * att_stride(T);
     }
     return off;
+}
+
+/* Scratch of one work item: run tables (2T+1 ints, padded to 64 bytes), a
+ * transposed head (hd, Ts), nbuf (T, Ts) buffers and npad padded copies
+ * (T, hd rounded up to 8). att_scratch: NULL on OOM; att_floats: its floats. */
+static size_t att_ints(int T) { return (2 * (size_t)T + 1 + 15) / 16 * 16; }
+static float *att_floats(void *scratch, int T) { return (float *)((int *)scratch + att_ints(T)); }
+static void *att_scratch(int T, int hd, int nbuf, int npad) {
+    size_t Ts = (size_t)att_stride(T), hp = (size_t)(hd + 7) / 8 * 8;
+    size_t bytes = att_ints(T) * sizeof(int) + ((size_t)hd * Ts + nbuf * (size_t)T * Ts + npad * (size_t)T * hp) * sizeof(float);
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* One forward work item: heads h0..h0+grp−1 of a row of T tokens at token
+ * r0, kv head g; P the row's saved probabilities; scratch (ints and floats
+ * of att_scratch). */
+static void att_forward_item(float *out, float *P, const float *qkv, const AttnLayout *L, int r0, int T, int g,
+                             int H, int KV, int hd, void *scratch) {
+    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, Ts = att_stride(T), ldv;
+    int *start = scratch, *rseg = start + T + 1, nruns = att_runs(start, rseg, L->seg + r0, T);
+    float *Kt = att_floats(scratch, T), *pad = Kt + (size_t)hd * Ts, scale = 1.0f / sqrtf((float)hd);
+    const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd;
+    att_transpose(Kt, K, qkvs, T, Ts, hd);
+    const float *V = att_rows(pad, K + KV * hd, qkvs, T, hd, &ldv);
+    for (int h = g * grp; h < (g + 1) * grp; h++) {
+        float *Ph = P + (size_t)h * T * Ts;
+        const float *Q = qkv + (size_t)r0 * qkvs + h * hd;
+        for (int i0 = 0; i0 < T; i0 += 4) {
+            int nr = T - i0 < 4 ? T - i0 : 4;
+            const float *A[4];
+            for (int m = 0; m < 4; m++) A[m] = Q + (size_t)(i0 + (m < nr ? m : nr - 1)) * qkvs;
+            att_scores(Ph + (size_t)i0 * Ts, Ts, A, nr, Kt, Ts, hd, att_stride(i0 + nr), scale);
+            for (int i = i0; i < i0 + nr; i++)
+                att_softmax(Ph + (size_t)i * Ts, i, Ts, start, rseg, nruns, L->seg[r0 + i], L->vis, L->nseg);
+        }
+        att_mix(out + (size_t)r0 * os + h * hd, os, hd, 0, Ph, Ts, 1, V, ldv, T);
+    }
 }
 
 static int attention_forward(Backend *be, float *out, float *probs, const float *qkv, const AttnLayout *L, int H,
                              int KV, int hd) {
     (void)be;
-    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV;
+    int failed = 0;
     size_t *off = probs_offsets(L, H);
     if (!off) return -1;
-    float scale = 1.0f / sqrtf((float)hd);
-    int bl = openblas_get_num_threads();
-    if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int w = 0; w < L->nrows * H; w++) {
-        int r = w / H, h = w % H, g = h / grp;
-        int r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
-        if (T == 0) continue;
-        float *P = probs + off[r] + (size_t)h * T * T;
-        const float *Q = qkv + (size_t)r0 * qkvs + h * hd, *K = qkv + (size_t)r0 * qkvs + (H + g) * hd,
-                    *V = K + KV * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Q, qkvs, K, qkvs, 0.0f, P, T);
-        for (int i = 0; i < T; i++) softmax_row(P + (size_t)i * T, i, T, L->vis, L->nseg, L->seg, r0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, qkvs, 0.0f,
-                    out + (size_t)r0 * os + h * hd, os);
-    }
-    if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
-    free(off);
-    return 0;
-}
-
-/* Per (row, kv head), for each query head h of the group:
- *   dP = dO Vᵀ ; dS = P ∘ (dP − rowsum(P ∘ dP)) · scale ;
- *   dQ += dS K ; dK += dSᵀ Q ; dV += Pᵀ dO.
- * The dK/dV of a (row, kv head) are written by its own work item only. */
-static int attention_backward(Backend *be, float *dqkv, const float *dout, const float *out, const float *probs,
-                              const float *qkv, const AttnLayout *L, int H, int KV, int hd) {
-    (void)be; (void)out;
-    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, failed = 0;
-    size_t *off = probs_offsets(L, H);
-    if (!off) return -1;
-    float scale = 1.0f / sqrtf((float)hd);
-    int bl = openblas_get_num_threads();
-    if (omp_get_max_threads() > 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int w = 0; w < L->nrows * KV; w++) {
-        int r = w / KV, g = w % KV;
-        int r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
+        int r = w / KV, g = w % KV, r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
         if (T == 0) continue;
-        float *dS = malloc((size_t)T * T * sizeof(float));
-        if (!dS) {
+        void *scratch = att_scratch(T, hd, 0, 1);
+        if (!scratch) {
 #pragma omp atomic write
             failed = 1;
             continue;
         }
-        const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd, *V = K + KV * hd;
-        float *dK = dqkv + (size_t)r0 * qkvs + (H + g) * hd, *dV = dK + KV * hd;
-        for (int h = g * grp; h < (g + 1) * grp; h++) {
-            const float *P = probs + off[r] + (size_t)h * T * T;
-            const float *dO = dout + (size_t)r0 * os + h * hd, *Q = qkv + (size_t)r0 * qkvs + h * hd;
-            float *dQ = dqkv + (size_t)r0 * qkvs + h * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, os, V, qkvs, 0.0f, dS, T);
-            for (int i = 0; i < T; i++) {
-                const float *Pi = P + (size_t)i * T;
-                float *d = dS + (size_t)i * T, s = 0.0f;
-                for (int j = 0; j <= i; j++) s += Pi[j] * d[j];
-                for (int j = 0; j <= i; j++) d[j] = Pi[j] * (d[j] - s) * scale;
-                for (int j = i + 1; j < T; j++) d[j] = 0.0f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, K, qkvs, 1.0f, dQ, qkvs);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, dS, T, Q, qkvs, 1.0f, dK, qkvs);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dO, os, 1.0f, dV, qkvs);
-        }
-        free(dS);
+        att_forward_item(out, probs + off[r], qkv, L, r0, T, g, H, KV, hd, scratch);
+        free(scratch);
     }
-    if (omp_get_max_threads() > 1) openblas_set_num_threads(bl);
+    free(off);
+    return failed ? -1 : 0;
+}
+
+/* dS (T, Ts) in place from dP: row i, j <= i: P_ij (dP_ij − Σ_k P_ik dP_ik) ·
+ * scale; 0 above the diagonal. */
+static void att_dscores(float *dS, const float *P, int T, int Ts, float scale) {
+    for (int i = 0; i < T; i++) {
+        const float *Pi = P + (size_t)i * Ts;
+        float *d = dS + (size_t)i * Ts, s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j <= i; j++) s += Pi[j] * d[j];
+#pragma omp simd
+        for (int j = 0; j <= i; j++) d[j] = Pi[j] * (d[j] - s) * scale;
+        for (int j = i + 1; j < Ts; j++) d[j] = 0.0f;
+    }
+}
+
+/* One backward work item (row of T tokens at r0, kv head g, its query heads):
+ * dP by att_scores against Vᵀ, dS, then the three products by att_mix. */
+static void att_backward_item(float *dqkv, const float *dout, const float *P, const float *qkv, int r0, int T, int g,
+                              int H, int KV, int hd, void *scratch) {
+    int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, Ts = att_stride(T), ldk, ldq, ldo;
+    size_t hp = (size_t)(hd + 7) / 8 * 8;
+    float *Vt = att_floats(scratch, T), *dS = Vt + (size_t)hd * Ts;
+    float *padk = dS + (size_t)T * Ts, *padq = padk + (size_t)T * hp, *pado = padq + (size_t)T * hp;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd;
+    float *dK = dqkv + (size_t)r0 * qkvs + (H + g) * hd, *dV = dK + KV * hd;
+    att_transpose(Vt, K + KV * hd, qkvs, T, Ts, hd);
+    const float *Kx = att_rows(padk, K, qkvs, T, hd, &ldk);
+    for (int h = g * grp; h < (g + 1) * grp; h++) {
+        const float *Ph = P + (size_t)h * T * Ts, *dO = dout + (size_t)r0 * os + h * hd;
+        for (int i0 = 0; i0 < T; i0 += 4) {
+            int nr = T - i0 < 4 ? T - i0 : 4;
+            const float *A[4];
+            for (int m = 0; m < 4; m++) A[m] = dO + (size_t)(i0 + (m < nr ? m : nr - 1)) * os;
+            att_scores(dS + (size_t)i0 * Ts, Ts, A, nr, Vt, Ts, hd, att_stride(i0 + nr), 1.0f);
+        }
+        att_dscores(dS, Ph, T, Ts, scale);
+        const float *Qx = att_rows(padq, qkv + (size_t)r0 * qkvs + h * hd, qkvs, T, hd, &ldq);
+        const float *dOx = att_rows(pado, dO, os, T, hd, &ldo);
+        att_mix(dqkv + (size_t)r0 * qkvs + h * hd, qkvs, hd, 1, dS, Ts, 1, Kx, ldk, T);
+        att_mix(dK, qkvs, hd, 1, dS, Ts, 0, Qx, ldq, T);
+        att_mix(dV, qkvs, hd, 1, Ph, Ts, 0, dOx, ldo, T);
+    }
+}
+
+/* The dK/dV of a (row, kv head) are written by its own work item only. */
+static int attention_backward(Backend *be, float *dqkv, const float *dout, const float *out, const float *probs,
+                              const float *qkv, const AttnLayout *L, int H, int KV, int hd) {
+    (void)be; (void)out;
+    int failed = 0;
+    size_t *off = probs_offsets(L, H);
+    if (!off) return -1;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int w = 0; w < L->nrows * KV; w++) {
+        int r = w / KV, g = w % KV, r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
+        if (T == 0) continue;
+        void *scratch = att_scratch(T, hd, 1, 3);
+        if (!scratch) {
+#pragma omp atomic write
+            failed = 1;
+            continue;
+        }
+        att_backward_item(dqkv, dout, probs + off[r], qkv, r0, T, g, H, KV, hd, scratch);
+        free(scratch);
+    }
     free(off);
     return failed ? -1 : 0;
 }

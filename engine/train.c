@@ -318,10 +318,10 @@ static int train_step(Trainer *t, int ep, int lo_i, int m_ex, char *err, size_t 
 
 /* The log lines of an evaluated epoch: accuracy, spread (cos/erank) and
  * alignment (matched-minus-mismatched cosine, retrieval against chance). */
-static void log_collapse(FILE *log, const Collapse *cl, int ep, const char *accl, int nev) {
+static void log_collapse(FILE *log, const Collapse *cl, int ep, const char *accl, int nacc, int ndiag) {
     int p = cl->has_pred;
-    fprintf(log, "epoch %d: %s on the first %d test examples; cos/erank: "
-            "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep, accl, nev, cl->enc_text.mean_cos,
+    fprintf(log, "epoch %d: %s on the first %d test examples; on the first %d, cos/erank: "
+            "Enc(Text) %.3f/%.2f  Enc(Code) %.3f/%.2f  Pred %.3f/%.2f\n", ep, accl, nacc, ndiag, cl->enc_text.mean_cos,
             cl->enc_text.erank, cl->enc_code.mean_cos, cl->enc_code.erank, p ? cl->pred.mean_cos : NAN,
             p ? cl->pred.erank : NAN);
     fprintf(log, "epoch %d: matched-mismatched cos: Pred %.5f  Enc(Text) %.5f; Code retrieval top-1/top-5 %%: Pred "
@@ -356,7 +356,7 @@ static int epoch_eval(Trainer *t, int ep, char *err, size_t errn) {
         fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s,%s\n", t->step, ep + 1,
                 t->ep_ntp / fmax(t->ep_n, 1), t->ep_jn ? t->ep_jepa / t->ep_jn : 0.0, t->tokens,
                 now_seconds() - t->t_start, accs, diag, reg);
-    if (t->log) log_collapse(t->log, &cl, ep + 1, accl, nev);
+    if (t->log) log_collapse(t->log, &cl, ep + 1, accl, nev, nev);
     return 0;
 }
 
@@ -414,12 +414,17 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
                       pred, er, eval_progress, &ectx, err, errn);
     if (pred) fclose(pred);
     if (rc) return -1;
-    EncodeOpts eo = encode_opts(c); /* collapse diagnostics over the whole test split */
+    /* Collapse diagnostics on the examples of the per-epoch rows (the first epoch_eval_limit;
+     * all when it is 0), so that every row of curve.csv is measured on the same examples;
+     * over the whole split they cost more than the decoding (13 s of a JEPA demo run's eval).
+     * harness probe computes them over probe_n examples. */
+    int ndiag = c->epoch_eval_limit > 0 && c->epoch_eval_limit < t->test.n ? c->epoch_eval_limit : t->test.n;
+    EncodeOpts eo = encode_opts(c);
     eo.vo.tok = &t->tok;
     eo.vo.cache = &t->test_ids;
     Collapse cl;
     char diag[512], reg[64];
-    if (diag_collapse(&t->m, t->test.ex, t->test.n, &eo, t->jepa, &cl, err, errn)) return -1;
+    if (diag_collapse(&t->m, t->test.ex, ndiag, &eo, t->jepa, &cl, err, errn)) return -1;
     diag_collapse_csv(&cl, diag, sizeof diag);
     reg_field(t, t->ep_reg, t->ep_jn, reg, sizeof reg);
     res->eval_s = now_seconds() - t0;
@@ -429,7 +434,7 @@ static int finish(Trainer *t, const char *run_dir, char *err, size_t errn) {
     if (t->curve)
         fprintf(t->curve, "epoch,%ld,%d,%.6f,%.6f,,,%.0f,%.2f%s,%s,%s\n", t->step, c->epochs, res->ntp_loss,
                 res->jepa_dist, t->tokens, now_seconds() - t->t_start, accs, diag, reg);
-    if (t->log) log_collapse(t->log, &cl, c->epochs, accl, t->test.n);
+    if (t->log) log_collapse(t->log, &cl, c->epochs, accl, t->test.n, ndiag);
     if (t->train.n > 0 && time_steps(t)) return errf(err, errn, "out of memory (step timing)");
     if (t->log)
         fprintf(t->log, "done: %s  (%d test examples)  train %.1fs  eval %.1fs  %.0f "
