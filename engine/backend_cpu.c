@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 extern void openblas_set_num_threads(int);
-extern int openblas_get_num_threads(void);
 
 /* ---- Memory ------------------------------------------------------------------ */
 
@@ -191,20 +190,27 @@ static void rmsnorm_backward(Backend *be, float *dx, float *dw, const float *dy,
 /* ---- RoPE (rotate-half, Hugging Face convention) ------------------------------
  * for i < hd/2:  x'[i] = x[i] cos - x[i+hd/2] sin ;  x'[i+hd/2] = x[i+hd/2] cos + x[i] sin */
 
+/* Per token: its cos / sin row copied once (sin signed for the inverse), so
+ * the loop over the heads' halves has no possible aliasing to test and
+ * vectorises whole; lo and hi are the two halves of a head. */
 static void rope(Backend *be, float *x, const int *pos, const float *cs, const float *sn, int n, int stride,
                  int col0, int nheads, int hd, int inverse) {
     (void)be;
     int half = hd / 2;
     float sgn = inverse ? -1.0f : 1.0f;
+    if (half == 0) return;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < n; t++) {
-        const float *c = cs + (size_t)pos[t] * half, *s = sn + (size_t)pos[t] * half;
+        float c[half], s[half];
+        const float *ct = cs + (size_t)pos[t] * half, *st = sn + (size_t)pos[t] * half;
+        for (int i = 0; i < half; i++) c[i] = ct[i], s[i] = sgn * st[i];
         for (int h = 0; h < nheads; h++) {
-            float *v = x + (size_t)t * stride + col0 + h * hd;
+            float *restrict lo = x + (size_t)t * stride + col0 + h * hd, *restrict hi = lo + half;
+#pragma omp simd
             for (int i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half], si = sgn * s[i];
-                v[i] = a * c[i] - b * si;
-                v[i + half] = b * c[i] + a * si;
+                float a = lo[i], b = hi[i];
+                lo[i] = a * c[i] - b * s[i];
+                hi[i] = b * c[i] + a * s[i];
             }
         }
     }
@@ -212,23 +218,35 @@ static void rope(Backend *be, float *x, const int *pos, const float *cs, const f
 
 /* ---- Attention ----------------------------------------------------------------
  * Training attention, per (row, kv head g) work item, for each query head h
- * of the group; T is the row's length, Ts = T rounded up to ATT_J (the row
- * stride of the saved probabilities):
- *   forward:  S = scale Q Kᵀ on the causal triangle; the mask and softmax in
- *             place, row by row (P, zero above the diagonal); O = P V;
+ * of the group; T is the row's length, Ts = T rounded up to ATT_J:
+ *   forward:  S = scale Q Kᵀ on the causal triangle, into scratch rows of Ts
+ *             floats; the mask and softmax in place, row by row (P, zero
+ *             above the diagonal); O = P V; P saved as (T, T) per head;
  *   backward: dP = dO Vᵀ ; dS = P ∘ (dP − rowsum(P ∘ dP)) · scale ;
  *             dQ += dS K ; dK += dSᵀ Q ; dV += Pᵀ dO.
  * The products run in two register-blocked kernels on 8-float vectors
  * (mathx.h), each visiting only the blocks the causal triangle touches:
  * att_scores (4 queries × 16 keys, keys from a transposed copy) and att_mix
- * (2 output rows × 32 columns). At the model's sizes (T ≈ 100, hd = 32) one
- * OpenBLAS call per product cost more in packing and in the dense T × T
- * square than these kernels do in the triangle. Every work item runs in a
- * fixed order and writes its own outputs: results do not depend on threads. */
+ * (2 output rows × 32 columns). At T ≈ 100, hd = 32 one OpenBLAS call per
+ * product cost more in packing and in the dense T × T square than these
+ * kernels do in the triangle. (Recomputing P in the backward from saved
+ * softmax statistics, as flash attention does, was slower here: a third
+ * scores product and a second exponential cost more than the traffic of P.)
+ * Every work item runs in a fixed order and writes its own outputs: results
+ * do not depend on threads. */
 
-#define ATT_J 16 /* keys per att_scores block; saved rows are padded to a multiple */
+#define ATT_J 16 /* keys per att_scores block: scratch score rows are padded to a multiple */
 
 static inline int att_stride(int T) { return (T + ATT_J - 1) / ATT_J * ATT_J; }
+
+/* Prefetches the first hd floats of a row. The operands of a work item are
+ * strided slices of qkv, its gradient and the probabilities, first touched
+ * by the item: without this, rows stalled one at a time on memory (the
+ * hardware prefetchers do not reach that far ahead). */
+#define ATT_AHEAD 8 /* rows of prefetch distance */
+static inline void att_prefetch(const float *row, int hd) {
+    for (int d = 0; d < hd; d += 16) __builtin_prefetch(row + d);
+}
 
 /* S[m][j] (rows m < nr <= 4, stride lds) = scale · Σ_d A[m][d] Bt[d][j] for
  * j < nj, a multiple of ATT_J. Bt (hd, ldb) holds at least nj columns.
@@ -256,6 +274,19 @@ static void att_scores(float *S, int lds, const float *const A[4], int nr, const
     }
 }
 
+/* S (T, Ts) = scale · A Bᵀ on the causal triangle (blocks of 4 rows up to
+ * their last key, rounded up to ATT_J): A rows of lda floats, Bt = Bᵀ (hd, Ts). */
+static void att_scores_causal(float *S, int Ts, const float *A, int lda, const float *Bt, int T, int hd,
+                              float scale) {
+    for (int i0 = 0; i0 < T; i0 += 4) {
+        int nr = T - i0 < 4 ? T - i0 : 4;
+        const float *Ar[4];
+        for (int m = 0; m < 4; m++) Ar[m] = A + (size_t)(i0 + (m < nr ? m : nr - 1)) * lda;
+        for (int m = i0 + ATT_AHEAD; m < i0 + ATT_AHEAD + 4 && m < T; m++) att_prefetch(A + (size_t)m * lda, hd);
+        att_scores(S + (size_t)i0 * Ts, Ts, Ar, nr, Bt, Ts, hd, att_stride(i0 + nr), scale);
+    }
+}
+
 /* Columns c0 .. c0+8·nv−1 (nv <= 4) of rows a (and a+1 when na = 2) of Y:
  * Y[r] (=, or += when accum) Σ_{k0 <= k < k1} C_r[k·ck] · X[k], X rows of
  * ldx floats readable up to column c0+8·nv; only columns < hd are written. */
@@ -278,25 +309,33 @@ static inline __attribute__((always_inline)) void att_mix_block(float *Y, int ld
         for (int v = 0; v < nv; v++) {
             int col = c0 + 8 * v, w = hd - col < 8 ? hd - col : 8;
             float t[8], *y = Y + (size_t)r * ldy + col;
+            if (w == 8) { /* a whole vector: no round trip through memory (a stalled store forward) */
+                f8 yv;
+                if (accum) f8_load(&yv, y), acc[r][v] += yv;
+                f8_store(y, &acc[r][v]);
+                continue;
+            }
             f8_store(t, &acc[r][v]);
-            if (accum)
-                for (int l = 0; l < w; l++) y[l] += t[l];
-            else
-                memcpy(y, t, (size_t)w * sizeof *t);
+            for (int l = 0; l < w; l++) y[l] = accum ? y[l] + t[l] : t[l];
         }
 }
 
 /* Y (T rows of ldy, hd columns) =, or += (accum), C·X (lower = 1: row a sums
- * k in [0, a], C[a·Ts + k]) or Cᵀ·X (lower = 0: row a sums k in [a, T),
- * C[k·Ts + a]). C is zero above its diagonal (rows of Ts floats); X (T rows
- * of ldx floats) is readable to hd rounded up to 8. */
-static void att_mix(float *Y, int ldy, int hd, int accum, const float *C, int Ts, int lower, const float *X, int ldx,
+ * k in [0, a], C[a·ldc + k]) or Cᵀ·X (lower = 0: row a sums k in [a, T),
+ * C[k·ldc + a]). C (T rows of ldc >= T floats) is zero above its diagonal;
+ * X (T rows of ldx floats) is readable to hd rounded up to 8. */
+static void att_mix(float *Y, int ldy, int hd, int accum, const float *C, int ldc, int lower, const float *X, int ldx,
                     int T) {
-    int ck = lower ? 1 : Ts;
+    int ck = lower ? 1 : ldc;
+    for (int k = 0; k < T && !lower; k++) att_prefetch(X + (size_t)k * ldx, hd); /* all read by the first rows */
     for (int a = 0; a < T; a += 2) {
         int na = T - a < 2 ? T - a : 2, k0 = lower ? 0 : a, k1 = lower ? a + na : T;
-        const float *C0 = lower ? C + (size_t)a * Ts : C + a, *C1 = na < 2 ? C0 : lower ? C0 + Ts : C0 + 1;
+        const float *C0 = lower ? C + (size_t)a * ldc : C + a, *C1 = na < 2 ? C0 : lower ? C0 + ldc : C0 + 1;
         float *y = Y + (size_t)a * ldy;
+        for (int m = a + ATT_AHEAD; m < a + ATT_AHEAD + 2 && m < T; m++) {
+            att_prefetch(Y + (size_t)m * ldy, hd);
+            if (lower) att_prefetch(X + (size_t)m * ldx, hd);
+        }
         for (int c0 = 0; c0 < hd; c0 += 32) {
             int nv = (hd - c0 + 7) / 8;
             switch (nv > 4 ? 4 : nv) {
@@ -309,13 +348,16 @@ static void att_mix(float *Y, int ldy, int hd, int accum, const float *C, int Ts
     }
 }
 
-/* Bt (hd, Ts) = Bᵀ of B (T rows of ldb, hd columns), columns T..Ts-1 zero. */
+/* Bt (hd, Ts) = Bᵀ of B (T rows of ldb, hd columns), columns T..Ts-1 zero.
+ * Rows of B are first touches (strided through qkv): prefetched ahead. */
 static void att_transpose(float *Bt, const float *B, int ldb, int T, int Ts, int hd) {
-    for (int d = 0; d < hd; d++) {
-        float *bt = Bt + (size_t)d * Ts;
-        for (int j = 0; j < T; j++) bt[j] = B[(size_t)j * ldb + d];
-        for (int j = T; j < Ts; j++) bt[j] = 0.0f;
+    for (int j = 0; j < T; j++) {
+        const float *b = B + (size_t)j * ldb;
+        if (j + 2 * ATT_AHEAD < T) att_prefetch(b + 2 * ATT_AHEAD * (size_t)ldb, hd);
+        for (int d = 0; d < hd; d++) Bt[(size_t)d * Ts + j] = b[d];
     }
+    for (int d = 0; d < hd; d++)
+        for (int j = T; j < Ts; j++) Bt[(size_t)d * Ts + j] = 0.0f;
 }
 
 /* X for att_mix: B itself (stride ldb) when hd is a multiple of 8, else a
@@ -330,30 +372,40 @@ static const float *att_rows(float *pad, const float *B, int ldb, int T, int hd,
     return *ldx = hp, pad;
 }
 
-/* Runs of equal segment of a row's T tokens: run q covers [start[q],
- * start[q+1]) with segment rseg[q]; returns the number of runs. */
-static int att_runs(int *start, int *rseg, const int *seg, int T) {
-    int nr = 0;
+/* The visibility of a row (AttnLayout) as runs of equal segment: run q
+ * covers tokens [start[q], start[q+1]) of segment rseg[q]. */
+typedef struct AttRuns {
+    int *start, *rseg, n;
+    const unsigned char *vis;
+    int nseg;
+    const int *seg; /* the row's (T) segments */
+} AttRuns;
+
+static void att_runs(AttRuns *R, int *start, int *rseg, const AttnLayout *L, int r0, int T) {
+    R->start = start, R->rseg = rseg, R->n = 0, R->vis = L->vis, R->nseg = L->nseg, R->seg = L->seg + r0;
     for (int j = 0; j < T; j++)
-        if (j == 0 || seg[j] != seg[j - 1]) start[nr] = j, rseg[nr++] = seg[j];
-    start[nr] = T;
-    return nr;
+        if (j == 0 || R->seg[j] != R->seg[j - 1]) start[R->n] = j, rseg[R->n++] = R->seg[j];
+    start[R->n] = T;
 }
 
-/* Row i of P (Ts floats, scores in [0, i]): hidden keys (by the runs of the
- * row's segments; the query's segment si) to −inf, then softmax over [0, i]
- * and 0 in (i, Ts). No visible key: the row is all 0. */
-static void att_softmax(float *p, int i, int Ts, const int *start, const int *rseg, int nruns, int si,
-                        const unsigned char *vis, int nseg) {
-    for (int q = 0; q < nruns && start[q] <= i; q++) {
-        if (vis[si * nseg + rseg[q]]) continue;
-        int end = start[q + 1] <= i ? start[q + 1] : i + 1;
-        for (int j = start[q]; j < end; j++) p[j] = -INFINITY;
+/* Scores of query i's hidden keys (j <= i) to −inf. */
+static void att_mask(float *p, int i, const AttRuns *R) {
+    const unsigned char *v = R->vis + (size_t)R->seg[i] * R->nseg;
+    for (int q = 0; q < R->n && R->start[q] <= i; q++) {
+        if (v[R->rseg[q]]) continue;
+        int end = R->start[q + 1] <= i ? R->start[q + 1] : i + 1;
+        for (int j = R->start[q]; j < end; j++) p[j] = -INFINITY;
     }
+}
+
+/* Row i of P (Ts floats) in place from its scores in [0, i], masked
+ * (att_mask): softmax over [0, i] (−inf gives 0), 0 in (i, Ts). No visible
+ * key: the row is all 0 (and so is the query's output). */
+static void att_softmax(float *p, int i, int Ts) {
     float mx = -INFINITY, sum = 0.0f;
 #pragma omp simd reduction(max : mx)
     for (int j = 0; j <= i; j++) mx = p[j] > mx ? p[j] : mx;
-    if (mx == -INFINITY) { /* no visible key: zero probabilities, zero output */
+    if (mx == -INFINITY) {
         memset(p, 0, (size_t)Ts * sizeof *p);
         return;
     }
@@ -368,13 +420,14 @@ static void att_softmax(float *p, int i, int Ts, const int *start, const int *rs
     for (int j = i + 1; j < Ts; j++) p[j] = 0.0f;
 }
 
-/* Saved state: the (H, T, Ts) probabilities of every row, row after row. */
+/* Saved state: the (H, T, T) probabilities of every row, row after row
+ * (zero above the diagonal; tests/test_layers.c reads them). */
 static size_t attention_saved(Backend *be, const AttnLayout *L, int H, int KV, int hd) {
     (void)be; (void)KV; (void)hd;
     size_t s = 0;
     for (int r = 0; r < L->nrows; r++) {
         int T = L->row_start_host[r + 1] - L->row_start_host[r];
-        s += (size_t)H * T * att_stride(T);
+        s += (size_t)H * T * T;
     }
     return s;
 }
@@ -386,45 +439,45 @@ static size_t *probs_offsets(const AttnLayout *L, int H) {
     off[0] = 0;
     for (int r = 0; r < L->nrows; r++) {
         int T = L->row_start_host[r + 1] - L->row_start_host[r];
-        off[r + 1] = off[r] + (size_t)H * T * att_stride(T);
+        off[r + 1] = off[r] + (size_t)H * T * T;
     }
     return off;
 }
 
-/* Scratch of one work item: run tables (2T+1 ints, padded to 64 bytes), a
- * transposed head (hd, Ts), nbuf (T, Ts) buffers and npad padded copies
- * (T, hd rounded up to 8). att_scratch: NULL on OOM; att_floats: its floats. */
+/* Scratch of one work item: run tables (2T+1 ints, padded to 64 bytes),
+ * ntr transposed heads (hd, Ts), nbuf (T, Ts) buffers and npad padded
+ * copies (T, hd rounded up to 8). att_scratch: NULL on OOM; att_floats:
+ * its floats. */
 static size_t att_ints(int T) { return (2 * (size_t)T + 1 + 15) / 16 * 16; }
 static float *att_floats(void *scratch, int T) { return (float *)((int *)scratch + att_ints(T)); }
-static void *att_scratch(int T, int hd, int nbuf, int npad) {
+static void *att_scratch(int T, int hd, int ntr, int nbuf, int npad) {
     size_t Ts = (size_t)att_stride(T), hp = (size_t)(hd + 7) / 8 * 8;
-    size_t bytes = att_ints(T) * sizeof(int) + ((size_t)hd * Ts + nbuf * (size_t)T * Ts + npad * (size_t)T * hp) * sizeof(float);
+    size_t floats = ntr * (size_t)hd * Ts + nbuf * (size_t)T * Ts + npad * (size_t)T * hp;
+    size_t bytes = att_ints(T) * sizeof(int) + floats * sizeof(float);
     return aligned_alloc(64, (bytes + 63) / 64 * 64);
 }
 
-/* One forward work item: heads h0..h0+grp−1 of a row of T tokens at token
- * r0, kv head g; P the row's saved probabilities; scratch (ints and floats
- * of att_scratch). */
+/* One forward work item: query heads of kv head g on the row of T tokens at
+ * r0; P the row's saved probabilities (H, T, T). */
 static void att_forward_item(float *out, float *P, const float *qkv, const AttnLayout *L, int r0, int T, int g,
                              int H, int KV, int hd, void *scratch) {
     int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, Ts = att_stride(T), ldv;
-    int *start = scratch, *rseg = start + T + 1, nruns = att_runs(start, rseg, L->seg + r0, T);
-    float *Kt = att_floats(scratch, T), *pad = Kt + (size_t)hd * Ts, scale = 1.0f / sqrtf((float)hd);
+    AttRuns R;
+    att_runs(&R, scratch, (int *)scratch + T + 1, L, r0, T);
+    float *Kt = att_floats(scratch, T), *S = Kt + (size_t)hd * Ts, *pad = S + (size_t)T * Ts;
+    float scale = 1.0f / sqrtf((float)hd);
     const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd;
     att_transpose(Kt, K, qkvs, T, Ts, hd);
     const float *V = att_rows(pad, K + KV * hd, qkvs, T, hd, &ldv);
     for (int h = g * grp; h < (g + 1) * grp; h++) {
-        float *Ph = P + (size_t)h * T * Ts;
-        const float *Q = qkv + (size_t)r0 * qkvs + h * hd;
-        for (int i0 = 0; i0 < T; i0 += 4) {
-            int nr = T - i0 < 4 ? T - i0 : 4;
-            const float *A[4];
-            for (int m = 0; m < 4; m++) A[m] = Q + (size_t)(i0 + (m < nr ? m : nr - 1)) * qkvs;
-            att_scores(Ph + (size_t)i0 * Ts, Ts, A, nr, Kt, Ts, hd, att_stride(i0 + nr), scale);
-            for (int i = i0; i < i0 + nr; i++)
-                att_softmax(Ph + (size_t)i * Ts, i, Ts, start, rseg, nruns, L->seg[r0 + i], L->vis, L->nseg);
+        float *Ph = P + (size_t)h * T * T;
+        att_scores_causal(S, Ts, qkv + (size_t)r0 * qkvs + h * hd, qkvs, Kt, T, hd, scale);
+        for (int i = 0; i < T; i++) {
+            att_mask(S + (size_t)i * Ts, i, &R);
+            att_softmax(S + (size_t)i * Ts, i, Ts);
+            memcpy(Ph + (size_t)i * T, S + (size_t)i * Ts, (size_t)T * sizeof *Ph);
         }
-        att_mix(out + (size_t)r0 * os + h * hd, os, hd, 0, Ph, Ts, 1, V, ldv, T);
+        att_mix(out + (size_t)r0 * os + h * hd, os, hd, 0, S, Ts, 1, V, ldv, T);
     }
 }
 
@@ -438,7 +491,7 @@ static int attention_forward(Backend *be, float *out, float *probs, const float 
     for (int w = 0; w < L->nrows * KV; w++) {
         int r = w / KV, g = w % KV, r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
         if (T == 0) continue;
-        void *scratch = att_scratch(T, hd, 0, 1);
+        void *scratch = att_scratch(T, hd, 1, 1, 1);
         if (!scratch) {
 #pragma omp atomic write
             failed = 1;
@@ -452,11 +505,12 @@ static int attention_forward(Backend *be, float *out, float *probs, const float 
 }
 
 /* dS (T, Ts) in place from dP: row i, j <= i: P_ij (dP_ij − Σ_k P_ik dP_ik) ·
- * scale; 0 above the diagonal. */
+ * scale; 0 above the diagonal. P (T, T). */
 static void att_dscores(float *dS, const float *P, int T, int Ts, float scale) {
     for (int i = 0; i < T; i++) {
-        const float *Pi = P + (size_t)i * Ts;
+        const float *Pi = P + (size_t)i * T;
         float *d = dS + (size_t)i * Ts, s = 0.0f;
+        if (i + ATT_AHEAD < T) att_prefetch(Pi + ATT_AHEAD * (size_t)T, i + ATT_AHEAD + 1);
 #pragma omp simd reduction(+ : s)
         for (int j = 0; j <= i; j++) s += Pi[j] * d[j];
 #pragma omp simd
@@ -465,33 +519,28 @@ static void att_dscores(float *dS, const float *P, int T, int Ts, float scale) {
     }
 }
 
-/* One backward work item (row of T tokens at r0, kv head g, its query heads):
- * dP by att_scores against Vᵀ, dS, then the three products by att_mix. */
+/* One backward work item (row of T tokens at r0, kv head g, its query
+ * heads; P the row's saved probabilities): dP by att_scores against Vᵀ, dS,
+ * then the three products by att_mix. */
 static void att_backward_item(float *dqkv, const float *dout, const float *P, const float *qkv, int r0, int T, int g,
                               int H, int KV, int hd, void *scratch) {
     int qkvs = (H + 2 * KV) * hd, os = H * hd, grp = H / KV, Ts = att_stride(T), ldk, ldq, ldo;
     size_t hp = (size_t)(hd + 7) / 8 * 8;
-    float *Vt = att_floats(scratch, T), *dS = Vt + (size_t)hd * Ts;
-    float *padk = dS + (size_t)T * Ts, *padq = padk + (size_t)T * hp, *pado = padq + (size_t)T * hp;
-    float scale = 1.0f / sqrtf((float)hd);
+    float *Vt = att_floats(scratch, T), *dS = Vt + (size_t)hd * Ts, *padk = dS + (size_t)T * Ts;
+    float *padq = padk + (size_t)T * hp, *pado = padq + (size_t)T * hp, scale = 1.0f / sqrtf((float)hd);
     const float *K = qkv + (size_t)r0 * qkvs + (H + g) * hd;
     float *dK = dqkv + (size_t)r0 * qkvs + (H + g) * hd, *dV = dK + KV * hd;
     att_transpose(Vt, K + KV * hd, qkvs, T, Ts, hd);
     const float *Kx = att_rows(padk, K, qkvs, T, hd, &ldk);
     for (int h = g * grp; h < (g + 1) * grp; h++) {
-        const float *Ph = P + (size_t)h * T * Ts, *dO = dout + (size_t)r0 * os + h * hd;
-        for (int i0 = 0; i0 < T; i0 += 4) {
-            int nr = T - i0 < 4 ? T - i0 : 4;
-            const float *A[4];
-            for (int m = 0; m < 4; m++) A[m] = dO + (size_t)(i0 + (m < nr ? m : nr - 1)) * os;
-            att_scores(dS + (size_t)i0 * Ts, Ts, A, nr, Vt, Ts, hd, att_stride(i0 + nr), 1.0f);
-        }
+        const float *Ph = P + (size_t)h * T * T, *dO = dout + (size_t)r0 * os + h * hd;
+        const float *Q = qkv + (size_t)r0 * qkvs + h * hd;
+        att_scores_causal(dS, Ts, dO, os, Vt, T, hd, 1.0f);
         att_dscores(dS, Ph, T, Ts, scale);
-        const float *Qx = att_rows(padq, qkv + (size_t)r0 * qkvs + h * hd, qkvs, T, hd, &ldq);
-        const float *dOx = att_rows(pado, dO, os, T, hd, &ldo);
+        const float *Qx = att_rows(padq, Q, qkvs, T, hd, &ldq), *dOx = att_rows(pado, dO, os, T, hd, &ldo);
         att_mix(dqkv + (size_t)r0 * qkvs + h * hd, qkvs, hd, 1, dS, Ts, 1, Kx, ldk, T);
         att_mix(dK, qkvs, hd, 1, dS, Ts, 0, Qx, ldq, T);
-        att_mix(dV, qkvs, hd, 1, Ph, Ts, 0, dOx, ldo, T);
+        att_mix(dV, qkvs, hd, 1, Ph, T, 0, dOx, ldo, T);
     }
 }
 
@@ -506,7 +555,7 @@ static int attention_backward(Backend *be, float *dqkv, const float *dout, const
     for (int w = 0; w < L->nrows * KV; w++) {
         int r = w / KV, g = w % KV, r0 = L->row_start_host[r], T = L->row_start_host[r + 1] - r0;
         if (T == 0) continue;
-        void *scratch = att_scratch(T, hd, 1, 3);
+        void *scratch = att_scratch(T, hd, 1, 1, 3);
         if (!scratch) {
 #pragma omp atomic write
             failed = 1;

@@ -3,6 +3,7 @@
 #define ENGINE_MATHX_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* exp(x) in float, relative error < 2e-7 over [-87, 88] (Cephes-style:
  * x = n ln2 + r, n = round(x/ln2), |r| <= ln2/2, degree-6 polynomial for e^r, 2^n through the
@@ -26,5 +27,17 @@ static inline float expf_fast(float x) {
     scale.u = (uint32_t)((int32_t)fn + 127) << 23;
     return p * scale.f;
 }
+
+/* Eight floats as one vector value (the GCC / Clang vector extension): one
+ * AVX register under -march=native on x86-64, two SSE registers otherwise.
+ * Arithmetic is elementwise; a float operand is broadcast (s * v). The
+ * helpers take pointers, never vectors by value, so no function's ABI
+ * depends on the instruction set. Loads and stores need no alignment. */
+typedef float f8 __attribute__((vector_size(32)));
+
+/* *v = p[0..7] */
+static inline void f8_load(f8 *v, const float *p) { memcpy(v, p, sizeof *v); }
+/* p[0..7] = *v */
+static inline void f8_store(float *p, const f8 *v) { memcpy(p, v, sizeof *v); }
 
 #endif
