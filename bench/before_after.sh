@@ -3,6 +3,7 @@
 # revision, run alternately on the same machine in one call.
 #
 #   bash bench/before_after.sh REV [ROUNDS] [bench_step key=value...]
+#   BUILD=/tmp/bd bash bench/before_after.sh REV   # the working tree's build directory (default build)
 #
 # Builds bench_step at REV in a temporary worktree (Release) and the working
 # tree's build/bench_step, then runs them alternately ROUNDS times (default
@@ -17,11 +18,12 @@ trap 'git worktree remove --force "$WT" >/dev/null 2>&1 || true; rm -rf "$WT"' E
 git worktree add --detach "$WT" "$REV" >/dev/null 2>&1
 cmake -S "$WT" -B "$WT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$WT/build" -j "$(nproc)" --target bench_step >/dev/null
-cmake --build build -j "$(nproc)" --target bench_step >/dev/null
+BUILD=${BUILD:-build}
+cmake --build "$BUILD" -j "$(nproc)" --target bench_step >/dev/null
 : > "$WT/before.txt"; : > "$WT/after.txt"
 for r in $(seq "$ROUNDS"); do
   "$WT/build/bench_step" "$@" 2>/dev/null | awk '/^## NTP step/ {n=$6} /^## JEPA step/ {j=$6} END {print n, j}' >> "$WT/before.txt"
-  build/bench_step "$@" 2>/dev/null | awk '/^## NTP step/ {n=$6} /^## JEPA step/ {j=$6} END {print n, j}' >> "$WT/after.txt"
+  "$BUILD/bench_step" "$@" 2>/dev/null | awk '/^## NTP step/ {n=$6} /^## JEPA step/ {j=$6} END {print n, j}' >> "$WT/after.txt"
   echo "round $r/$ROUNDS: before $(tail -1 "$WT/before.txt"), after $(tail -1 "$WT/after.txt") (NTP, JEPA tokens/s)" >&2
 done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
