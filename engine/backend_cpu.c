@@ -403,6 +403,9 @@ static void att_mask(float *p, int i, const AttRuns *R) {
  * key: the row is all 0 (and so is the query's output). */
 static void att_softmax(float *p, int i, int Ts) {
     float mx = -INFINITY, sum = 0.0f;
+    /* OpenMP's max reduction starts its private copies at -FLT_MAX, not -inf (clang's
+     * libomp does so): a row of -inf then has mx = -FLT_MAX, every p 0 and sum 0, hence
+     * the test of sum below rather than of mx alone. */
 #pragma omp simd reduction(max : mx)
     for (int j = 0; j <= i; j++) mx = p[j] > mx ? p[j] : mx;
     if (mx == -INFINITY) {
@@ -413,6 +416,10 @@ static void att_softmax(float *p, int i, int Ts) {
     for (int j = 0; j <= i; j++) {
         p[j] = p[j] == -INFINITY ? 0.0f : expf_fast(p[j] - mx);
         sum += p[j];
+    }
+    if (!(sum > 0.0f)) { /* no visible key */
+        memset(p, 0, (size_t)Ts * sizeof *p);
+        return;
     }
     float inv = 1.0f / sum;
 #pragma omp simd
