@@ -11,6 +11,7 @@
 
 ViewOpts view_opts(const Config *c) {
     ViewOpts o;
+    memset(&o, 0, sizeof o); /* tok and cache NULL: the byte tokenizer, no token cache */
     o.include_system = strcmp(c->system_prompt, "include") == 0;
     o.targets_all = strcmp(c->ntp_targets, "all") == 0;
     o.k = strcmp(c->predictor, "linear") == 0 ? 0 : c->k;
