@@ -3,15 +3,16 @@
  *   build/bench_step [key=value...]      (the run config keys; defaults: model=nano,
  *                                          system_prompt=omit, threads=1, k=1)
  *
- * Times 8 NTP steps and 8 JEPA steps (forward + backward, no update) on the
- * first batches of the train split, through the profiling backend. Shape
+ * Times 8 NTP, 8 JEPA and 8 STP steps (forward + backward, no update) on the
+ * first batches of the train split, through the profiling backend, and prints
+ * the JEPA / NTP and STP / NTP step-time ratios (STP's goal: <= 1.1, docs/STP.md). Shape
  * keys, lora_rank (with its dropout) and device (cpu, ref, cuda) apply. On
  * an asynchronous device (cuda) the step times wait for the device's queue;
  * the per-op table then shows host-side time, each op charged with the queued
  * work it waited for (backend_prof.h).
  *
  * Keys of the benchmark itself (not run config keys):
- *   only=ntp|jepa|stp   time one kind of step (default: NTP, then JEPA). stp is
+ *   only=ntp|jepa|stp   time one kind of step (default: NTP, JEPA, then STP). stp is
  *                       Semantic Tube Prediction on the NTP rows (ALGORITHM.md §9,
  *                       lambda 0.02 unless lambda= is given; stp_weight, stp_span apply)
  *   steps=S warmup=W    timed steps (default 8) after W warm-up steps (default 1) on
@@ -51,7 +52,7 @@ static const char *KIND_NAME[K_COUNT] = {"NTP", "JEPA", "STP"};
 
 typedef struct Bench {
     int steps, warmup, update, profile, lambda_set;
-    int only;              /* K_* or -1: NTP then JEPA */
+    int only;              /* K_* or -1: NTP, JEPA, then STP */
     const char *dump, *weights_out;
 } Bench;
 
@@ -330,8 +331,9 @@ int main(int argc, char **argv) {
     double ms[K_COUNT] = {0};
     int rc = 0;
     for (int kind = 0; kind < K_COUNT && !rc; kind++)
-        if (bn.only == kind || (bn.only < 0 && kind != K_STP)) rc = run_kind(&x, kind, &ms[kind]);
-    if (!rc && bn.only < 0) printf("JEPA / NTP step time: %.2f\n", ms[K_JEPA] / ms[K_NTP]);
+        if (bn.only == kind || bn.only < 0) rc = run_kind(&x, kind, &ms[kind]);
+    if (!rc && bn.only < 0)
+        printf("JEPA / NTP step time: %.2f\nSTP / NTP step time: %.2f\n", ms[K_JEPA] / ms[K_NTP], ms[K_STP] / ms[K_NTP]);
     model_free(&x.m);
     dataset_free(&d);
     return rc ? 1 : 0;
