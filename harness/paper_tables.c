@@ -32,11 +32,18 @@ static void fmt_msd(const double *x, int n, const char *fmt, char *out, size_t o
 }
 
 /* The numeric values of column col in the rows of cell c into x (c->n
- * room); returns how many read. */
+ * room); returns how many read. col "train_tokens" is derived: train_tok_s ×
+ * train_s / 1e6, the millions of tokens a run put through the network (the
+ * run's compute, unlike train_s independent of the machine and its load). */
 static int col_values(const Table *t, const ReportCell *c, const char *col, double *x) {
-    int n = 0;
-    for (int s = 0; s < c->n; s++)
-        if (report_num(table_get(t, c->rows[s], col), &x[n])) n++;
+    int n = 0, tokens = strcmp(col, "train_tokens") == 0;
+    for (int s = 0; s < c->n; s++) {
+        double a, b;
+        if (!tokens && report_num(table_get(t, c->rows[s], col), &x[n])) n++;
+        if (tokens && report_num(table_get(t, c->rows[s], "train_tok_s"), &a) &&
+            report_num(table_get(t, c->rows[s], "train_s"), &b))
+            x[n++] = a * b / 1e6;
+    }
     return n;
 }
 
@@ -168,6 +175,7 @@ static char *unit_col(PaperTable *pt, const char *col, const char *unit) {
 /* The unit of a runs.csv column shown beside the metric. */
 static const char *extra_unit(const char *col) {
     size_t n = strlen(col);
+    if (strcmp(col, "train_tokens") == 0) return "M";
     return n > 2 && strcmp(col + n - 2, "_s") == 0 ? "s" : n > 3 && strcmp(col + n - 3, "_ms") == 0 ? "ms" : "%";
 }
 

@@ -23,14 +23,15 @@ do for [term = 1:2] {
   set ylabel 'acc_exact (%), mean ± sd over seeds'
   unset logscale
   set logscale x
-  set xtics ('500' 500, '1000' 1000, '2000' 2000, '5000' 5000)
+  set xtics ('500' 500, '1000' 1000, '2000' 2000, '5000' 5000, '10000' 10000)
   set ytics autofreq
   set xrange [*:*]; set yrange [*:*]; set autoscale xfix; set autoscale yfix
   unset label 1
   set lmargin at screen 0.0933; set rmargin at screen 0.9689
   set tmargin at screen 0.8675; set bmargin at screen 0.1556
   set key at screen 0.5311, 0.0530 center top vertical maxrows 1
-  plot 'stp.dat' index 0 using 1:2:3 with yerrorlines lw 1.5 pt 7 ps 0.6 lc rgb '#0072B2' dt 1 title 'NTP'
+  plot 'stp.dat' index 0 using 1:2:3 with yerrorlines lw 1.5 pt 7 ps 0.6 lc rgb '#0072B2' dt 1 title 'NTP', \
+       'stp.dat' index 1 using 1:2:3 with yerrorlines lw 1.5 pt 7 ps 0.6 lc rgb '#D55E00' dt 1 title 'NTP + STP (λ = 0.02)'
   unset multiplot
   set output
 }

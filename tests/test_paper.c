@@ -268,6 +268,28 @@ Test(paper, metric_column_of_the_artifact) {
     grid_free(&g);
 }
 
+/* Loss dropout's second column is derived: train_tok_s × train_s / 1e6 per run
+ * (baseline 1000 tok/s × 500 s and 1200 × 400 s: 0.50, 0.48 M; jepa 2000 × 350,
+ * 1000 × 750: 0.70, 0.75 M), not train_s itself. */
+Test(paper, loss_dropout_compute_in_tokens) {
+    Grid g;
+    grid(&g, "loss_dropout", "model = pico\nseeds = 82, 23\n[baseline]\nloss = ntp\n"
+                             "[jepa]\nloss = jepa\nld = 0.5\n");
+    const char *b82[] = {"acc_exact", "60", "train_tok_s", "1000", "train_s", "500", NULL},
+               *b23[] = {"acc_exact", "62", "train_tok_s", "1200", "train_s", "400", NULL},
+               *j82[] = {"acc_exact", "61", "train_tok_s", "2000", "train_s", "350", NULL},
+               *j23[] = {"acc_exact", "64", "train_tok_s", "1000", "train_s", "750", NULL};
+    rec(&g, run_of(&g, "baseline", NULL, 82), "ok", b82), rec(&g, run_of(&g, "baseline", NULL, 23), "ok", b23);
+    rec(&g, run_of(&g, "jepa", NULL, 82), "ok", j82), rec(&g, run_of(&g, "jepa", NULL, 23), "ok", j23);
+    make();
+    char *md = out_file("loss_dropout.md");
+    cr_expect(strstr(md, "| cell | n | acc_exact (%) | train_tokens (M) |") != NULL, "%s", md);
+    cr_expect(strstr(row_of(md, "baseline"), "| 61.00 ± 1.41 | 0.49 ± 0.01 |") != NULL, "%s", md);
+    cr_expect(strstr(row_of(md, "jepa"), "| 62.50 ± 2.12 | 0.72 ± 0.04 |") != NULL, "%s", md);
+    free(md);
+    grid_free(&g);
+}
+
 static const char PROBES[] = "model = pico\nprobe = 1\nseeds = 82, 23\n[base]\nloss = ntp\nepochs = 1\n"
                              "train_limit = 32\n[ntp]\nloss = ntp\n[jepa_k0]\nloss = jepa\nk = 0\n"
                              "[jepa_k1]\nloss = jepa\nk = 1\n";
