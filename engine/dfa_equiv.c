@@ -9,10 +9,12 @@
 #include <fa.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -108,12 +110,18 @@ static int child_check(const NlrxRegex *g, const NlrxRegex *t, const DfaLimits *
 
 /* ---- the parent ---- */
 
-/* Wait for child pid; kill it (SIGKILL) after wall seconds. 0 with
- * *status and *killed, or -1 with err. */
-static int wait_child(pid_t pid, double wall, int *status, int *killed, char *err, size_t errn) {
+/* waitpid(pid, status, 0), retried on EINTR. 0 or -1 with err. */
+static int reap(pid_t pid, int *status, char *err, size_t errn) {
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR) return errf(err, errn, "dfa: waitpid: %s", strerror(errno));
+    return 0;
+}
+
+/* Wait for child pid by polling waitpid with growing naps (kernels without
+ * pidfd_open); kill it (SIGKILL) after wall seconds. */
+static int wait_child_polling(pid_t pid, double wall, int *status, int *killed, char *err, size_t errn) {
     double t0 = now_seconds();
     long nap_ns = 20000;
-    *killed = 0;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid) return 0;
@@ -126,6 +134,35 @@ static int wait_child(pid_t pid, double wall, int *status, int *killed, char *er
         nanosleep(&ts, NULL);
         if (nap_ns < 2000000) nap_ns *= 2;
     }
+}
+
+/* Wait for child pid; kill it (SIGKILL) after wall seconds. The wait is a
+ * poll(2) on the child's pidfd, which wakes the moment it exits (a verdict
+ * typically takes about a millisecond; sleeping between waitpid calls added
+ * up to a third to that). 0 with *status and *killed, or -1 with err. */
+static int wait_child(pid_t pid, double wall, int *status, int *killed, char *err, size_t errn) {
+    *killed = 0;
+    int fd = pidfd_open(pid, 0);
+    if (fd < 0) return wait_child_polling(pid, wall, status, killed, err, errn);
+    double t0 = now_seconds();
+    for (;;) {
+        double left = wall - (now_seconds() - t0);
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = left > 0 ? poll(&p, 1, (int)ceil(left * 1e3)) : 0;
+        if (r > 0) break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            close(fd);
+            return errf(err, errn, "dfa: poll: %s", strerror(errno));
+        }
+        if (now_seconds() - t0 >= wall) {
+            kill(pid, SIGKILL);
+            *killed = 1;
+            break;
+        }
+    }
+    close(fd);
+    return reap(pid, status, err, errn);
 }
 
 /* The verdict of a finished child (status as from waitpid). */
