@@ -13,7 +13,10 @@
  *    different lengths are concatenated, no padding);
  *  - letters: n tokens, C hidden size, H query heads, KV key/value heads, hd
  *    head size, F intermediate size, V vocabulary, M rows, B examples, D width;
- *  - every _backward ACCUMULATES (+=) into its input and parameter gradients;
+ *  - every _backward ACCUMULATES (+=) into its input and parameter gradients,
+ *    except where its entry says otherwise (linear_backward's dx with
+ *    dx_acc = DX_SET, swiglu_backward's dgu: assigned, so that the first
+ *    writer of a gradient buffer needs no zeroing pass before it);
  *    a gradient pointer documented "may be NULL" is skipped (frozen tensor);
  *  - Linear weights follow Hugging Face: W is (out, in) and y = x·Wᵀ;
  *  - ops run in issue order; results read by download are complete when it
@@ -76,6 +79,11 @@ typedef struct KVView {
  *    is fused and its cost on a CPU without bf16 units would only grow. */
 enum { DTYPE_FP32 = 0, DTYPE_BF16 = 1 };
 
+/* How linear_backward writes dx (its last argument, dx_acc): DX_SET assigns
+ * dx = dy·w, overwriting whatever dx held (NaN included: dx is not read, as
+ * GEMM's beta = 0); DX_ADD accumulates dx += dy·w (beta = 1). */
+enum { DX_SET = 0, DX_ADD = 1 };
+
 /* x rounded to the nearest bfloat16 (8 exponent bits, 8 significand bits),
  * ties to even, returned as the float of the same value (the low 16 bits
  * zero): the conversion of PyTorch's x.to(torch.bfloat16) and CUDA's
@@ -118,11 +126,13 @@ struct Backend {
      * (DTYPE_FP32 or DTYPE_BF16 above; y is fp32 either way). */
     void (*linear_forward)(Backend *be, float *y, const float *x, const float *w, int n, int in, int out,
                            int dtype);
-    /* dx (n,in) += dy·w ; dw (out,in) += dyᵀ·x, operands at precision dtype.
-     * dx, dw may be NULL; x is not read (may be NULL) when dw is NULL. n = 0:
-     * no-op. */
+    /* dx (n,in) = dy·w (dx_acc = DX_SET: dx is overwritten, not read) or
+     * dx += dy·w (dx_acc = DX_ADD); dw (out,in) += dyᵀ·x (always accumulated);
+     * operands at precision dtype. dx, dw may be NULL; x is not read (may be
+     * NULL) when dw is NULL. n = 0: no-op; out = 0 under DX_SET: dx = 0 (an
+     * empty sum). */
     void (*linear_backward)(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                            int n, int in, int out, int dtype);
+                            int n, int in, int out, int dtype, int dx_acc);
 
     /* ---- layers ---- */
     /* y (n,c) = x / rms(x) * w ; rstd (n) = 1/sqrt(mean(x²)+eps), saved for backward. */
@@ -158,6 +168,8 @@ struct Backend {
                              int hd);
     /* a (n,f) = silu(gu[:, :f]) * gu[:, f:]  where gu (n, 2f) = [gate | up] */
     void (*swiglu_forward)(Backend *be, float *a, const float *gu, int n, int f);
+    /* dgu (n, 2f) = ∂a/∂gu · da, ASSIGNED (not accumulated: dgu's old
+     * content, NaN included, is overwritten, never read); da (n, f). */
     void (*swiglu_backward)(Backend *be, float *dgu, const float *da, const float *gu, int n, int f);
     /* x (n,c) = E[ids] ; dE[ids] += dx (rows summed in token order) */
     void (*embedding_forward)(Backend *be, float *x, const int *ids, const float *E, int n, int c);

@@ -137,11 +137,21 @@ static void linear_forward(Backend *be, float *y, const float *x, const float *w
     gemm_dtype(dtype, 0, 1, n, out, in, x, in, w, in, 0.0f, y, out);
 }
 
+/* dx = or += dy·w (dx_acc: GEMM beta 0 or 1), dw += dyᵀ·x. out = 0: the
+ * products are empty sums (cblas would reject lda = 0), so DX_SET zeroes dx.
+ * OpenBLAS (driver/level3/level3.c) runs beta != 1 as a pass over C before
+ * its kernels, which then add into C: beta = 0 here costs about what a
+ * zeroing pass plus beta = 1 did (measured within ±5% per shape); the pass
+ * moves into the library. cuBLAS does not read C at beta = 0. */
 static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                            int n, int in, int out, int dtype) {
+                            int n, int in, int out, int dtype, int dx_acc) {
     (void)be;
-    if (n == 0 || in == 0 || out == 0) return;
-    if (dx) gemm_dtype(dtype, 0, 0, n, in, out, dy, out, w, in, 1.0f, dx, in);
+    if (n == 0 || in == 0) return;
+    if (out == 0) {
+        if (dx && dx_acc == DX_SET) memset(dx, 0, (size_t)n * in * sizeof *dx);
+        return;
+    }
+    if (dx) gemm_dtype(dtype, 0, 0, n, in, out, dy, out, w, in, dx_acc == DX_SET ? 0.0f : 1.0f, dx, in);
     if (dw) gemm_dtype(dtype, 1, 0, out, in, n, dy, out, x, in, 1.0f, dw, in);
 }
 
@@ -700,6 +710,7 @@ static void swiglu_forward(Backend *be, float *a, const float *gu, int n, int f)
     }
 }
 
+/* dgu = ∂a/∂gu · da, assigned (backend.h) */
 static void swiglu_backward(Backend *be, float *dgu, const float *da, const float *gu, int n, int f) {
     (void)be;
 #pragma omp parallel for schedule(static)
@@ -709,8 +720,8 @@ static void swiglu_backward(Backend *be, float *dgu, const float *da, const floa
 #pragma omp simd
         for (int i = 0; i < f; i++) {
             float sg = 1.0f / (1.0f + expf_fast(-g[i]));
-            dg[i] += dat[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
-            du[i] += dat[i] * g[i] * sg;
+            dg[i] = dat[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+            du[i] = dat[i] * g[i] * sg;
         }
     }
 }

@@ -181,11 +181,17 @@ static void cu_linear_forward(Backend *be, float *y, const float *x, const float
     gemm_dtype(be, dtype, 0, 1, n, out, in, x, in, w, in, 0.0f, y, out);
 }
 
-/* dx (n,in) += dy (n,out) · w ; dw (out,in) += dyᵀ · x */
+/* dx (n,in) = (DX_SET: cuBLAS beta 0, dx not read) or += (DX_ADD: beta 1)
+ * dy (n,out) · w ; dw (out,in) += dyᵀ · x. out = 0 under DX_SET: dx = 0. */
 static void cu_linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                               int in, int out, int dtype) {
-    if (n <= 0 || in <= 0 || out <= 0) return;
-    if (dx) gemm_dtype(be, dtype, 0, 0, n, in, out, dy, out, w, in, 1.0f, dx, in);
+                               int in, int out, int dtype, int dx_acc) {
+    if (n <= 0 || in <= 0) return;
+    float beta = dx_acc == DX_SET ? 0.0f : 1.0f;
+    if (out <= 0) { /* empty sums: DX_SET zeroes dx */
+        if (dx) cuda_scale_matrix(be, dx, n, in, in, beta);
+        return;
+    }
+    if (dx) gemm_dtype(be, dtype, 0, 0, n, in, out, dy, out, w, in, beta, dx, in);
     if (dw) gemm_dtype(be, dtype, 1, 0, out, in, n, dy, out, x, in, 1.0f, dw, in);
 }
 

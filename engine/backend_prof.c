@@ -65,8 +65,8 @@ static void linear_forward(Backend *be, float *y, const float *x, const float *w
     TIMED(linear_forward, in->linear_forward(in, y, x, w, n, i, o, dt));
 }
 static void linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                            int i, int o, int dt) {
-    TIMED(linear_backward, in->linear_backward(in, dx, dw, dy, x, w, n, i, o, dt));
+                            int i, int o, int dt, int dx_acc) {
+    TIMED(linear_backward, in->linear_backward(in, dx, dw, dy, x, w, n, i, o, dt, dx_acc));
 }
 
 /* ---- layers ---- */

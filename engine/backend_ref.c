@@ -80,14 +80,17 @@ static void ref_linear_forward(Backend *be, float *y, const float *x, const floa
             y[(size_t)t * out + o] = (float)dot_dtype(x + (size_t)t * in, 1, w + (size_t)o * in, 1, in, dtype);
 }
 
-/* dx[t,i] += Σ_o dy[t,o] w[o,i] ; dw[o,i] += Σ_t dy[t,o] x[t,i] */
+/* dx[t,i] = (DX_SET) or += (DX_ADD) Σ_o dy[t,o] w[o,i] ; dw[o,i] += Σ_t dy[t,o] x[t,i] */
 static void ref_linear_backward(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w,
-                                int n, int in, int out, int dtype) {
+                                int n, int in, int out, int dtype, int dx_acc) {
     (void)be;
     if (dx)
         for (int t = 0; t < n; t++)
-            for (int i = 0; i < in; i++)
-                dx[(size_t)t * in + i] += (float)dot_dtype(dy + (size_t)t * out, 1, w + i, (size_t)in, out, dtype);
+            for (int i = 0; i < in; i++) {
+                float g = (float)dot_dtype(dy + (size_t)t * out, 1, w + i, (size_t)in, out, dtype);
+                float *d = dx + (size_t)t * in + i;
+                *d = dx_acc == DX_SET ? g : *d + g;
+            }
     if (dw)
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++)
@@ -340,7 +343,7 @@ static void ref_swiglu_forward(Backend *be, float *a, const float *gu, int n, in
     }
 }
 
-/* dg += da·u·σ(g)·(1 + g·(1 − σ(g))) ; du += da·g·σ(g) */
+/* dg = da·u·σ(g)·(1 + g·(1 − σ(g))) ; du = da·g·σ(g) (assigned, backend.h) */
 static void ref_swiglu_backward(Backend *be, float *dgu, const float *da, const float *gu, int n, int f) {
     (void)be;
     for (int t = 0; t < n; t++) {
@@ -348,8 +351,8 @@ static void ref_swiglu_backward(Backend *be, float *dgu, const float *da, const 
         float *dg = dgu + (size_t)t * 2 * f, *du = dg + f;
         for (int i = 0; i < f; i++) {
             double s = sigmoid(g[i]);
-            dg[i] += (float)((double)dat[i] * u[i] * s * (1.0 + g[i] * (1.0 - s)));
-            du[i] += (float)((double)dat[i] * g[i] * s);
+            dg[i] = (float)((double)dat[i] * u[i] * s * (1.0 + g[i] * (1.0 - s)));
+            du[i] = (float)((double)dat[i] * g[i] * s);
         }
     }
 }

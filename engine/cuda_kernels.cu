@@ -117,13 +117,13 @@ __global__ void k_swiglu_forward(float *a, const float *gu, int n, int f) {
     }
 }
 
-/* dg += da·u·σ(g)·(1 + g·(1 − σ(g))) ; du += da·g·σ(g) */
+/* dg = da·u·σ(g)·(1 + g·(1 − σ(g))) ; du = da·g·σ(g) (assigned, backend.h) */
 __global__ void k_swiglu_backward(float *dgu, const float *da, const float *gu, int n, int f) {
     GRID_STRIDE(e, (size_t)n * f) {
         size_t t = e / f, i = e % f, gi = t * 2 * f + i;
         float g = gu[gi], u = gu[gi + f], d = da[e], sg = 1.0f / (1.0f + expf(-g));
-        dgu[gi] += d * u * sg * (1.0f + g * (1.0f - sg));
-        dgu[gi + f] += d * g * sg;
+        dgu[gi] = d * u * sg * (1.0f + g * (1.0f - sg));
+        dgu[gi + f] = d * g * sg;
     }
 }
 

@@ -245,9 +245,8 @@ int ntp_loss(Model *m, const Batch *b, const float *h, float *dh, double scale, 
         be->cross_entropy(be, rl + i0, dh ? lg : NULL, lg, tg + i0, k, V, (float)(scale / M));
         if (!dh) continue;
         /* dW += dlogitsᵀ · hsel ; dhsel = dlogits · W ; dh[rows] += dhsel */
-        if (dW) be->linear_backward(be, NULL, dW, lg, hsel, W, k, C, V, m->dtype);
-        be->zero(be, hsel, (size_t)k * C * sizeof(float));
-        be->linear_backward(be, hsel, NULL, lg, NULL, W, k, C, V, m->dtype);
+        if (dW) be->linear_backward(be, NULL, dW, lg, hsel, W, k, C, V, m->dtype, DX_ADD);
+        be->linear_backward(be, hsel, NULL, lg, NULL, W, k, C, V, m->dtype, DX_SET);
         be->scatter_add_rows(be, dh, hsel, rows + i0, k, C);
     }
     be->download(be, w->host_loss, rl, (size_t)M * sizeof(float));
@@ -342,7 +341,7 @@ static int jepa_loss(Model *m, const Batch *b, const float *h, float *dh, const 
     if (!grad) return 0;
     if (lin)
         be->linear_backward(be, dP, model_grad(m, m->tid_predictor), dPL, P, model_param(m, m->tid_predictor), B, C, C,
-                            m->dtype);
+                            m->dtype, DX_ADD);
     be->row_combine_backward(be, dh, dR, csr, csr + 2 * B + 1, cw, 2 * B, C);
     return 0;
 }

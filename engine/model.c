@@ -402,12 +402,15 @@ static void linear_forward(Model *m, int l, int base, float *y, const float *x, 
     }
 }
 
-/* Backward of linear_forward: dx (n, in) += ∂/∂x; base and adapter gradients += (frozen: skipped). */
-static void linear_backward(Model *m, int l, int base, float *dx, const float *dy, const float *x, int n, int slot) {
+/* Backward of linear_forward: dx (n, in) = ∂/∂x (dx_acc = DX_SET: dx's old content is overwritten, not read) or
+ * += ∂/∂x (DX_ADD); base and adapter gradients += (frozen: skipped). The base product writes dx as dx_acc says,
+ * then each adapter adds its part. */
+static void linear_backward(Model *m, int l, int base, float *dx, int dx_acc, const float *dy, const float *x, int n,
+                            int slot) {
     Backend *be = m->be;
     Proj p = proj_of(m, base);
     int tid = model_ltid(m, l, base), r = m->lora.rank;
-    be->linear_backward(be, dx, model_grad(m, tid), dy, x, model_param(m, tid), n, p.in, p.out, m->dtype);
+    be->linear_backward(be, dx, model_grad(m, tid), dy, x, model_param(m, tid), n, p.in, p.out, m->dtype, dx_acc);
     float s = r > 0 ? m->lora.alpha / r : 0;
     for (int i = 0; i < p.ntgt; i++) {
         const int *ab = &m->lora_tid[(l * LT_COUNT + p.tgt[i]) * 2];
@@ -453,8 +456,8 @@ static int layer_forward(Model *m, int l, LayerActs *la, const int *pos, int n, 
     be->rmsnorm_forward(be, la->xn1, la->rstd1, la->x, model_param(m, model_ltid(m, l, P_ATTN_NORM)), n, C,
                         c->rms_eps);
     linear_forward(m, l, P_Q, la->qkv, la->xn1, n, la->s);
-    be->rope(be, la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 0);
-    be->rope(be, la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 0);
+    /* the H query heads and the KV key heads are contiguous in each row of qkv: one call rotates both */
+    be->rope(be, la->qkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H + KV, hd, 0);
     if (L) {
         if (be->attention_forward(be, la->ao, la->attn, la->qkv, L, H, KV, hd)) return -1;
     } else {
@@ -480,23 +483,18 @@ static int layer_backward(Model *m, int l, LayerActs *la, const int *pos, int n,
     float *dx = act(m, ACT_DX, 0), *dxn = act(m, ACT_DXN, 0), *dqkv = act(m, ACT_DQKV, 0), *dao = act(m, ACT_DAO, 0),
           *dgu = act(m, ACT_DGU, 0), *dact = act(m, ACT_DACT, 0);
     int tn2 = model_ltid(m, l, P_MLP_NORM), tn1 = model_ltid(m, l, P_ATTN_NORM);
-    /* MLP: dx is ∂L/∂x_out = ∂L/∂x_mid through the residual, plus the branch */
-    be->zero(be, dact, N * F * sizeof(float));
-    linear_backward(m, l, P_DOWN, dact, dx, la->act, n, la->s);
-    be->zero(be, dgu, N * 2 * F * sizeof(float));
+    /* MLP: dx is ∂L/∂x_out = ∂L/∂x_mid through the residual, plus the branch. The first writer of each
+     * scratch gradient (dact, dgu, dxn, dao) assigns it: no zeroing pass. */
+    linear_backward(m, l, P_DOWN, dact, DX_SET, dx, la->act, n, la->s);
     be->swiglu_backward(be, dgu, dact, la->gu, n, F);
-    be->zero(be, dxn, N * C * sizeof(float));
-    linear_backward(m, l, P_GATE, dxn, dgu, la->xn2, n, la->s);
+    linear_backward(m, l, P_GATE, dxn, DX_SET, dgu, la->xn2, n, la->s);
     be->rmsnorm_backward(be, dx, model_grad(m, tn2), dxn, la->xmid, model_param(m, tn2), la->rstd2, n, C);
     /* Attention */
-    be->zero(be, dao, N * H * hd * sizeof(float));
-    linear_backward(m, l, P_O, dao, dx, la->ao, n, la->s);
+    linear_backward(m, l, P_O, dao, DX_SET, dx, la->ao, n, la->s);
     be->zero(be, dqkv, N * m->qkv_dim * sizeof(float));
     if (be->attention_backward(be, dqkv, dao, la->ao, la->attn, la->qkv, L, H, KV, hd)) return -1;
-    be->rope(be, dqkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H, hd, 1);
-    be->rope(be, dqkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, H * hd, KV, hd, 1);
-    be->zero(be, dxn, N * C * sizeof(float));
-    linear_backward(m, l, P_Q, dxn, dqkv, la->xn1, n, la->s);
+    be->rope(be, dqkv, pos, m->rope_cos, m->rope_sin, n, m->qkv_dim, 0, H + KV, hd, 1);
+    linear_backward(m, l, P_Q, dxn, DX_SET, dqkv, la->xn1, n, la->s);
     be->rmsnorm_backward(be, dx, model_grad(m, tn1), dxn, la->x, model_param(m, tn1), la->rstd1, n, C);
     return 0;
 }

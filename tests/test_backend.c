@@ -17,6 +17,9 @@
  *  - accumulated gradients (backward ops, started from non-zero random
  *    values): the increment got − start against ref − start, same tolerance,
  *    so "=" instead of "+=" fails; a gradient passed as NULL must stay as is;
+ *  - assigned gradients (linear_backward's dx under DX_SET, swiglu_backward's
+ *    dgu), started from NaN: compared as outputs, so "+=" instead of "="
+ *    (or no write) leaves a NaN and fails;
  *  - inputs: bit-identical after the op; integer outputs (argmax), copies
  *    (gather) and dropout masks: exact.
  * The comparator itself is tested against deliberately broken backends.
@@ -343,35 +346,61 @@ Test(backend, gemm) { each_target(check_gemm); }
 
 /* ---- linear ---------------------------------------------------------------------------------- */
 
-typedef struct LinCase { int n, in, out, dx, dw, dtype; } LinCase;
+typedef struct LinCase { int n, in, out, dx, dw, dtype, dx_acc; } LinCase;
 
 static double op_linear(Backend *be, void **d, const void *a) {
     const LinCase *k = a;
     be->linear_forward(be, d[2], d[0], d[1], k->n, k->in, k->out, k->dtype);
-    be->linear_backward(be, k->dx ? d[4] : NULL, k->dw ? d[5] : NULL, d[3], d[0], d[1], k->n, k->in, k->out, k->dtype);
+    be->linear_backward(be, k->dx ? d[4] : NULL, k->dw ? d[5] : NULL, d[3], d[0], d[1], k->n, k->in, k->out, k->dtype,
+                        k->dx_acc);
     return 0;
+}
+
+/* n (elements) NaNs: the start of a buffer an op must overwrite without reading it */
+static float *nans(size_t n) {
+    float *x = hnew(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = NAN;
+    return x;
+}
+
+/* The six buffers of op_linear for case k: dx starts from random values under DX_ADD (its increment is compared)
+ * and from NaN under DX_SET (compared as an output: a backend that adds to it, or leaves it, keeps the NaN). */
+static void linear_bufs(Rng *rg, const LinCase *k, Buf *b) {
+    size_t nx = (size_t)k->n * k->in, nw = (size_t)k->out * k->in, ny = (size_t)k->n * k->out;
+    int set = k->dx_acc == DX_SET;
+    Buf v[6] = {{"x", 'f', IN, nx, randn(rg, nx, 1), 0},
+                {"w", 'f', IN, nw, randn(rg, nw, 1), 0},
+                {"y", 'f', OUT, ny, randn(rg, ny, 1), 0},
+                {"dy", 'f', IN, ny, randn(rg, ny, 1), 0},
+                {"dx", 'f', set ? OUT : ACC, nx, set ? nans(nx) : randn(rg, nx, 1), 0},
+                {"dw", 'f', ACC, nw, randn(rg, nw, 1), 0}};
+    if (!k->dx) v[4] = (Buf){"dx", 'f', IN, nx, randn(rg, nx, 1), 0}; /* NULL: not passed, must stay */
+    memcpy(b, v, sizeof v);
 }
 
 /* Both precisions against the reference at the same precision: under bf16 both round the same operands the same
  * way, so only the accumulation differs (the reference's double, the backend's fp32) and the fp32 tolerance holds;
- * an fp32 product where bf16 is asked for is off by ~2^-8 and fails. */
+ * an fp32 product where bf16 is asked for is off by ~2^-8 and fails. Both modes of dx (DX_SET from NaN, DX_ADD
+ * from random values); out = 0 gives dx = 0 under DX_SET. */
 static void check_linear(Backend *be) {
-    static const int shapes[][3] = {{0, 5, 3}, {1, 1, 1}, {1, 8, 3}, {7, 5, 9}, {33, 67, 29}, {130, 64, 96}};
+    static const int shapes[][3] = {{0, 5, 3},    {1, 1, 1},     {1, 8, 3}, {7, 5, 9},
+                                    {33, 67, 29}, {130, 64, 96}, {4, 3, 0}};
     Rng rg = rng_stream(3, "linear");
     for (int dt = DTYPE_FP32; dt <= DTYPE_BF16; dt++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int f = 0; f < 3; f++) { /* dx and dw, dw only, dx only */
-                LinCase k = {shapes[s][0], shapes[s][1], shapes[s][2], f != 1, f != 2, dt};
-                size_t nx = (size_t)k.n * k.in, nw = (size_t)k.out * k.in, ny = (size_t)k.n * k.out;
-                Buf b[] = {{"x", 'f', IN, nx, randn(&rg, nx, 1), 0},   {"w", 'f', IN, nw, randn(&rg, nw, 1), 0},
-                           {"y", 'f', OUT, ny, randn(&rg, ny, 1), 0},  {"dy", 'f', IN, ny, randn(&rg, ny, 1), 0},
-                           {"dx", 'f', ACC, nx, randn(&rg, nx, 1), 0}, {"dw", 'f', ACC, nw, randn(&rg, nw, 1), 0}};
-                char what[96];
-                snprintf(what, sizeof what, "linear %s n%d in%d out%d dx%s dw%s", dt == DTYPE_BF16 ? "bf16" : "fp32",
-                         k.n, k.in, k.out, k.dx ? "" : "=NULL", k.dw ? "" : "=NULL");
-                Run r;
-                parity(be, op_linear, &k, b, 6, tol_red(be), &r, what);
-            }
+            for (int f = 0; f < 3; f++)                   /* dx and dw, dw only, dx only */
+                for (int acc = DX_SET; acc <= DX_ADD; acc++) {
+                    if (f == 1 && acc == DX_SET) continue; /* dx NULL: the mode is moot */
+                    LinCase k = {shapes[s][0], shapes[s][1], shapes[s][2], f != 1, f != 2, dt, acc};
+                    Buf b[6];
+                    linear_bufs(&rg, &k, b);
+                    char what[112];
+                    snprintf(what, sizeof what, "linear %s n%d in%d out%d dx%s%s dw%s",
+                             dt == DTYPE_BF16 ? "bf16" : "fp32", k.n, k.in, k.out, k.dx ? "" : "=NULL",
+                             !k.dx ? "" : acc == DX_SET ? " (DX_SET)" : " (DX_ADD)", k.dw ? "" : "=NULL");
+                    Run r;
+                    parity(be, op_linear, &k, b, 6, tol_red(be), &r, what);
+                }
 }
 
 Test(backend, linear) { each_target(check_linear); }
@@ -639,6 +668,7 @@ static double op_swiglu(Backend *be, void **d, const void *a) {
     return 0;
 }
 
+/* dgu starts as NaN: swiglu_backward assigns it (backend.h), so "+=" instead of "=" keeps the NaN and fails. */
 static void check_swiglu(Backend *be) {
     static const Shape shapes[] = {{1, 1}, {3, 5}, {17, 130}, {2, 1000}};
     Rng rg = rng_stream(6, "swiglu");
@@ -648,7 +678,7 @@ static void check_swiglu(Backend *be) {
         gu[0] = -30.0f; /* saturated gates */
         if (shapes[s].c > 1) gu[1] = 30.0f;
         Buf b[] = {{"gu", 'f', IN, ng, gu, 0}, {"a", 'f', OUT, na, randn(&rg, na, 1), 0},
-                   {"da", 'f', IN, na, randn(&rg, na, 1), 0}, {"dgu", 'f', ACC, ng, randn(&rg, ng, 1), 0}};
+                   {"da", 'f', IN, na, randn(&rg, na, 1), 0}, {"dgu", 'f', OUT, ng, nans(ng), 0}};
         char what[64];
         snprintf(what, sizeof what, "swiglu n%d f%d", shapes[s].n, shapes[s].c);
         Run r;
@@ -979,7 +1009,7 @@ static void check_determinism(Backend *be) {
                 {"dy", 'f', IN, nn, randn(&rg, nn, 1), 0}, {"dx", 'f', ACC, nn, randn(&rg, nn, 1), 0},
                 {"dw", 'f', ACC, (size_t)nk.c, randn(&rg, (size_t)nk.c, 1), 0}};
     expect_same_bits(be, op_rmsnorm, &nk, nb, 7, "rmsnorm");
-    LinCase lk = {300, 96, 160, 1, 1, DTYPE_BF16};
+    LinCase lk = {300, 96, 160, 1, 1, DTYPE_BF16, DX_ADD};
     size_t lx = (size_t)lk.n * lk.in, lw = (size_t)lk.out * lk.in, ly = (size_t)lk.n * lk.out;
     Buf lb[] = {{"x", 'f', IN, lx, randn(&rg, lx, 1), 0},   {"w", 'f', IN, lw, randn(&rg, lw, 1), 0},
                 {"y", 'f', OUT, ly, randn(&rg, ly, 1), 0},  {"dy", 'f', IN, ly, randn(&rg, ly, 1), 0},
@@ -1019,13 +1049,26 @@ static void bad_swiglu_fwd(Backend *be, float *a, const float *gu, int n, int f)
     a[n * f - 1] += 1e-4f * mx; /* one element off by 1e-4 of the scale */
 }
 static void bad_swiglu_bwd(Backend *be, float *dgu, const float *da, const float *gu, int n, int f) {
-    memset(dgu, 0, (size_t)n * 2 * f * sizeof(float)); /* "=" instead of "+=" */
-    backend_ref()->swiglu_backward(be, dgu, da, gu, n, f);
+    size_t len = (size_t)n * 2 * f;
+    float *t = malloc(len * sizeof *t);
+    backend_ref()->swiglu_backward(be, t, da, gu, n, f);
+    for (size_t i = 0; i < len; i++) dgu[i] += t[i]; /* "+=" instead of "=" */
+    free(t);
 }
 static void bad_linear_bwd(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
-                           int in, int out, int dtype) {
+                           int in, int out, int dtype, int dx_acc) {
     if (!dx) return; /* a NULL dx skips dw too */
-    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out, dtype);
+    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out, dtype, dx_acc);
+}
+static void linear_bwd_add(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
+                           int in, int out, int dtype, int dx_acc) {
+    (void)dx_acc; /* always "+=" */
+    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out, dtype, DX_ADD);
+}
+static void linear_bwd_set(Backend *be, float *dx, float *dw, const float *dy, const float *x, const float *w, int n,
+                           int in, int out, int dtype, int dx_acc) {
+    (void)dx_acc; /* always "=" */
+    backend_ref()->linear_backward(be, dx, dw, dy, x, w, n, in, out, dtype, DX_SET);
 }
 static void bad_dropout_fwd(Backend *be, float *y, const float *x, size_t len, float p, uint64_t key) {
     backend_ref()->dropout_forward(be, y, x, len, p, key + 1); /* another mask */
@@ -1049,20 +1092,29 @@ Test(comparator, rejects_broken_backends) {
     Run r;
     Shape sh = {3, 5};
     Buf sw[] = {{"gu", 'f', IN, 30, randn(&rg, 30, 2), 0}, {"a", 'f', OUT, 15, randn(&rg, 15, 1), 0},
-                {"da", 'f', IN, 15, randn(&rg, 15, 1), 0}, {"dgu", 'f', ACC, 30, randn(&rg, 30, 1), 0}};
+                {"da", 'f', IN, 15, randn(&rg, 15, 1), 0}, {"dgu", 'f', OUT, 30, nans(30), 0}};
     cr_assert(agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "the unbroken copy agrees: %s", msg);
     g_broken.swiglu_forward = bad_swiglu_fwd;
     cr_expect(!agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "a 1e-4 error passed");
     g_broken = *backend_ref();
     g_broken.swiglu_backward = bad_swiglu_bwd;
-    cr_expect(!agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "= instead of += passed");
+    cr_expect(!agree(&g_broken, op_swiglu, &sh, sw, 4, TOL, &r, msg, sizeof msg), "+= instead of = passed");
     g_broken = *backend_ref();
     g_broken.linear_backward = bad_linear_bwd;
-    LinCase lk = {3, 4, 5, 0, 1, DTYPE_FP32};
-    Buf lb[] = {{"x", 'f', IN, 12, randn(&rg, 12, 1), 0}, {"w", 'f', IN, 20, randn(&rg, 20, 1), 0},
-                {"y", 'f', OUT, 15, randn(&rg, 15, 1), 0}, {"dy", 'f', IN, 15, randn(&rg, 15, 1), 0},
-                {"dx", 'f', ACC, 12, randn(&rg, 12, 1), 0}, {"dw", 'f', ACC, 20, randn(&rg, 20, 1), 0}};
+    LinCase lk = {3, 4, 5, 0, 1, DTYPE_FP32, DX_ADD};
+    Buf lb[6];
+    linear_bufs(&rg, &lk, lb);
     cr_expect(!agree(&g_broken, op_linear, &lk, lb, 6, TOL, &r, msg, sizeof msg), "dx = NULL dropping dw passed");
+    for (int acc = DX_SET; acc <= DX_ADD; acc++) { /* a backend that ignores dx_acc */
+        LinCase ak = {3, 4, 5, 1, 1, DTYPE_FP32, acc};
+        linear_bufs(&rg, &ak, lb);
+        g_broken = *backend_ref();
+        cr_assert(agree(&g_broken, op_linear, &ak, lb, 6, TOL, &r, msg, sizeof msg), "the unbroken copy agrees: %s",
+                  msg);
+        g_broken.linear_backward = acc == DX_SET ? linear_bwd_add : linear_bwd_set;
+        cr_expect(!agree(&g_broken, op_linear, &ak, lb, 6, TOL, &r, msg, sizeof msg), "linear dx: %s passed",
+                  acc == DX_SET ? "+= under DX_SET" : "= under DX_ADD");
+    }
     g_broken = *backend_ref();
     g_broken.dropout_forward = bad_dropout_fwd;
     DropCase dk = {64, 0.5f, 7};
@@ -1161,13 +1213,16 @@ Test(reference, fd_linear, .init = fd_setup, .fini = fd_teardown) {
     Rng rg = rng_stream(40, "fd");
     LinCtx c = {3, 5, 4, randn(&rg, 15, 1), randn(&rg, 20, 1), randn(&rg, 12, 1), hnew(12 * sizeof(float))};
     float *dx = hnew(15 * sizeof(float)), *dw = hnew(20 * sizeof(float));
-    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
+    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_ADD);
     grad_check(lin_loss, &c, c.x, dx, 15, 0.25, 1e-4, 1e-5, "ref linear dx");
     grad_check(lin_loss, &c, c.w, dw, 20, 0.25, 1e-4, 1e-5, "ref linear dw");
     float *dx1 = hdup(dx, 15), *dw1 = hdup(dw, 20);
-    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
+    R->linear_backward(R, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_ADD);
     expect_doubled(dx, dx1, 15, "ref linear dx");
     expect_doubled(dw, dw1, 20, "ref linear dw");
+    float *dx2 = nans(15);
+    R->linear_backward(R, dx2, NULL, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_SET);
+    for (int i = 0; i < 15; i++) cr_expect_eq(dx2[i], dx1[i], "ref linear dx (DX_SET over NaN) at %d", i);
 }
 
 /* bf16_round against bit patterns worked out by hand: round to nearest, ties to even, on the 16 bits dropped. */
@@ -1217,8 +1272,8 @@ Test(reference, linear_bf16_bound, .init = fd_setup, .fini = fd_teardown) {
     float *dw32 = hnew(OUT * IN * sizeof(float)), *dw16 = hnew(OUT * IN * sizeof(float));
     R->linear_forward(R, y32, x, w, N, IN, OUT, DTYPE_FP32);
     R->linear_forward(R, y16, x, w, N, IN, OUT, DTYPE_BF16);
-    R->linear_backward(R, dx32, dw32, dy, x, w, N, IN, OUT, DTYPE_FP32);
-    R->linear_backward(R, dx16, dw16, dy, x, w, N, IN, OUT, DTYPE_BF16);
+    R->linear_backward(R, dx32, dw32, dy, x, w, N, IN, OUT, DTYPE_FP32, DX_ADD);
+    R->linear_backward(R, dx16, dw16, dy, x, w, N, IN, OUT, DTYPE_BF16, DX_ADD);
     const double u = ldexp(1, -8) + ldexp(1, -17) + ldexp(1, -22);
     int differs = 0;
     for (int t = 0; t < N; t++)
@@ -1358,9 +1413,9 @@ Test(reference, fd_swiglu, .init = fd_setup, .fini = fd_teardown) {
     float *dgu = hnew(30 * 4);
     R->swiglu_backward(R, dgu, c.r, c.gu, c.n, c.f);
     grad_check(swi_loss, &c, c.gu, dgu, 30, 1.0 / 16, 1e-4, 1e-5, "ref swiglu dgu");
-    float *d1 = hdup(dgu, 30);
-    R->swiglu_backward(R, dgu, c.r, c.gu, c.n, c.f);
-    expect_doubled(dgu, d1, 30, "ref swiglu dgu");
+    float *d2 = nans(30);
+    R->swiglu_backward(R, d2, c.r, c.gu, c.n, c.f); /* assigns: the same values over NaN */
+    for (int i = 0; i < 30; i++) cr_expect_eq(d2[i], dgu[i], "ref swiglu dgu (over NaN) at %d", i);
 }
 
 typedef struct CeCtx { int M, V; float dscale; float *l, *loss; const int *tgt; } CeCtx;

@@ -6,7 +6,9 @@
  * the step actually representable in float and one Richardson extrapolation
  * step (error O(h⁴)), so the tolerances can be tight: a 1% error in any single
  * term of a backward formula fails (checked by mutating a scratch copy of the
- * backend). Every backward is also called twice to check it ACCUMULATES.
+ * backend). Every backward is also called twice to check it ACCUMULATES
+ * (swiglu_backward, which assigns, is called again on NaN to check it
+ * overwrites).
  * Forward passes are compared with naive double-precision references. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -146,18 +148,18 @@ Test(layers, linear, .init = setup) {
         }
     expect_close(c.y, ref, ny, 1e-6, "linear forward");
     float *dx = zeros(nx), *dw = zeros(nw);
-    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_ADD);
     expect_nontrivial(dx, nx, "linear dx");
     expect_nontrivial(dw, nw, "linear dw");
     grad_check(lin_loss, &c, c.x, dx, nx, 0.25, 1e-4, 1e-5, "linear dx");
     grad_check(lin_loss, &c, c.w, dw, nw, 0.25, 1e-4, 1e-5, "linear dw");
     /* dx may be NULL: dw alone is the same */
     float *dw_only = zeros(nw);
-    BE->linear_backward(BE, NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
+    BE->linear_backward(BE, NULL, dw_only, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_ADD);
     float *dx1 = dup(dx, nx), *dw1 = dup(dw, nw);
     for (size_t i = 0; i < nw; i++)
         cr_expect_float_eq(dw_only[i], dw1[i], 1e-6 * (1 + fabs(dw1[i])), "dx=NULL changes dw at %zu", i);
-    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32);
+    BE->linear_backward(BE, dx, dw, c.r, c.x, c.w, c.n, c.in, c.out, DTYPE_FP32, DX_ADD);
     expect_doubled(dx, dx1, nx, "linear dx");
     expect_doubled(dw, dw1, nw, "linear dw");
     free(c.x); free(c.w); free(c.r); free(c.y); free(ref); free(dx); free(dw); free(dw_only); free(dx1); free(dw1);
@@ -549,8 +551,9 @@ Test(layers, swiglu, .init = setup) {
     expect_nontrivial(dgu, ng, "swiglu dgu");
     grad_check(swi_loss, &c, c.gu, dgu, ng, 1.0 / 16, 1e-4, 1e-5, "swiglu dgu");
     float *d1 = dup(dgu, ng);
-    BE->swiglu_backward(BE, dgu, c.r, c.gu, c.n, c.f);
-    expect_doubled(dgu, d1, ng, "swiglu dgu");
+    for (size_t i = 0; i < ng; i++) dgu[i] = NAN;
+    BE->swiglu_backward(BE, dgu, c.r, c.gu, c.n, c.f); /* assigns: the same values over NaN */
+    for (size_t i = 0; i < ng; i++) cr_expect_eq(dgu[i], d1[i], "swiglu dgu does not overwrite at %zu", i);
     free(c.gu); free(c.a); free(c.r); free(ref); free(dgu); free(d1);
 }
 
