@@ -129,7 +129,8 @@ static const PaperArtifact ARTIFACTS[] = {
      .paper_setting = "Llama-3.2-1B on NL-RX-SYNTH: the NTP losses are alike, the JEPA distance falls only when "
                       "trained",
      .note = "mean over seeds at each logged step (steps every run of the arm logged)"},
-    {.id = "fig5", .title = "Figure 5", .shows = "accuracy per epoch (first 200 test examples), NTP vs LLM-JEPA",
+    {.id = "fig5", .title = "Figure 5",
+     .shows = "accuracy per epoch (first 200 test examples; the last epoch: the whole test split), NTP vs LLM-JEPA",
      .grid = "fig4", .arms = CURVE_ARMS, .arm_titles = CURVE_TITLES, .metric = "acc_exact", .fig = PF_EPOCHS,
      .paper_setting = "NTP overfits, LLM-JEPA keeps improving",
      .note = "mean ± sd over seeds of curve.csv's epoch rows"},
