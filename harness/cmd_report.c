@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "curve_join.h"
 #include "grid.h"
 #include "record.h"
 #include "report.h"
@@ -36,7 +37,12 @@ static void report_usage(FILE *f) {
             "  one-tailed t-test against its baseline cell (runs paired by seed) with Δ, its 95%% confidence\n"
             "  interval, Cohen's d_z, t, df, p and Holm's p across the grid; the best cell is marked.\n"
             "  --metric COLUMN  the numeric result column tested (default acc_exact; e.g. acc_startswith,\n"
-            "                   ntp_loss, jepa_dist, probe_sv_mean); another column is an error listing them\n"
+            "                   ntp_loss, jepa_dist, probe_sv_mean); another column is an error listing them.\n"
+            "                   The collapse diagnostics of each run's final epoch row in its curve.csv\n"
+            "                   (DIR/<name>/runs/<run_id>/, when the run directories are present) are metrics\n"
+            "                   too: enc_text_cos, pred_text_cos, enc_text_erank, pred_code_gap, pred_top1,\n"
+            "                   text_top1, pred_eos_cos, ... (README \"Collapse diagnostics\") and jepa_reg_loss\n"
+            "                   (curve.csv's jepa_reg, the regulariser's R); a run without a value is left out\n"
             "  --better DIR     which direction is better: higher (test cell > baseline) or lower (cell <\n"
             "                   baseline); default lower for ntp_loss, jepa_dist and *_loss, else higher\n"
             "  --format F       md (default), tex (a booktabs tabular) or csv (one row per cell, unrounded)\n"
@@ -143,6 +149,15 @@ int cmd_report(int argc, char **argv) {
     Table t;
     if (store_read(csv, &t, err, sizeof err)) { fprintf(stderr, "harness report: %s\n", err); return 1; }
     if (t.skipped) fprintf(stderr, "harness report: %s: ignored %d malformed or partial line(s)\n", csv, t.skipped);
+    int njoined = 0;
+    if (curve_join(&t, dir, &njoined, err, sizeof err)) { /* t unchanged: only a curve metric needs the join */
+        fprintf(stderr, "harness report: %s%s\n", err,
+                curve_join_is_column(o.metric) ? "" : " (warning: the curve diagnostics are not joined)");
+        if (curve_join_is_column(o.metric)) {
+            table_free(&t);
+            return 1;
+        }
+    }
     if (t.nrows == 0) {
         table_free(&t);
         return no_runs(arg, grid, csv, results, "has no rows");
@@ -154,7 +169,13 @@ int cmd_report(int argc, char **argv) {
     for (int r = 0; stale && r < t.nrows; r++) free((char *)stale[r]);
     free(stale);
     table_free(&t);
-    if (rc) { fprintf(stderr, "harness report: %s: %s\n", csv, err); return 1; }
+    if (rc) {
+        fprintf(stderr, "harness report: %s: %s\n", csv, err);
+        if (njoined == 0 && curve_join_is_column(o.metric))
+            fprintf(stderr, "harness report: %s is read from the runs' curve.csv, and no run directory under "
+                    "%s/runs has one with an epoch row\n", o.metric, dir);
+        return 1;
+    }
     fputs(text, stdout);
     static const char *const ext[] = {"md", "tex", "csv"};
     char path[1100];
