@@ -15,6 +15,7 @@
 #include "diagnostics.h"
 #include "report.h"
 #include "store.h"
+#include "runs_row.h"
 
 static char tmpdir[64];
 static char gdir[128]; /* the grid directory: runs.csv and runs/<run_id>/ */
@@ -38,33 +39,10 @@ TestSuite(curve_join, .init = mk_tmp, .fini = rm_tmp);
 /* Append one runs.csv row: arm, "key=value,..." config overrides, seed,
  * status; every result column "0". Its run_id into id (17 bytes). */
 static void add_run(const char *arm, const char *set, unsigned seed, const char *status, char *id) {
-    Config c;
-    config_defaults(&c);
-    char err[256], kv[256];
-    snprintf(kv, sizeof kv, "%s", set);
-    for (char *tok = strtok(kv, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        cr_assert_not_null(eq);
-        *eq = 0;
-        cr_assert_eq(config_set(&c, tok, eq + 1, err, sizeof err), 0, "%s", err);
-    }
-    c.seed = seed;
-    cr_assert_eq(config_run_id(&c, id, err, sizeof err), 0, "%s", err);
-    const char *const *cols;
-    int n = store_columns(&cols);
-    static char buf[256][128];
-    const char *v[256];
-    cr_assert_leq(n, 256);
-    for (int i = 0; i < n; i++) {
-        const CfgKey *k = config_key(cols[i]);
-        if (k) config_get(&c, k, buf[i], sizeof buf[i]);
-        else snprintf(buf[i], sizeof buf[i], "0");
-        v[i] = buf[i];
-    }
-    v[store_column_index("run_id")] = id;
-    v[store_column_index("grid")] = "fig";
-    v[store_column_index("arm")] = arm;
-    v[store_column_index("status")] = status;
+    static char buf[RUNS_ROW_MAX][128];
+    const char *v[RUNS_ROW_MAX];
+    char err[256];
+    int n = runs_row(set, seed, arm, status, id, v, buf);
     cr_assert_eq(store_append(csv, v, n, err, sizeof err), 0, "%s", err);
 }
 

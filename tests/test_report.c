@@ -12,6 +12,7 @@
 #include "config.h"
 #include "report.h"
 #include "store.h"
+#include "runs_row.h"
 
 static char tmpdir[64];
 static char csv[256];
@@ -33,34 +34,10 @@ static void rm_tmp(void) {
  * col set to val (col NULL: none). Other result columns are "0". */
 static void add_col(const char *arm, const char *set, unsigned seed, const char *status, double exact, double sw,
                     const char *col, const char *val) {
-    Config c;
-    config_defaults(&c);
-    char err[256], kv[256];
-    snprintf(kv, sizeof kv, "%s", set);
-    for (char *tok = strtok(kv, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        cr_assert_not_null(eq);
-        *eq = 0;
-        cr_assert_eq(config_set(&c, tok, eq + 1, err, sizeof err), 0, "%s", err);
-    }
-    c.seed = seed;
-    char id[17];
-    cr_assert_eq(config_run_id(&c, id, err, sizeof err), 0, "%s", err);
-
-    const char *const *cols;
-    int n = store_columns(&cols);
-    static char buf[256][128];
-    const char *v[256];
-    for (int i = 0; i < n; i++) {
-        const CfgKey *k = config_key(cols[i]);
-        if (k) config_get(&c, k, buf[i], sizeof buf[i]);
-        else snprintf(buf[i], sizeof buf[i], "0");
-        v[i] = buf[i];
-    }
-    v[store_column_index("run_id")] = id;
-    v[store_column_index("grid")] = "fig";
-    v[store_column_index("arm")] = arm;
-    v[store_column_index("status")] = status;
+    static char buf[RUNS_ROW_MAX][128];
+    const char *v[RUNS_ROW_MAX];
+    char id[17], err[256];
+    int n = runs_row(set, seed, arm, status, id, v, buf);
     snprintf(buf[store_column_index("acc_exact")], 128, "%.6f", exact);
     snprintf(buf[store_column_index("acc_startswith")], 128, "%.6f", sw);
     if (col) v[store_column_index(col)] = val;
