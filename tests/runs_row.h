@@ -1,5 +1,6 @@
-/* One runs.csv row of a run with the default config plus overrides, for the
- * tests that write results tables (test_report, test_curve_join). */
+/* One runs.csv row of a run with the default config plus overrides, and a row
+ * of the report made from it, for the tests that write results tables and
+ * report them (test_report, test_curve_join). */
 #ifndef TESTS_RUNS_ROW_H
 #define TESTS_RUNS_ROW_H
 
@@ -46,6 +47,18 @@ static inline int runs_row(const char *set, unsigned seed, const char *arm, cons
     v[store_column_index("arm")] = arm;
     v[store_column_index("status")] = status;
     return n;
+}
+
+/* The line of a Markdown report's table whose cell is labelled label ("| label | ..."), copied
+ * (free it). Fails the test when there is none. */
+static inline char *row_of(const char *md, const char *label) {
+    char head[128];
+    snprintf(head, sizeof head, "\n| %s | ", label);
+    const char *p = strstr(md, head);
+    cr_assert_not_null(p, "no row '%s' in:\n%s", label, md);
+    p++;
+    const char *e = strchr(p, '\n');
+    return strndup(p, (size_t)(e - p));
 }
 
 #endif

@@ -272,17 +272,6 @@ Test(curve_join, unreadable_curve_is_an_error_naming_it) {
     table_free(&t);
 }
 
-/* The table line of the cell labelled label ("| label | ..."), copied. */
-static char *row_of(const char *md, const char *label) {
-    char head[128];
-    snprintf(head, sizeof head, "\n| %s | ", label);
-    const char *p = strstr(md, head);
-    cr_assert_not_null(p, "no row '%s' in:\n%s", label, md);
-    p++;
-    const char *e = strchr(p, '\n');
-    return strndup(p, (size_t)(e - p));
-}
-
 Test(curve_join, report_tests_a_joined_column) {
     static const double PRED[3] = {0.50, 0.60, 0.85}; /* mean 0.65, sd sqrt(0.0325) = 0.1803 */
     char id[17], err[512] = "";

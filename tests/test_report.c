@@ -72,17 +72,6 @@ static char *render(const char *metric, int better, ReportFormat f, char *err, s
     return out;
 }
 
-/* The table line of the cell labelled label ("| label | ..."), copied. */
-static char *row_of(const char *md, const char *label) {
-    char head[128];
-    snprintf(head, sizeof head, "\n| %s | ", label);
-    const char *p = strstr(md, head);
-    cr_assert_not_null(p, "no row '%s' in:\n%s", label, md);
-    p++;
-    const char *e = strchr(p, '\n');
-    return strndup(p, (size_t)(e - p));
-}
-
 /* The cells of a Markdown table row, checked in order. */
 static void expect_cells(const char *row, const char *const *want, int n) {
     char *copy = strdup(row);
