@@ -39,6 +39,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "gemm_bf16.h"
 #include "data.h"
 #include "loss.h"
 #include "model.h"
@@ -325,9 +326,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
     }
+    char dtype[sizeof c.dtype + 16];
+    snprintf(dtype, sizeof dtype, "%s%s%s", c.dtype, x.m.dtype == DTYPE_BF16 && !strcmp(c.device, "cpu") ? " on " : "",
+             x.m.dtype == DTYPE_BF16 && !strcmp(c.device, "cpu") ? gemm_bf16_path_name(gemm_bf16_path()) : "");
     printf("model %s (%zu parameters), batch %d, k %d, jepa_pass %s, system_prompt %s, device %s, dtype %s, "
            "threads %d\n\n",
-           c.model, x.m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, c.dtype, c.threads);
+           c.model, x.m.nparams, c.batch_size, c.k, c.jepa_pass, c.system_prompt, c.device, dtype, c.threads);
     double ms[K_COUNT] = {0};
     int rc = 0;
     for (int kind = 0; kind < K_COUNT && !rc; kind++)

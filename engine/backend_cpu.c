@@ -4,6 +4,7 @@
  * Determinism: every parallel loop writes disjoint outputs and every
  * reduction runs in a fixed order, so results do not depend on scheduling. */
 #include "backend.h"
+#include "gemm_bf16.h"
 #include "mathx.h"
 
 #include <cblas.h>
@@ -77,14 +78,18 @@ static void gemm(Backend *be, int ta, int tb, int M, int N, int K, float alpha, 
 }
 
 /* ---- Linear ----------------------------------------------------------------
- * DTYPE_BF16 (backend.h): both operands are rounded to bf16 values kept in
- * fp32 (bf16_round) in scratch copies, then multiplied by sgemm. A product of
- * two bf16 values is exact in fp32, so this is a bf16 GEMM with fp32
- * accumulation, the numerics of OpenBLAS cblas_sbgemm or cublasGemmEx on
- * CUDA_R_16BF. It is the faster of the two here: Debian's OpenBLAS 0.3.21
- * exports no cblas_sbgemm (built without BUILD_BFLOAT16), and on a CPU without
- * AVX512-BF16 sbgemm has no bf16 dot-product instructions to gain from
- * (bench/README.md "bf16"). */
+ * DTYPE_BF16 (backend.h), by the path gemm_bf16_path() chose for the process:
+ *  - on a CPU with AVX512-BF16, gemm_bf16_avx512 (engine/gemm_bf16.c): both
+ *    operands packed as bf16 pairs, VDPBF16PS products, fp32 sums;
+ *  - elsewhere, both operands are rounded to bf16 values kept in fp32
+ *    (bf16_round) in scratch copies, then multiplied by sgemm. A product of
+ *    two bf16 values is exact in fp32, so this is the same bf16 GEMM with fp32
+ *    accumulation (the numerics of cblas_sbgemm or cublasGemmEx on
+ *    CUDA_R_16BF) on fp32 units. Debian's OpenBLAS 0.3.21 exports no
+ *    cblas_sbgemm (built without BUILD_BFLOAT16), and on a CPU without
+ *    AVX512-BF16 there are no bf16 dot-product instructions to gain from
+ *    (bench/README.md "bf16").
+ * The two agree to fp32 rounding (tests/test_gemm_bf16.c), not bit for bit. */
 
 /* dst (len) = bf16_round(src), in parallel (disjoint writes) */
 static void round_bf16(float *dst, const float *src, size_t len) {
@@ -116,6 +121,9 @@ static void gemm_dtype(int dtype, int ta, int tb, int M, int N, int K, const flo
         cblas_sgemm(CblasRowMajor, oa, ob, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    GemmBf16Path path = gemm_bf16_path();
+    if (path == GEMM_BF16_AVX512 && !gemm_bf16_avx512(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
+    if (path == GEMM_BF16_EMULATE && !gemm_bf16_avx512_emu(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
     size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
     float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b);
     if (a && b) {
