@@ -5,6 +5,7 @@
 #   bash bench/compare.sh                          # every configuration (about 10 minutes on 2 cores)
 #   ROUNDS=1 STEPS=2 bash bench/compare.sh         # a quick pass
 #   PRESETS=nano KINDS="ntp stp" THREADS=1 BUILD=/tmp/bd bash bench/compare.sh
+#   DTYPES="fp32 bf16" PRESETS=nano bash bench/compare.sh   # the engine at bf16 too
 #
 # For each configuration ({nano, h256l6} x {ntp, jepa-packed, jepa-fused, stp} x {1, 2 threads}, fp32)
 # it runs ROUNDS rounds of build/bench_step (WARMUP warm-up steps, then STEPS timed steps of forward,
@@ -12,13 +13,16 @@
 # model, weights, batches and optimizer in PyTorch), each in its own process, engine then PyTorch, and
 # prints the median tokens/s of each and their ratio (engine / PyTorch):
 #   nano ntp fp32 1 thread: engine N tok/s, pytorch M tok/s, R.RRx
+# DTYPES="fp32 bf16" adds the engine at dtype=bf16 against the same PyTorch step at fp32 (the reference),
+# its line naming the engine's bf16 GEMM path (avx512 or sgemm: engine/gemm_bf16.h).
 # In the first round bench_step also writes its batches, its initial weights and its losses (dump=,
 # weights_out=); torch_cpu.py replays them and, with CHECK=1 (default), checks its step-0 loss against
 # the engine's (relative tolerance TOL, 1e-4): a mismatch is an error (exit status 1 at the end).
 #
 # Environment: BUILD (build directory, default build; configured Release with -DCUDA=OFF if it is not
 # configured yet; only the bench_step target is built), ROUNDS (3), STEPS (3), WARMUP (1), PRESETS,
-# KINDS, THREADS (the lists above), CHECK (1), TOL (1e-4), PYTHON (an interpreter with torch; default:
+# KINDS, THREADS (the lists above), DTYPES (fp32), CHECK (1), TOL (1e-4), TOL_BF16 (1e-2: bf16 against
+# PyTorch's fp32; test_dtype measured 9e-4 relative between the engine's bf16 and fp32 losses), PYTHON (an interpreter with torch; default:
 # the first of python3, /usr/bin/python3 that imports it), TORCH_OMP_WAIT_POLICY (PyTorch's
 # OMP_WAIT_POLICY, default PASSIVE: bench/README.md), TORCH_ARGS (extra torch_cpu.py options).
 # Without PyTorch the engine's figures are printed alone, with a message.
@@ -27,7 +31,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build} ROUNDS=${ROUNDS:-3} STEPS=${STEPS:-3} WARMUP=${WARMUP:-1}
 PRESETS=${PRESETS:-nano h256l6} KINDS=${KINDS:-ntp jepa-packed jepa-fused stp} THREADS=${THREADS:-1 2}
-CHECK=${CHECK:-1} TOL=${TOL:-1e-4} TORCH_OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-PASSIVE} TORCH_ARGS=${TORCH_ARGS:-}
+DTYPES=${DTYPES:-fp32} CHECK=${CHECK:-1} TOL=${TOL:-1e-4} TOL_BF16=${TOL_BF16:-1e-2} TORCH_OMP_WAIT_POLICY=${TORCH_OMP_WAIT_POLICY:-PASSIVE} TORCH_ARGS=${TORCH_ARGS:-}
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCUDA=OFF >/dev/null
@@ -78,20 +82,24 @@ for preset in $PRESETS; do
     pa=$(preset_args "$preset")
     for kind in $KINDS; do
         ka=$(kind_args "$kind")
+        for dt in $DTYPES; do
+        case $dt in fp32) tol=$TOL ;; bf16) tol=$TOL_BF16 ;; *) echo "compare.sh: unknown dtype $dt (fp32, bf16)" >&2; exit 1 ;; esac
         for t in $THREADS; do
-            dir=$work/$preset-$kind-$t
+            dir=$work/$preset-$kind-$dt-$t
             mkdir -p "$dir"
-            eng="" tor="" checkline=""
+            eng="" tor="" checkline="" path=""
             for r in $(seq 1 "$ROUNDS"); do
                 extra=""
                 [ "$r" = 1 ] && extra="dump=$dir/dump.json weights_out=$dir/w"
                 # shellcheck disable=SC2086
-                out=$(OMP_WAIT_POLICY=passive "$BUILD/bench_step" $pa $ka threads=$t steps=$STEPS warmup=$WARMUP \
-                      update=1 profile=0 $extra) || { echo "compare.sh: bench_step failed: $pa $ka threads=$t" >&2; exit 1; }
+                out=$(OMP_WAIT_POLICY=passive "$BUILD/bench_step" $pa $ka dtype=$dt threads=$t steps=$STEPS \
+                      warmup=$WARMUP update=1 profile=0 $extra) ||
+                    { echo "compare.sh: bench_step failed: $pa $ka dtype=$dt threads=$t" >&2; exit 1; }
                 eng="$eng $(echo "$out" | sed -n 's/^## .* step.*ms, \([0-9.]*\) tokens\/s.*/\1/p')"
+                path=$(echo "$out" | sed -n 's/.*, dtype bf16 on \([a-z0-9]*\),.*/ (engine bf16 GEMMs: \1; PyTorch fp32)/p')
                 [ -n "$PY" ] || continue
                 chk=""
-                [ "$r" = 1 ] && [ "$CHECK" = 1 ] && chk="--check --tol $TOL"
+                [ "$r" = 1 ] && [ "$CHECK" = 1 ] && chk="--check --tol $tol"
                 rc=0
                 # shellcheck disable=SC2086
                 tout=$(OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t \
@@ -109,16 +117,17 @@ for preset in $PRESETS; do
             e=$(echo "$eng" | median)
             if [ -n "$PY" ]; then
                 p=$(echo "$tor" | median)
-                printf "%s %s fp32 %s: engine %.0f tok/s, pytorch %.0f tok/s, %.2fx\n" "$preset" "$kind" "$th" "$e" "$p" \
-                    "$(awk -v a="$e" -v b="$p" 'BEGIN {print (b > 0 ? a / b : 0)}')"
+                printf "%s %s %s %s: engine %.0f tok/s, pytorch %.0f tok/s, %.2fx%s\n" "$preset" "$kind" "$dt" "$th" "$e" \
+                    "$p" "$(awk -v a="$e" -v b="$p" 'BEGIN {print (b > 0 ? a / b : 0)}')" "$path"
                 [ -z "$checkline" ] || echo "    $checkline"
             else
-                printf "%s %s fp32 %s: engine %.0f tok/s, pytorch skipped\n" "$preset" "$kind" "$th" "$e"
+                printf "%s %s %s %s: engine %.0f tok/s, pytorch skipped%s\n" "$preset" "$kind" "$dt" "$th" "$e" "$path"
             fi
+        done
         done
     done
 done
 if [ "$fail" = 1 ]; then
-    echo "compare.sh: the step-0 losses of the engine and PyTorch differ by more than $TOL (relative)" >&2
+    echo "compare.sh: the step-0 losses of the engine and PyTorch differ by more than the tolerance (TOL, TOL_BF16)" >&2
     exit 1
 fi
