@@ -13,7 +13,10 @@
 #  4. bench_step (the engine, fp32, forward + backward of NTP and JEPA steps) on cuda for the nano and
 #     micro presets and the Llama-3.2-1B shape (byte vocabulary), on the CPU for nano; then
 #     bench/torch_step.py (PyTorch bf16 and fp32) on the same shapes and Llama-3.2-1B itself;
-#  5. one markdown table: each step's result; logs in BUILD_DIR/gpu_out.
+#  5. the host CPU's bf16 kernel (engine/gemm_bf16.h), where the CPU has AVX512-BF16 (H100/H200 hosts
+#     are Sapphire Rapids or later, or AMD Zen 4 or later): test_gemm_bf16 natively, bench_gemm (the
+#     linear layers' products: fp32, bf16 sgemm, bf16 kernel) and bench_step nano fp32 against bf16;
+#  6. one markdown table: each step's result; logs in BUILD_DIR/gpu_out.
 # Optional: GPU_SANITIZE=1 also runs the CUDA attention and scatter tests under compute-sanitizer;
 # GPU_USE_BUNDLE=1 uses the carried bundle even where the build's libraries exist.
 # Exit status: 0 when both test programs pass.
@@ -35,6 +38,9 @@ since() { echo "$(($(date +%s) - T0)) s"; }
 echo "## machine"
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 row "GPU" "${GPU:-none found (nvidia-smi)}" "$NPROC CPU cores"
+CPU_MODEL=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+CPU_BF16=$(grep -m1 -o -w 'avx512_bf16' /proc/cpuinfo)
+row "CPU" "$CPU_MODEL" "${CPU_BF16:-no avx512_bf16}"
 NVCC=$(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' | head -1)
 row "nvcc" "${NVCC:-not found}" "cmake $(cmake --version 2>/dev/null | head -1 | grep -o '[0-9][0-9.]*')"
 MISSING=""
@@ -53,7 +59,8 @@ if [ -z "$MISSING" ] && [ "${GPU_USE_BUNDLE:-0}" != 1 ]; then
     echo "## build (CUDA=ON, sm_90)"
     if cmake -S "$ROOT" -B "$BUILD" -DCUDA=ON -DWERROR=ON -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" >"$LOG/cmake.log" 2>&1 &&
-        cmake --build "$BUILD" -j "$NPROC" --target test_backend test_cuda_model bench_step >"$LOG/build.log" 2>&1; then
+        cmake --build "$BUILD" -j "$NPROC" --target test_backend test_cuda_model bench_step \
+            test_gemm_bf16 bench_gemm >"$LOG/build.log" 2>&1; then
         row "build" "ok" "$(since)"
     else
         row "build" "FAILED (see $LOG/cmake.log, build.log)" "$(since)"
@@ -139,7 +146,31 @@ for dt in bf16 fp32; do
     grep -aq '^| torch' "$LOG/torch_$dt.log" || row "torch $dt" "$(tail -1 "$LOG/torch_$dt.log")" ""
 done
 
-# ---- 5. the table --------------------------------------------------------------------------------
+# ---- 5. the host CPU's bf16 kernel --------------------------------------------------------------------
+echo "## CPU bf16"
+if [ -n "$CPU_BF16" ]; then
+    run_test test_gemm_bf16
+    for shape in "nano" "h256l6"; do
+        keys="model=nano"
+        [ "$shape" = h256l6 ] && keys="model=nano hidden_size=256 num_hidden_layers=6 num_attention_heads=8 num_key_value_heads=8 intermediate_size=640"
+        for t in 1 "$NPROC"; do
+            # shellcheck disable=SC2086
+            timeout 120 "$BIN/bench_gemm" $keys threads=$t >"$LOG/bench_gemm_${shape}_$t.log" 2>&1
+            row "cpu GEMMs $shape, $t threads" "$(grep -a '^per training step' "$LOG/bench_gemm_${shape}_$t.log" | cut -d: -f2-)" ""
+        done
+    done
+    for dt in fp32 bf16; do
+        timeout 120 "$BIN/bench_step" model=nano threads=1 profile=0 dtype=$dt >"$LOG/bench_step_cpu_$dt.log" 2>&1
+        for kind in NTP JEPA; do
+            row "cpu nano 1 thread $dt $kind step" "$(grep -a "^## $kind step" "$LOG/bench_step_cpu_$dt.log" | head -1 | sed 's/^## //')" \
+                "$(grep -a -o 'dtype [a-z0-9 ]*,' "$LOG/bench_step_cpu_$dt.log" | head -1)"
+        done
+    done
+else
+    row "cpu bf16 kernel" "not run: this CPU has no avx512_bf16" ""
+fi
+
+# ---- 6. the table --------------------------------------------------------------------------------
 echo
 echo "## bench/gpu.sh ($(since) in all; logs in $LOG)"
 echo

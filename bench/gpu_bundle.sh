@@ -5,7 +5,7 @@
 #
 #   bash bench/gpu_bundle.sh [BUILD_DIR]       (default /tmp/bd_bundle)
 #
-# The bundle holds bin/ (test_backend, test_cuda_model, bench_step; built with -DNATIVE=OFF, so any x86-64
+# The bundle holds bin/ (test_backend, test_cuda_model, bench_step, test_gemm_bf16, bench_gemm; built with -DNATIVE=OFF, so any x86-64
 # CPU runs them) and lib/ (every shared library they load here except the C and C++ runtimes and CUDA's
 # own: the GPU machine's CUDA toolkit provides libcudart and libcublas of the same major version). Name
 # gpu_bundle.tar.gz in the device call's carry list; the script adds it to .git/info/exclude (a carried
@@ -16,10 +16,10 @@ BUILD=${1:-/tmp/bd_bundle}
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH=$PATH:/usr/local/cuda/bin
 cmake -S "$ROOT" -B "$BUILD" -DCUDA=ON -DNATIVE=OFF -DWERROR=ON -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target test_backend test_cuda_model bench_step
+cmake --build "$BUILD" -j "$(nproc)" --target test_backend test_cuda_model bench_step test_gemm_bf16 bench_gemm
 STAGE=$(mktemp -d)
 mkdir -p "$STAGE/bin" "$STAGE/lib"
-for b in test_backend test_cuda_model bench_step; do cp "$BUILD/$b" "$STAGE/bin/"; done
+for b in test_backend test_cuda_model bench_step test_gemm_bf16 bench_gemm; do cp "$BUILD/$b" "$STAGE/bin/"; done
 # Shared libraries to carry: all that the loader resolves here, but glibc's, the C++ runtime and CUDA's.
 for b in "$STAGE"/bin/*; do ldd "$b"; done | awk '/=> \// {print $1, $3}' | sort -u | while read -r name path; do
     case "$name" in
