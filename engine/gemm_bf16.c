@@ -133,40 +133,24 @@ static inline uint32_t bf16_bits(float x) {
     return u >> 16;
 }
 
-/* ap (ceil(M/MR), kp, MR) from op(A) (M,K). */
-static void pack_a(int ta, int M, int K, const float *A, int lda, uint32_t *ap, int kp) {
-    int nmb = (M + MR - 1) / MR;
-#pragma omp parallel for schedule(static) if ((size_t)M * K >= (1u << 15))
-    for (int ib = 0; ib < nmb; ib++) {
-        uint32_t *dst = ap + (size_t)ib * kp * MR;
+/* dst (ceil(rows/w), kp, w) from the (rows, K) matrix op(X) (X itself, or
+ * stored transposed when trans): panels of w rows, each row's k interleaved
+ * by pairs. Ap = pack(ta, M, K, A, MR). Bp packs op(B)ᵀ (N, K), which is B as
+ * stored when tb and its transpose otherwise: pack(!tb, N, K, B, NR). */
+static void pack(int trans, int rows, int K, const float *X, int ldx, int w, uint32_t *dst, int kp) {
+    int np = (rows + w - 1) / w;
+#pragma omp parallel for schedule(static) if ((size_t)rows * K >= (1u << 15))
+    for (int ib = 0; ib < np; ib++) {
+        uint32_t *d = dst + (size_t)ib * kp * w;
         for (int p = 0; p < kp; p++)
-            for (int r = 0; r < MR; r++) {
-                int i = ib * MR + r, k = 2 * p;
+            for (int r = 0; r < w; r++) {
+                int i = ib * w + r, k = 2 * p;
                 uint32_t lo = 0, hi = 0;
-                if (i < M) {
-                    lo = bf16_bits(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
-                    if (k + 1 < K) hi = bf16_bits(ta ? A[(size_t)(k + 1) * lda + i] : A[(size_t)i * lda + k + 1]);
+                if (i < rows) {
+                    lo = bf16_bits(trans ? X[(size_t)k * ldx + i] : X[(size_t)i * ldx + k]);
+                    if (k + 1 < K) hi = bf16_bits(trans ? X[(size_t)(k + 1) * ldx + i] : X[(size_t)i * ldx + k + 1]);
                 }
-                dst[(size_t)p * MR + r] = lo | hi << 16;
-            }
-    }
-}
-
-/* bp (ceil(N/NR), kp, NR) from op(B) (K,N). */
-static void pack_b(int tb, int N, int K, const float *B, int ldb, uint32_t *bp, int kp) {
-    int njb = (N + NR - 1) / NR;
-#pragma omp parallel for schedule(static) if ((size_t)N * K >= (1u << 15))
-    for (int jb = 0; jb < njb; jb++) {
-        uint32_t *dst = bp + (size_t)jb * kp * NR;
-        for (int p = 0; p < kp; p++)
-            for (int c = 0; c < NR; c++) {
-                int j = jb * NR + c, k = 2 * p;
-                uint32_t lo = 0, hi = 0;
-                if (j < N) {
-                    lo = bf16_bits(tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-                    if (k + 1 < K) hi = bf16_bits(tb ? B[(size_t)j * ldb + k + 1] : B[(size_t)(k + 1) * ldb + j]);
-                }
-                dst[(size_t)p * NR + c] = lo | hi << 16;
+                d[(size_t)p * w + r] = lo | hi << 16;
             }
     }
 }
@@ -185,8 +169,8 @@ int GEMM_NAME(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
     size_t abytes = ((size_t)nmb * kp * MR * 4 + 63) / 64 * 64, bbytes = ((size_t)njb * kp * NR * 4 + 63) / 64 * 64;
     uint32_t *ap = aligned_alloc(64, abytes), *bp = aligned_alloc(64, bbytes);
     if (!ap || !bp) { free(ap); free(bp); return -1; }
-    pack_a(ta, M, K, A, lda, ap, kp);
-    pack_b(tb, N, K, B, ldb, bp, kp);
+    pack(ta, M, K, A, lda, MR, ap, kp);
+    pack(!tb, N, K, B, ldb, NR, bp, kp);
     int first = beta == 0.0f ? START_ZERO : beta == 1.0f ? START_C : START_BETA_C;
 #pragma omp parallel for schedule(static) if ((size_t)M * N * K >= (1u << 18))
     for (int item = 0; item < njb * nic; item++) {
