@@ -603,9 +603,16 @@ static int attention_backward(Backend *be, float *dqkv, const float *dout, const
  * 8-float vectors (AVX2), which this backend's cached attention used before,
  * so decoding outputs stay bit for bit the same. Contraction into FMA is off
  * here, as it was in that loop: the products are rounded. */
-__attribute__((optimize("fp-contract=off"))) static void cached_scores(float *p, const float *q, const float *K,
-                                                                        int ks, int nkeys, int h0, int nh, int grp,
-                                                                        int hd, float scale) {
+#if defined(__clang__)
+#define NO_FP_CONTRACT_FN
+#define NO_FP_CONTRACT_BODY _Pragma("clang fp contract(off)")
+#else
+#define NO_FP_CONTRACT_FN __attribute__((optimize("fp-contract=off")))
+#define NO_FP_CONTRACT_BODY
+#endif
+NO_FP_CONTRACT_FN static void cached_scores(float *p, const float *q, const float *K, int ks, int nkeys, int h0, int nh,
+                                            int grp, int hd, float scale) {
+    NO_FP_CONTRACT_BODY
     int hd8 = hd / 8 * 8;
     for (int j = 0; j < nkeys; j++) {
         const float *kj = K + (size_t)j * ks;
