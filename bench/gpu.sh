@@ -13,9 +13,10 @@
 #  4. bench_step (the engine, fp32, forward + backward of NTP and JEPA steps) on cuda for the nano and
 #     micro presets and the Llama-3.2-1B shape (byte vocabulary), on the CPU for nano; then
 #     bench/torch_step.py (PyTorch bf16 and fp32) on the same shapes and Llama-3.2-1B itself;
-#  5. the host CPU's bf16 kernel (engine/gemm_bf16.h), where the CPU has AVX512-BF16 (H100/H200 hosts
-#     are Sapphire Rapids or later, or AMD Zen 4 or later): test_gemm_bf16 natively, bench_gemm (the
-#     linear layers' products: fp32, bf16 sgemm, bf16 kernel) and bench_step nano fp32 against bf16;
+#  5. the host CPU's bf16 kernel (engine/gemm_bf16.h), where the CPU has AVX512-BF16 (most H100/H200
+#     hosts do: Sapphire or Emerald Rapids, AMD Zen 4; the machine row says when not): test_gemm_bf16
+#     natively, bench_gemm (the linear layers' products: fp32, bf16 sgemm, bf16 kernel) and
+#     bench_step nano fp32 against bf16;
 #  6. one markdown table: each step's result; logs in BUILD_DIR/gpu_out.
 # Optional: GPU_SANITIZE=1 also runs the CUDA attention and scatter tests under compute-sanitizer;
 # GPU_USE_BUNDLE=1 uses the carried bundle even where the build's libraries exist.
