@@ -431,115 +431,123 @@ static int cmp_run_id(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Expand every arm into g->runs. */
-static int expand(Parser *p, Grid *g) {
-    const Scope *top = &p->s[0];
-    int first_arm = p->ns > 1 ? 1 : 0; /* no sections: the top section is arm "main" */
-    long long total = 0;
-    char msg[512];
+/* The name of section a: "main" for the top section when it is the only arm. */
+static const char *arm_name(const Parser *p, int a) { return a == 0 ? "main" : p->s[a].name; }
 
-    /* count runs first, refusing absurd products */
+/* *total = the runs of every arm (cells × seeds) from first_arm on; refuses
+ * products past GRID_MAX_RUNS and a grid without runs. 0, or -1 via fail. */
+static int count_runs(Parser *p, int first_arm, long long *total) {
+    *total = 0;
     for (int a = first_arm; a < p->ns; a++) {
         Effective ef;
-        if (effective(top, &p->s[a], &ef) != 0) return fail(p, 0, "out of memory");
+        if (effective(&p->s[0], &p->s[a], &ef) != 0) return fail(p, 0, "out of memory");
         long long cells = 1;
         for (int i = 0; i < ef.n && cells <= GRID_MAX_RUNS; i++) cells *= ef.e[i]->nvals;
         long long ns = ef.seeds ? ef.seeds->nvals : 1;
         free(ef.e);
-        if (cells > GRID_MAX_RUNS || (total += cells * ns) > GRID_MAX_RUNS)
-            return fail(p, p->s[a].line, "too many runs: the grid expands to more than %d runs",
-                        GRID_MAX_RUNS);
+        if (cells > GRID_MAX_RUNS || (*total += cells * ns) > GRID_MAX_RUNS)
+            return fail(p, p->s[a].line, "too many runs: the grid expands to more than %d runs", GRID_MAX_RUNS);
     }
-    if (total == 0) return fail(p, 0, "no runs: expected at least one arm with one cell");
-    g->runs = calloc((size_t)total, sizeof *g->runs);
-    if (!g->runs) return fail(p, 0, "out of memory for %lld runs", total);
+    if (*total == 0) return fail(p, 0, "no runs: expected at least one arm with one cell");
+    return 0;
+}
 
-    Config dflt;
-    config_defaults(&dflt);
-    uint64_t default_seed = dflt.seed;
-    int cell = 0, r = 0;
-    for (int a = first_arm; a < p->ns; a++) {
-        const Scope *arm = &p->s[a];
-        const char *arm_name = a == 0 ? "main" : arm->name;
-        Effective ef;
-        if (effective(top, arm, &ef) != 0) return fail(p, 0, "out of memory");
-        int *pos = calloc((size_t)ef.n + 1, sizeof *pos);
-        if (!pos) {
-            free(ef.e);
-            return fail(p, 0, "out of memory");
-        }
-        int nseeds = ef.seeds ? ef.seeds->nvals : 1;
-        for (;;) {
-            Config c = dflt;
-            for (int i = 0; i < ef.n; i++)
-                if (config_set(&c, ef.e[i]->key, ef.e[i]->vals[pos[i]], msg, sizeof msg) != 0) {
-                    int rc = fail(p, ef.e[i]->line, "%s", msg); /* checked when read; defensive */
-                    free(pos);
-                    free(ef.e);
-                    return rc;
-                }
-            if (config_validate(&c, msg, sizeof msg) != 0) {
-                char desc[256];
-                cell_desc(&ef, pos, desc, sizeof desc);
-                int rc = fail(p, arm->line, "arm '%s'%s%s%s: %s", arm_name, *desc ? " cell (" : "",
-                              desc, *desc ? ")" : "", msg);
-                free(pos);
-                free(ef.e);
-                return rc;
-            }
-            for (int s = 0; s < nseeds; s++) {
-                GridRun *run = &g->runs[r++];
-                snprintf(run->arm, sizeof run->arm, "%s", arm_name);
-                run->cell = cell;
-                run->cfg = c;
-                if (ef.seeds) parse_seed(ef.seeds->vals[s], &run->cfg.seed);
-                else run->cfg.seed = default_seed;
-                if (config_run_id_cached(&run->cfg, &g->hashes, run->run_id, msg, sizeof msg) != 0) {
-                    int rc = fail(p, entry_line(&ef, "init", arm->line), "%s", msg); /* init cannot be hashed */
-                    free(pos);
-                    free(ef.e);
-                    return rc;
-                }
-            }
-            cell++;
-            /* odometer: the last axis varies fastest */
-            int i = ef.n - 1;
-            while (i >= 0) {
-                if (++pos[i] < ef.e[i]->nvals) break;
-                pos[i] = 0;
-                i--;
-            }
-            if (i < 0) break;
-        }
-        free(pos);
-        free(ef.e);
+/* *c = the defaults with the axis values at pos of arm a, validated. 0, or -1 via fail. */
+static int cell_config(Parser *p, int a, const Effective *ef, const int *pos, Config *c) {
+    char msg[512];
+    config_defaults(c);
+    for (int i = 0; i < ef->n; i++)
+        if (config_set(c, ef->e[i]->key, ef->e[i]->vals[pos[i]], msg, sizeof msg) != 0)
+            return fail(p, ef->e[i]->line, "%s", msg); /* checked when read; defensive */
+    if (config_validate(c, msg, sizeof msg) != 0) {
+        char desc[256];
+        cell_desc(ef, pos, desc, sizeof desc);
+        return fail(p, p->s[a].line, "arm '%s'%s%s%s: %s", arm_name(p, a), *desc ? " cell (" : "", desc,
+                    *desc ? ")" : "", msg);
     }
-    g->nruns = r;
-    g->ncells = cell;
+    return 0;
+}
 
-    /* distinct run_ids: two runs with one identity would share one result */
+/* One run per seed of the cell with config c, appended at g->runs[*r]. 0, or -1 via fail. */
+static int cell_runs(Parser *p, Grid *g, int a, const Effective *ef, int cell, const Config *c, int *r) {
+    char msg[512];
+    int nseeds = ef->seeds ? ef->seeds->nvals : 1;
+    for (int s = 0; s < nseeds; s++) {
+        GridRun *run = &g->runs[(*r)++];
+        snprintf(run->arm, sizeof run->arm, "%s", arm_name(p, a));
+        run->cell = cell;
+        run->cfg = *c; /* without seeds, the default seed */
+        if (ef->seeds) parse_seed(ef->seeds->vals[s], &run->cfg.seed);
+        if (config_run_id_cached(&run->cfg, &g->hashes, run->run_id, msg, sizeof msg) != 0)
+            return fail(p, entry_line(ef, "init", p->s[a].line), "%s", msg); /* init cannot be hashed */
+    }
+    return 0;
+}
+
+/* The next cell: an odometer over the axes, the last varying fastest. 0 once past the last cell. */
+static int next_cell(const Effective *ef, int *pos) {
+    for (int i = ef->n - 1; i >= 0; i--) {
+        if (++pos[i] < ef->e[i]->nvals) return 1;
+        pos[i] = 0;
+    }
+    return 0;
+}
+
+/* Every cell of arm a into g->runs, numbering cells from *cell and runs from *r. 0 or -1. */
+static int expand_arm(Parser *p, Grid *g, int a, int *cell, int *r) {
+    Effective ef;
+    if (effective(&p->s[0], &p->s[a], &ef) != 0) return fail(p, 0, "out of memory");
+    int *pos = calloc((size_t)ef.n + 1, sizeof *pos), rc = 0;
+    if (!pos) rc = fail(p, 0, "out of memory");
+    do {
+        Config c;
+        if (!rc) rc = cell_config(p, a, &ef, pos, &c);
+        if (!rc) rc = cell_runs(p, g, a, &ef, (*cell)++, &c, r);
+    } while (!rc && next_cell(&ef, pos));
+    free(pos);
+    free(ef.e);
+    return rc;
+}
+
+/* Two runs with one run_id would share one result: refuse the grid. 0, or -1 via fail. */
+static int check_distinct(Parser *p, const Grid *g, int first_arm) {
+    int r = g->nruns;
     const GridRun **sorted = malloc((size_t)r * sizeof *sorted);
     if (!sorted) return fail(p, 0, "out of memory");
     for (int i = 0; i < r; i++) sorted[i] = &g->runs[i];
     qsort(sorted, (size_t)r, sizeof *sorted, cmp_run_id);
-    for (int i = 1; i < r; i++) {
+    int rc = 0;
+    for (int i = 1; i < r && !rc; i++) {
         if (strcmp(sorted[i - 1]->run_id, sorted[i]->run_id) != 0) continue;
         const GridRun *x = sorted[i - 1], *y = sorted[i]; /* x comes first in the grid */
         int line = 0;
         for (int a = first_arm; a < p->ns; a++)
-            if (strcmp(a == 0 ? "main" : p->s[a].name, y->arm) == 0) line = p->s[a].line;
-        int rc = fail(p, line,
-                      "arm '%s' cell %d and arm '%s' cell %d have the same run_id %s (seed %llu): "
-                      "their configs differ only in keys outside the run identity (e.g. threads), in keys "
-                      "without effect in that run (lambda, k, ld, jepa_metric, jepa_pass under loss=ntp), "
-                      "in init paths to the same checkpoint files, or not at all; expected every cell to differ "
-                      "in a key that changes the run",
-                      y->arm, y->cell, x->arm, x->cell, y->run_id, (unsigned long long)y->cfg.seed);
-        free(sorted);
-        return rc;
+            if (strcmp(arm_name(p, a), y->arm) == 0) line = p->s[a].line;
+        rc = fail(p, line,
+                  "arm '%s' cell %d and arm '%s' cell %d have the same run_id %s (seed %llu): "
+                  "their configs differ only in keys outside the run identity (e.g. threads), in keys "
+                  "without effect in that run (lambda, k, ld, jepa_metric, jepa_pass under loss=ntp), "
+                  "in init paths to the same checkpoint files, or not at all; expected every cell to differ "
+                  "in a key that changes the run",
+                  y->arm, y->cell, x->arm, x->cell, y->run_id, (unsigned long long)y->cfg.seed);
     }
     free(sorted);
-    return 0;
+    return rc;
+}
+
+/* Expand every arm into g->runs (cells in arm order, each cell's seeds together). */
+static int expand(Parser *p, Grid *g) {
+    int first_arm = p->ns > 1 ? 1 : 0; /* no sections: the top section is arm "main" */
+    long long total;
+    if (count_runs(p, first_arm, &total)) return -1;
+    g->runs = calloc((size_t)total, sizeof *g->runs);
+    if (!g->runs) return fail(p, 0, "out of memory for %lld runs", total);
+    int cell = 0, r = 0;
+    for (int a = first_arm; a < p->ns; a++)
+        if (expand_arm(p, g, a, &cell, &r)) return -1;
+    g->nruns = r;
+    g->ncells = cell;
+    return check_distinct(p, g, first_arm);
 }
 
 /* The '#' that starts the comment of line s (outside double quotes), or NULL. */
