@@ -18,32 +18,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "bench_util.h"
 #include "config.h"
 #include "gemm_bf16.h"
 #include "model.h"
 #include "model_config.h"
 #include "rng.h"
 #include "tokenizer.h"
+#include "train.h" /* now_seconds */
 
 typedef struct { const char *name; int in, out, per_layer; } Layer;
 typedef struct { int tokens, reps, emulate; } Opts;
 enum { FP32, BF16_SGEMM, BF16_KERNEL, NPATH };
 enum { FWD, DX, DW, NPROD };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* One product of one layer by one path: x (n,in), w (out,in), dy (n,out) in; y, dx, dw out. */
 static void product(Backend *be, int path, int prod, const Layer *l, int n, const float *x, const float *w,
@@ -68,12 +58,11 @@ static void product(Backend *be, int path, int prod, const Layer *l, int n, cons
 static double time_product(Backend *be, int path, int prod, const Layer *l, const Opts *o, float **buf) {
     double *t = malloc((size_t)o->reps * sizeof *t);
     for (int r = -1; r < o->reps; r++) {
-        double t0 = now_ms();
+        double t0 = now_seconds();
         product(be, path, prod, l, o->tokens, buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], o->emulate);
-        if (r >= 0) t[r] = now_ms() - t0;
+        if (r >= 0) t[r] = (now_seconds() - t0) * 1e3;
     }
-    qsort(t, (size_t)o->reps, sizeof *t, cmp_double);
-    double m = o->reps % 2 ? t[o->reps / 2] : 0.5 * (t[o->reps / 2 - 1] + t[o->reps / 2]);
+    double m = bench_median(t, o->reps);
     free(t);
     return m;
 }
@@ -112,7 +101,10 @@ int main(int argc, char **argv) {
     ModelConfig mc;
     char err[512];
     if (parse(argc, argv, &c, &o)) return 2;
-    if (model_config_resolve(&c, NULL, TOK_VOCAB, &mc, err, sizeof err)) { fprintf(stderr, "bench_gemm: %s\n", err); return 2; }
+    if (model_config_resolve(&c, NULL, TOK_VOCAB, &mc, err, sizeof err)) {
+        fprintf(stderr, "bench_gemm: %s\n", err);
+        return 2;
+    }
     Backend *be = backend_by_name("cpu");
     be->set_threads(be, c.threads);
     int hd = mc.dim / mc.n_heads, kernel_ok = o.emulate || gemm_bf16_native_ok();
@@ -120,7 +112,10 @@ int main(int argc, char **argv) {
                       {"gate/up", mc.dim, 2 * mc.ffn_dim, 1},   {"down", mc.ffn_dim, mc.dim, 1},
                       {"lm_head", mc.dim, mc.vocab_size, 0}};
     int nl = (int)(sizeof layers / sizeof *layers), maxd = 0;
-    for (int i = 0; i < nl; i++) maxd = layers[i].in > maxd ? layers[i].in : maxd, maxd = layers[i].out > maxd ? layers[i].out : maxd;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i].in > maxd) maxd = layers[i].in;
+        if (layers[i].out > maxd) maxd = layers[i].out;
+    }
     Rng r = rng_stream(1, "bench_gemm");
     size_t nt = (size_t)o.tokens * maxd;
     float *buf[6] = {randn(nt, &r), randn((size_t)maxd * maxd, &r), randn(nt, &r), randn(nt, &r), randn(nt, &r),
@@ -135,7 +130,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nl; i++)
         for (int p = 0; p < NPROD; p++) {
             const Layer *l = &layers[i];
-            int M = p == DW ? l->out : o.tokens, N = p == FWD ? l->out : l->in, K = p == FWD ? l->in : p == DX ? l->out : o.tokens;
+            int M = p == DW ? l->out : o.tokens, N = p == FWD ? l->out : l->in;
+            int K = p == FWD ? l->in : p == DX ? l->out : o.tokens;
             double ms[NPATH];
             for (int path = 0; path < NPATH; path++)
                 ms[path] = path == BF16_KERNEL && !kernel_ok ? 0 : time_product(be, path, p, l, &o, buf);
@@ -146,8 +142,8 @@ int main(int argc, char **argv) {
             if (kernel_ok) printf(" %.3f (%.2f×) |\n", ms[BF16_KERNEL], ms[FP32] / ms[BF16_KERNEL]);
             else printf(" skipped |\n");
         }
-    printf("\nper training step (%d layers + LM head): fp32 %.2f ms, bf16 sgemm %.2f ms (%.2f×)", mc.n_layers, total[FP32],
-           total[BF16_SGEMM], total[FP32] / total[BF16_SGEMM]);
+    printf("\nper training step (%d layers + LM head): fp32 %.2f ms, bf16 sgemm %.2f ms (%.2f×)", mc.n_layers,
+           total[FP32], total[BF16_SGEMM], total[FP32] / total[BF16_SGEMM]);
     if (kernel_ok) printf(", bf16 kernel %.2f ms (%.2f×)", total[BF16_KERNEL], total[FP32] / total[BF16_KERNEL]);
     printf("\n");
     for (int i = 0; i < 6; i++) free(buf[i]);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "bench_util.h"
 #include "batch.h"
 #include "config.h"
 #include "data.h"
@@ -26,16 +27,6 @@
 
 #define ROUNDS 9
 #define ALONE_REPS 20
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *x, int n) {
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
 
 /* Milliseconds of one forward + backward of b under o. */
 static double step_ms(Model *m, const Batch *b, const LossOpts *o, LossWork *w) {
@@ -64,7 +55,7 @@ static double alone_ms(Backend *be, const JepaReg *r, int B, int D) {
     }
     jepa_reg_work_free(&w);
     be->free(be, P), be->free(be, T), be->free(be, dP), be->free(be, dT), free(h);
-    return median(t, ALONE_REPS);
+    return bench_median(t, ALONE_REPS);
 }
 
 /* The run config from the defaults above and argv's key=value. */
@@ -119,7 +110,7 @@ int main(int argc, char **argv) {
     }
     for (int k = 0; k < ROUNDS; k++)
         for (int v = 0; v < 3; v++) t[v][k] = step_ms(&m, &b, &lo[v], &w[v]);
-    for (int v = 0; v < 3; v++) med[v] = median(t[v], ROUNDS);
+    for (int v = 0; v < 3; v++) med[v] = bench_median(t[v], ROUNDS);
     for (int v = 1; v < 3; v++) alone[v] = alone_ms(be, &lo[v].reg, b.nex, m.cfg.dim);
     printf("model %s (hidden %d), batch %d (%d tokens), k %d, jepa_pass %s, threads %d, sigreg_slices %d; median of %d "
            "alternating rounds\n\n", c.model, m.cfg.dim, b.nex, b.n, c.k, c.jepa_pass, c.threads, c.sigreg_slices,

@@ -54,6 +54,7 @@ typedef struct LossInputs {
     Tokenizer tok;
     Dataset d;
     TokenCache ids;
+    ViewOpts vo; /* the run's views, with the checkpoint's tokenizer and the token cache */
     int have_model, have_data, have_ids;
 } LossInputs;
 
@@ -84,12 +85,13 @@ static int load_inputs(int argc, char **argv, long n, LossInputs *in) {
     in->m.be->set_threads(in->m.be, in->c.threads);
     if (dataset_load(argv[1], (int)n, &in->d, err, sizeof err)) return fail(1, err);
     in->have_data = 1;
-    ViewOpts vo = view_opts(&in->c);
-    vo.tok = &in->tok; /* the checkpoint's tokenizer, whatever the config's tokenizer key says */
-    in->have_ids = 1;  /* token_cache_free is safe after a failed build */
+    in->vo = view_opts(&in->c);
+    in->vo.tok = &in->tok; /* the checkpoint's tokenizer, whatever the config's tokenizer key says */
+    in->have_ids = 1;      /* token_cache_free is safe after a failed build */
     if (token_cache_build(&in->ids, &in->d, &in->tok, err, sizeof err) ||
-        dataset_check_positions(&in->d, &vo, 0, in->m.cfg.max_pos, err, sizeof err))
+        dataset_check_positions(&in->d, &in->vo, 0, in->m.cfg.max_pos, err, sizeof err))
         return fail(1, err);
+    in->vo.cache = &in->ids;
     return 0;
 }
 
@@ -98,9 +100,6 @@ static int load_inputs(int argc, char **argv, long n, LossInputs *in) {
  * 0 or -1 (out of memory). */
 static int mean_losses(LossInputs *in, int jepa, double *ntp, double *jd, long *targets) {
     LossOpts lo = loss_opts(&in->c);
-    ViewOpts vo = view_opts(&in->c);
-    vo.tok = &in->tok;
-    vo.cache = &in->ids;
     Batch b = {0};
     LossWork w = {0};
     double ntp_sum = 0, jepa_sum = 0;
@@ -110,7 +109,7 @@ static int mean_losses(LossInputs *in, int jepa, double *ntp, double *jd, long *
         int mcount = in->d.n - s < LOSS_CHUNK ? in->d.n - s : LOSS_CHUNK, idx[LOSS_CHUNK];
         for (int i = 0; i < mcount; i++) idx[i] = s + i;
         LossOut out;
-        if (batch_build(&b, in->d.ex, idx, mcount, &vo, jepa) || loss_step(&in->m, &b, &lo, &w, &out, 0)) {
+        if (batch_build(&b, in->d.ex, idx, mcount, &in->vo, jepa) || loss_step(&in->m, &b, &lo, &w, &out, 0)) {
             rc = -1;
             break;
         }

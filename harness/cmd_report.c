@@ -149,11 +149,13 @@ int cmd_report(int argc, char **argv) {
     Table t;
     if (store_read(csv, &t, err, sizeof err)) { fprintf(stderr, "harness report: %s\n", err); return 1; }
     if (t.skipped) fprintf(stderr, "harness report: %s: ignored %d malformed or partial line(s)\n", csv, t.skipped);
-    int njoined = 0;
-    if (curve_join(&t, dir, &njoined, err, sizeof err)) { /* t unchanged: only a curve metric needs the join */
+    /* The report tests one column: the runs' curve.csv files are read when it is a curve metric, or
+     * when it is no column of runs.csv (the error then lists the curve columns too). */
+    int curve_metric = curve_join_is_column(o.metric), njoined = 0;
+    if ((curve_metric || table_col(&t, o.metric) < 0) && curve_join(&t, dir, &njoined, err, sizeof err)) {
         fprintf(stderr, "harness report: %s%s\n", err,
-                curve_join_is_column(o.metric) ? "" : " (warning: the curve diagnostics are not joined)");
-        if (curve_join_is_column(o.metric)) {
+                curve_metric ? "" : " (warning: the curve diagnostics are not joined)");
+        if (curve_metric) {
             table_free(&t);
             return 1;
         }
@@ -171,7 +173,7 @@ int cmd_report(int argc, char **argv) {
     table_free(&t);
     if (rc) {
         fprintf(stderr, "harness report: %s: %s\n", csv, err);
-        if (njoined == 0 && curve_join_is_column(o.metric))
+        if (curve_metric && njoined == 0)
             fprintf(stderr, "harness report: %s is read from the runs' curve.csv, and no run directory under "
                     "%s/runs has one with an epoch row\n", o.metric, dir);
         return 1;

@@ -38,7 +38,8 @@ static const float BETAS[] = {0.0f, 1.0f, 0.5f};
 static float *matrix(Rng *r, int rows, int cols) {
     float *m = malloc((size_t)rows * (cols + PAD) * sizeof *m + sizeof *m);
     for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols + PAD; j++) m[(size_t)i * (cols + PAD) + j] = j < cols ? (float)rng_normal(r) : SENTINEL;
+        for (int j = 0; j < cols + PAD; j++)
+            m[(size_t)i * (cols + PAD) + j] = j < cols ? (float)rng_normal(r) : SENTINEL;
     return m;
 }
 
